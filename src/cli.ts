@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { SpecError } from './config/problems.ts';
+import { loadService } from './config/service.ts';
+import { startGateway } from './gateway.ts';
+import { createLogger } from './observability/logger.ts';
+import { defaultTrustedHops } from './auth/apikeys/client-ip.ts';
+import { registerKeysCommands } from './keys-cli.ts';
+import { parseDuration } from './duration.ts';
+
+function int(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function duration(v: string): number {
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new InvalidArgumentError('expected a duration such as 500ms, 30s, 5m or 1h');
+  return ms;
+}
+
+/** Keys store default: Google's API Keys service on Google Cloud, the embedded store elsewhere. */
+function defaultKeys(env: NodeJS.ProcessEnv): string {
+  return env.K_SERVICE || env.GAE_SERVICE ? 'google' : 'file:keys.yaml';
+}
+
+function printSpecError(file: string, err: SpecError): void {
+  for (const line of err.lines(file)) process.stderr.write(`${line}\n`);
+}
+
+export function buildCli(): Command {
+  const program = new Command('endpoints-gateway')
+    .description('An API-key gateway for serverless backends, driven by a Cloud Endpoints OpenAPI 2.0 spec (ESPv2 semantics).')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (s, write) => write(s) });
+
+  program
+    .command('serve')
+    .description('Serve the API described by the spec, forwarding each call to its x-google-backend.')
+    .addOption(new Option('--spec <file>', 'OpenAPI 2.0 spec (endpoint.yaml)').env('ENDPOINTS_SPEC').makeOptionMandatory())
+    .addOption(new Option('--port <n>', 'serving port').env('PORT').default(8080).argParser(int('--port', 0, 65535)))
+    .addOption(new Option('--host <addr>', 'listen address (default: all interfaces)').env('ENDPOINTS_HOST'))
+    .addOption(new Option('--service-name <name>', "service name for key restrictions (default: the spec's host)").env('ENDPOINTS_SERVICE_NAME'))
+    .addOption(new Option('--producer-project <id>', 'project charged for calls without a key (default: from <api>.endpoints.<project>.cloud.goog)').env('ENDPOINTS_PRODUCER_PROJECT'))
+    .addOption(new Option('--backend <url>', 'backend for operations without an x-google-backend address (ESPv2 --backend)').env('ENDPOINTS_BACKEND').default('http://127.0.0.1:8082'))
+    .addOption(new Option('--backend-auth <mode>', 'attach Google-signed ID tokens to backend calls').choices(['google', 'none']).env('ENDPOINTS_BACKEND_AUTH').default('google'))
+    .addOption(new Option('--keys <store>', 'API key store: google | file:PATH | none (default: google on Cloud Run/App Engine, else file:keys.yaml)').env('ENDPOINTS_KEYS'))
+    .addOption(new Option('--apikeys-endpoint <url>', 'API Keys service endpoint; http://host:port means plain REST without credentials (emulators)').env('ENDPOINTS_APIKEYS_ENDPOINT'))
+    .addOption(new Option('--keys-fail-open', 'admit never-seen keys while the API Keys service is down (default: refuse 503)').env('ENDPOINTS_KEYS_FAIL_OPEN'))
+    .addOption(new Option('--key-cache-size <n>', 'cached key verdicts').env('ENDPOINTS_KEY_CACHE_SIZE').default(10_000).argParser(int('--key-cache-size', 1)))
+    .addOption(new Option('--key-refresh <duration>', 'reuse a key verdict this long, then refresh it in the background').env('ENDPOINTS_KEY_REFRESH').default(300_000, '5m').argParser(duration))
+    .addOption(new Option('--key-max-age <duration>', 'never serve a verdict older than this').env('ENDPOINTS_KEY_MAX_AGE').default(3_600_000, '1h').argParser(duration))
+    .addOption(new Option('--key-negative-ttl <duration>', 'remember invalid keys this long').env('ENDPOINTS_KEY_NEGATIVE_TTL').default(30_000, '30s').argParser(duration))
+    .addOption(new Option('--quota-store <url>', 'shared quota counters: redis://HOST:PORT, rediss://..., or a unix socket path (default: in memory)').env('ENDPOINTS_QUOTA_STORE'))
+    .addOption(new Option('--quota-timeout <duration>', 'Redis answer deadline before falling back to local limits').env('ENDPOINTS_QUOTA_TIMEOUT').default(50, '50ms').argParser(duration))
+    .addOption(new Option('--trusted-hops <n>', 'proxies in front that append to X-Forwarded-For (default: 1 on Cloud Run, else 0)').env('ENDPOINTS_TRUSTED_HOPS').argParser(int('--trusted-hops', 0, 16)))
+    .addOption(new Option('--underscores-in-headers', 'accept header names containing "_" (ESPv2 refuses them)').env('ENDPOINTS_UNDERSCORES_IN_HEADERS'))
+    .addOption(new Option('--admin-port <n>', 'admin listener for metrics (off by default)').env('ENDPOINTS_ADMIN_PORT').argParser(int('--admin-port', 0, 65535)))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'silent']).env('LOG_LEVEL').default('info'))
+    .action(async (o) => {
+      const logger = createLogger({ level: o.logLevel });
+      try {
+        const gw = await startGateway({
+          specFile: o.spec,
+          port: o.port,
+          host: o.host,
+          serviceName: o.serviceName,
+          producerProject: o.producerProject,
+          localBackend: o.backend,
+          backendAuth: o.backendAuth,
+          keys: o.keys ?? defaultKeys(process.env),
+          apikeysEndpoint: o.apikeysEndpoint,
+          keysFailOpen: Boolean(o.keysFailOpen),
+          keyCacheSize: o.keyCacheSize,
+          keyRefreshMs: o.keyRefresh,
+          keyMaxAgeMs: o.keyMaxAge,
+          keyNegativeTtlMs: o.keyNegativeTtl,
+          quotaStore: o.quotaStore,
+          quotaTimeoutMs: o.quotaTimeout,
+          trustedHops: o.trustedHops ?? defaultTrustedHops(process.env),
+          underscoresInHeaders: Boolean(o.underscoresInHeaders),
+          logger,
+        });
+        const stop = (signal: string) => {
+          logger.info({ signal }, 'shutting down');
+          void gw.close(10_000).then(() => {
+            logger.flush();
+            process.exit(0);
+          });
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      } catch (err) {
+        if (err instanceof SpecError) {
+          printSpecError(o.spec, err);
+          process.exitCode = 2;
+          return;
+        }
+        process.stderr.write(`endpoints-gateway: ${(err as Error).message}\n`);
+        process.exitCode = 1;
+      }
+    });
+
+  program
+    .command('validate')
+    .description('Check a spec; exit 0 when valid, else print one line per problem and exit 2.')
+    .addOption(new Option('--spec <file>', 'OpenAPI 2.0 spec (endpoint.yaml)').env('ENDPOINTS_SPEC').makeOptionMandatory())
+    .addOption(new Option('--service-name <name>', "service name (default: the spec's host)").env('ENDPOINTS_SERVICE_NAME'))
+    .action(async (o) => {
+      try {
+        const { config } = await loadService(o.spec, o.serviceName ? { serviceName: o.serviceName } : {});
+        process.stdout.write(`${o.spec}: valid (${config.operations.length} operations, service ${config.serviceName})\n`);
+      } catch (err) {
+        if (err instanceof SpecError) {
+          printSpecError(o.spec, err);
+          process.exitCode = 2;
+          return;
+        }
+        throw err;
+      }
+    });
+
+  registerKeysCommands(program);
+  return program;
+}
+
+// Unexpected errors anywhere must not kill a serving gateway silently.
+process.on('unhandledRejection', (reason) => {
+  process.stderr.write(`${JSON.stringify({ severity: 'ERROR', message: 'unhandled rejection', reason: String(reason) })}\n`);
+});
+
+buildCli()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    process.stderr.write(`endpoints-gateway: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  });

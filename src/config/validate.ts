@@ -1,0 +1,228 @@
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { readFileSync } from 'node:fs';
+import { parseTemplate, TemplateError } from '../routing/template.ts';
+import { parseQuotaUnit } from '../quota/units.ts';
+import { arr, fullTemplate, isObject, obj, operationsOf, type Json } from './openapi.ts';
+import { shown, where, type SpecProblem } from './problems.ts';
+import { schemaProblems, type SchemaErrorLike } from './schema-errors.ts';
+
+const schemaUrl = new URL('../../openapi/x-google-extensions.schema.json', import.meta.url);
+
+type ExtensionKind = 'backend' | 'allow' | 'management' | 'quota' | 'endpoints' | 'jwtSecurityDefinition';
+let validators: Record<ExtensionKind, ValidateFunction> | undefined;
+
+function extensionValidators(): Record<ExtensionKind, ValidateFunction> {
+  if (!validators) {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    const schema = JSON.parse(readFileSync(schemaUrl, 'utf8')) as { $id: string };
+    ajv.addSchema(schema);
+    const get = (k: ExtensionKind) => {
+      const v = ajv.getSchema(`${schema.$id}#/definitions/${k}`);
+      if (!v) throw new Error(`extension schema lacks ${k}`);
+      return v;
+    };
+    validators = {
+      backend: get('backend'),
+      allow: get('allow'),
+      management: get('management'),
+      quota: get('quota'),
+      endpoints: get('endpoints'),
+      jwtSecurityDefinition: get('jwtSecurityDefinition'),
+    };
+  }
+  return validators;
+}
+
+function checkExtension(kind: ExtensionKind, value: unknown, at: readonly (string | number)[], out: SpecProblem[]): boolean {
+  const v = extensionValidators()[kind];
+  if (v(value)) return true;
+  out.push(...schemaProblems((v.errors ?? []) as SchemaErrorLike[], value, at));
+  return false;
+}
+
+/**
+ * Rewrites Google path templates (`{name=**}`, unnamed `*`, `:verb`) into the
+ * plain `{name}` form swagger-parser's spec checks understand, so its checks
+ * (parameters, duplicates, bodies) still run on Google-flavoured specs.
+ */
+function plainTemplates(doc: Json): Json {
+  const paths: Json = {};
+  let n = 0;
+  for (const [path, item] of Object.entries(obj(doc.paths))) {
+    const plain = path
+      .replace(/\{([^}=]+)=[^}]*\}/g, '{$1}')
+      .replace(/(^|\/)\*\*?(?=\/|$|:)/g, () => `$1__wildcard${n++}`)
+      .replace(/:[^/{}]*$/, '');
+    paths[plain in paths ? `${plain}__dup${n++}` : plain] = item;
+  }
+  return { ...doc, paths };
+}
+
+/** swagger-parser's JSON-Schema check of the whole document, every error reported. */
+async function swaggerSchemaProblems(doc: Json): Promise<{ api: Json | undefined; problems: SpecProblem[] }> {
+  try {
+    const api = (await SwaggerParser.validate(structuredClone(doc) as never, {
+      resolve: { external: false },
+      validate: { spec: false },
+    } as SwaggerParser.Options)) as unknown as Json;
+    return { api, problems: [] };
+  } catch (err) {
+    const e = err as { details?: SchemaErrorLike[]; message?: string };
+    if (Array.isArray(e.details) && e.details.length > 0) return { api: undefined, problems: schemaProblems(e.details, doc) };
+    return { api: undefined, problems: [{ where: '', message: firstLine(e.message) }] };
+  }
+}
+
+function firstLine(msg: unknown): string {
+  return String(msg ?? 'invalid').split('\n')[0] ?? 'invalid';
+}
+
+/** swagger-parser's semantic checks (it stops at the first one). */
+async function swaggerSpecProblems(doc: Json): Promise<SpecProblem[]> {
+  try {
+    await SwaggerParser.validate(structuredClone(plainTemplates(doc)) as never, {
+      resolve: { external: false },
+      validate: { schema: false, spec: true },
+    } as SwaggerParser.Options);
+    return [];
+  } catch (err) {
+    const msg = firstLine((err as Error).message).replace(/^Validation failed\.\s*/, '');
+    return [{ where: '', message: msg.replace(/__wildcard\d+/g, '*').replace(/__dup\d+/g, '') }];
+  }
+}
+
+function checkSecurityList(
+  list: unknown,
+  defs: Json,
+  at: readonly (string | number)[],
+  out: SpecProblem[],
+): void {
+  if (list === undefined) return;
+  arr(list).forEach((req, i) => {
+    for (const name of Object.keys(obj(req))) {
+      if (!isObject(defs[name])) {
+        out.push({ where: where(...at, i, name), message: `names the security scheme "${name}", which securityDefinitions does not define` });
+      }
+    }
+  });
+}
+
+/** External `$ref`s are refused: a spec must never make the gateway read a file or a URL. */
+function externalRefs(node: unknown, at: (string | number)[], out: SpecProblem[], depth = 0): void {
+  if (depth > 64 || node === null || typeof node !== 'object') return;
+  if (Array.isArray(node)) {
+    node.forEach((v, i) => externalRefs(v, [...at, i], out, depth + 1));
+    return;
+  }
+  for (const [k, v] of Object.entries(node)) {
+    if (k === '$ref' && typeof v === 'string' && !v.startsWith('#')) {
+      out.push({ where: where(...at, '$ref'), message: `refers outside the document (${shown(v)}); external $refs are not supported: inline it` });
+    } else externalRefs(v, [...at, k], out, depth + 1);
+  }
+}
+
+/**
+ * Everything wrong with a spec, one problem per finding. Returns the
+ * dereferenced document (internal $refs resolved, external ones left alone:
+ * a spec never makes us read a file or the network) when there is none.
+ */
+export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; problems: SpecProblem[] }> {
+  if (doc.swagger !== '2.0') {
+    const got = doc.openapi !== undefined ? `openapi: ${shown(doc.openapi)}` : `swagger: ${shown(doc.swagger)}`;
+    return { api: undefined, problems: [{ where: 'swagger', message: `must be "2.0": Cloud Endpoints specs are OpenAPI 2.0 (got ${got})` }] };
+  }
+  const refs: SpecProblem[] = [];
+  externalRefs(doc, [], refs);
+  if (refs.length > 0) return { api: undefined, problems: refs };
+  const { api, problems } = await swaggerSchemaProblems(doc);
+  if (!api) return { api, problems };
+  const out: SpecProblem[] = [];
+  const defs = obj(api.securityDefinitions);
+
+  if (api['x-google-backend'] !== undefined) checkExtension('backend', api['x-google-backend'], ['x-google-backend'], out);
+  if (api['x-google-allow'] !== undefined) checkExtension('allow', api['x-google-allow'], ['x-google-allow'], out);
+  if (api['x-google-endpoints'] !== undefined) checkExtension('endpoints', api['x-google-endpoints'], ['x-google-endpoints'], out);
+
+  const metrics = new Set<string>();
+  const mgmt = api['x-google-management'];
+  if (mgmt !== undefined && checkExtension('management', mgmt, ['x-google-management'], out)) {
+    for (const m of arr(obj(mgmt).metrics)) metrics.add(String(obj(m).name));
+    arr(obj(obj(mgmt).quota).limits).forEach((l, i) => {
+      const limit = obj(l);
+      const at = ['x-google-management', 'quota', 'limits', i];
+      if (!metrics.has(String(limit.metric))) {
+        out.push({ where: where(...at, 'metric'), message: `names the metric ${shown(limit.metric)}, which x-google-management.metrics does not define` });
+      }
+      const unit = parseQuotaUnit(String(limit.unit));
+      if ('error' in unit) out.push({ where: where(...at, 'unit'), message: `${unit.error} (got ${shown(limit.unit)})` });
+    });
+  }
+
+  for (const [name, def] of Object.entries(defs)) {
+    const d = obj(def);
+    if (d.type === 'oauth2') {
+      checkExtension('jwtSecurityDefinition', d, ['securityDefinitions', name], out);
+    }
+  }
+  checkSecurityList(api.security, defs, ['security'], out);
+
+  for (const [path, item] of Object.entries(obj(api.paths))) {
+    if (isObject(item) && item['x-google-backend'] !== undefined) {
+      out.push({
+        where: where('paths', path, 'x-google-backend'),
+        message:
+          'x-google-backend is not allowed on a path item (ESPv2 ignores it there and sends the calls to its local backend); put it inside each operation (get:, post:, ...) or at the top level of the spec',
+      });
+    }
+  }
+
+  const templatesSeen = new Map<string, string>();
+  for (const { path, method, pathItem, op } of operationsOf(api)) {
+    const at = ['paths', path, method];
+    const template = fullTemplate(api.basePath, path);
+    let variables: string[] = [];
+    try {
+      variables = parseTemplate(template).variables.map((v) => v.name);
+    } catch (err) {
+      if (!(err instanceof TemplateError)) throw err;
+      out.push({ where: where('paths', path), message: `is not a valid path template: ${err.message}` });
+    }
+    const key = `${method} ${template}`;
+    const prior = templatesSeen.get(key);
+    if (prior) out.push({ where: where(...at), message: `duplicates the route ${method.toUpperCase()} ${template} already defined by ${prior}` });
+    else templatesSeen.set(key, where(...at));
+
+    const params = [...arr(pathItem.parameters), ...arr(op.parameters)].map(obj).filter((p) => p.in === 'path');
+    for (const p of params) {
+      if (!variables.includes(String(p.name))) {
+        out.push({ where: where(...at, 'parameters'), message: `declares the path parameter ${shown(p.name)}, which the path template "${path}" does not contain` });
+      }
+    }
+
+    const backend = op['x-google-backend'];
+    if (backend !== undefined && checkExtension('backend', backend, [...at, 'x-google-backend'], out)) {
+      const b = obj(backend);
+      if (b.jwt_audience !== undefined && b.disable_auth === true) {
+        out.push({ where: where(...at, 'x-google-backend'), message: 'sets both jwt_audience and disable_auth: true; they exclude each other (keep one)' });
+      }
+    }
+    const quota = op['x-google-quota'];
+    if (quota !== undefined && checkExtension('quota', quota, [...at, 'x-google-quota'], out)) {
+      for (const metric of Object.keys(obj(obj(quota).metricCosts))) {
+        if (!metrics.has(metric)) {
+          out.push({ where: where(...at, 'x-google-quota', 'metricCosts', metric), message: 'names a metric that x-google-management.metrics does not define' });
+        }
+      }
+    }
+    checkSecurityList(op.security, defs, [...at, 'security'], out);
+  }
+
+  const topBackend = obj(api['x-google-backend']);
+  if (topBackend.jwt_audience !== undefined && topBackend.disable_auth === true) {
+    out.push({ where: 'x-google-backend', message: 'sets both jwt_audience and disable_auth: true; they exclude each other (keep one)' });
+  }
+
+  if (out.length === 0) out.push(...(await swaggerSpecProblems(doc)));
+  return { api: out.length === 0 ? api : undefined, problems: out };
+}

@@ -1,0 +1,185 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NextFunction } from 'express';
+import type { CompiledService } from './config/compile.ts';
+import type { Operation } from './config/types.ts';
+import { newContext, type RequestContext } from './context.ts';
+import { Errors, GatewayError } from './errors.ts';
+import { normalizePath } from './routing/normalize.ts';
+import { upstreamPath } from './backend/upstream-path.ts';
+import type { IdTokenSource } from './backend/id-tokens.ts';
+import { extractApiKey } from './auth/apikeys/extract.ts';
+import { clientIp } from './auth/apikeys/client-ip.ts';
+import type { ApiKeyVerifier } from './auth/apikeys/verifier.ts';
+import type { QuotaEnforcer } from './quota/enforcer.ts';
+
+export interface PipelineDeps {
+  /** The compiled spec in force; read once per request so a reload never changes a request mid-way. */
+  readonly service: () => CompiledService;
+  /** undefined: no key store configured; operations that need a key are refused 503. */
+  readonly keys: ApiKeyVerifier | undefined;
+  readonly quota: QuotaEnforcer | undefined;
+  /** undefined: --backend-auth none. */
+  readonly tokens: IdTokenSource | undefined;
+  readonly trustedHops: number;
+  /** ESPv2 (Envoy) refuses header names with `_` unless --underscores_in_headers. */
+  readonly allowUnderscoreHeaders: boolean;
+  readonly onError?: (req: IncomingMessage, ctx: RequestContext, err: GatewayError) => void;
+}
+
+/** The longest path ESPv2 accepts (path_rewrite filter). */
+const MAX_PATH = 8192;
+
+/**
+ * Headers only the gateway may set. A caller could otherwise claim a consumer
+ * project or a verified identity on routes where we set nothing (ESPv2 leaves
+ * them in place on such routes; we remove them everywhere).
+ */
+const GATEWAY_HEADERS = [
+  'x-endpoint-api-consumer-type',
+  'x-endpoint-api-consumer-number',
+  'x-endpoint-api-userinfo',
+  'x-endpoints-gateway-assertion',
+] as const;
+
+/**
+ * Hop-by-hop headers belong to the caller's connection, not to ours with the
+ * backend (RFC 9110 7.6.1); forwarding `Connection: close` would also defeat
+ * keep-alive to the backend. Upgrade headers stay for WebSockets.
+ */
+function dropHopByHop(headers: IncomingMessage['headers']): void {
+  const conn = headers.connection;
+  if (conn !== undefined) {
+    for (const token of conn.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name !== '' && name !== 'upgrade') delete headers[name];
+    }
+    if (headers.upgrade === undefined) delete headers.connection;
+    else headers.connection = 'upgrade';
+  }
+  if (headers['keep-alive'] !== undefined) delete headers['keep-alive'];
+  if (headers['proxy-connection'] !== undefined) delete headers['proxy-connection'];
+}
+
+function hasUnderscoreHeader(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.includes('_')) return true;
+  return false;
+}
+
+export function sendError(res: ServerResponse, ctx: RequestContext | undefined, err: GatewayError): void {
+  if (ctx) ctx.reason = err.reason;
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = err.body();
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  };
+  if (err.headers) Object.assign(headers, err.headers);
+  res.writeHead(err.status, headers);
+  res.end(body);
+}
+
+/**
+ * The request stages, in ESPv2's order (reference 4.2, precedence):
+ * path checks → route (404/405) → API key (401/400/403/503) → quota (429)
+ * → backend ID token (500) → path translation → proxy (the next middleware).
+ * Each stage either passes or answers with one GatewayError.
+ */
+export function createPipeline(deps: PipelineDeps) {
+  async function run(req: IncomingMessage, ctx: RequestContext): Promise<GatewayError | undefined> {
+    const url = req.url ?? '/';
+    if (url.length > MAX_PATH) return Errors.pathTooLong();
+    if (url.includes('#')) return Errors.pathFragment();
+    if (!deps.allowUnderscoreHeaders && hasUnderscoreHeader(req.rawHeaders)) return Errors.badRequest();
+    const q = url.indexOf('?');
+    const rawQuery = q < 0 ? undefined : url.slice(q + 1);
+    const path = normalizePath(q < 0 ? url : url.slice(0, q));
+    if (path === null) return Errors.badRequest();
+
+    const service = deps.service();
+    const match = service.router.match(req.method ?? 'GET', path);
+    if (match.kind === 'not-found') return Errors.notDefined();
+    if (match.kind === 'method-not-allowed') return Errors.methodNotAllowed(match.template);
+    const op: Operation = match.value;
+    ctx.op = op;
+
+    const headers = req.headers;
+    for (const h of GATEWAY_HEADERS) if (headers[h] !== undefined) delete headers[h];
+    dropHopByHop(headers);
+
+    let keyHash: string | undefined;
+    if (op.security.apiKeyRequired) {
+      const key = extractApiKey(op.security.apiKeyLocations, rawQuery, headers);
+      if (key === undefined) return Errors.missingApiKey();
+      if (!deps.keys) return Errors.keysUnavailable();
+      const verdict = await deps.keys.verify(key, {
+        serviceName: service.config.serviceName,
+        operationId: op.id,
+        clientIp: clientIp(headers['x-forwarded-for'], req.socket.remoteAddress, deps.trustedHops),
+        referer: headers.referer,
+        androidPackage: headerValue(headers['x-android-package']),
+        androidCert: headerValue(headers['x-android-cert']),
+        iosBundleId: headerValue(headers['x-ios-bundle-identifier']),
+      });
+      if (verdict instanceof GatewayError) return verdict;
+      ctx.consumerProject = verdict.project;
+      ctx.keyFingerprint = verdict.fingerprint;
+      keyHash = verdict.keyHash;
+      if (verdict.project !== '') {
+        headers['x-endpoint-api-consumer-type'] = 'PROJECT';
+        headers['x-endpoint-api-consumer-number'] = verdict.project;
+      }
+    }
+
+    if (op.metricCosts.length > 0 && deps.quota) {
+      const refusal = await deps.quota.charge(op.metricCosts, {
+        project: ctx.consumerProject || service.config.producerProject,
+        ...(keyHash !== undefined ? { keyHash } : {}),
+      });
+      if (refusal) return refusal;
+    }
+
+    const rule = op.backend;
+    if (!rule) return Errors.notDefined();
+    ctx.rule = rule;
+    if (rule.audience !== null && deps.tokens) {
+      const aud = rule.audience;
+      let token = deps.tokens.peek(aud);
+      if (token === undefined) {
+        try {
+          token = await deps.tokens.get(aud);
+        } catch {
+          return Errors.tokenNotFound(aud);
+        }
+      }
+      // ESPv2 moves the caller's Authorization aside; a caller-sent
+      // X-Forwarded-Authorization never survives next to our token.
+      const callerAuth = headers.authorization;
+      if (callerAuth !== undefined) headers['x-forwarded-authorization'] = callerAuth;
+      else if (headers['x-forwarded-authorization'] !== undefined) delete headers['x-forwarded-authorization'];
+      headers.authorization = `Bearer ${token}`;
+    }
+    headers.host = rule.hostHeader;
+    req.url = upstreamPath(rule, path, rawQuery, match.bindings);
+    return undefined;
+  }
+
+  return function gateway(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
+    const ctx = newContext();
+    req.gw = ctx;
+    run(req, ctx).then(
+      (err) => {
+        if (err === undefined) return next();
+        deps.onError?.(req, ctx, err);
+        sendError(res, ctx, err);
+      },
+      (err: unknown) => next(err),
+    );
+  };
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,113 @@
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from './observability/logger.ts';
+import { Errors } from './errors.ts';
+import { sendError } from './pipeline.ts';
+
+/** Envoy's default request-header limit, which ESPv2 keeps (reference 7). */
+export const MAX_HEADER_BYTES = 60 * 1024;
+
+export interface AppParts {
+  readonly pipeline: (req: http.IncomingMessage, res: http.ServerResponse, next: NextFunction) => void;
+  readonly proxy: (req: http.IncomingMessage, res: http.ServerResponse, next: NextFunction) => void;
+  readonly logger: Logger;
+  /** Runs when a response finishes (access log, metrics). */
+  readonly onFinish?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+}
+
+/**
+ * The express app: health first (it never reaches a backend or needs a key),
+ * then the pipeline, then the proxy; anything thrown becomes ESP's JSON 500.
+ */
+export function createApp(parts: AppParts): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', false);
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : '{"status":"ok"}');
+      return;
+    }
+    if (parts.onFinish) {
+      const done = parts.onFinish;
+      res.once('finish', () => done(req, res));
+    }
+    next();
+  });
+  app.use(parts.pipeline);
+  app.use(parts.proxy);
+  // express 5 sends rejected promises here too.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    parts.logger.error({ err, method: req.method, path: req.path }, 'internal error while handling a request');
+    sendError(res, req.gw, Errors.internal());
+  });
+  return app;
+}
+
+export interface Listener {
+  readonly server: http.Server;
+  readonly port: number;
+  /** Stop accepting, let in-flight requests finish up to graceMs, then close what is left. */
+  close(graceMs?: number): Promise<void>;
+}
+
+function rawError(status: number, text: string): string {
+  const body = JSON.stringify({ code: status, message: text });
+  return `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+/** Requests Node's parser refuses still get ESP's JSON form and never crash the process. */
+function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const code = err.code;
+  const reply =
+    code === 'HPE_HEADER_OVERFLOW'
+      ? rawError(431, 'Request Header Fields Too Large')
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? rawError(408, 'Request Timeout')
+        : rawError(400, 'Bad Request');
+  socket.end(reply);
+}
+
+export function listen(handler: http.RequestListener, port: number, host?: string): Promise<Listener> {
+  const server = http.createServer(
+    {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      // Cloud Run's front end keeps connections open; stay open a bit longer than it does.
+      keepAliveTimeout: 620_000,
+      headersTimeout: 60_000,
+      requestTimeout: 0,
+    },
+    handler,
+  );
+  server.on('clientError', onClientError);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      const bound = typeof addr === 'object' && addr ? addr.port : port;
+      resolve({
+        server,
+        port: bound,
+        close: (graceMs = 10_000) =>
+          new Promise<void>((done) => {
+            const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+            timer.unref();
+            server.close(() => {
+              clearTimeout(timer);
+              done();
+            });
+            server.closeIdleConnections();
+          }),
+      });
+    });
+  });
+}
