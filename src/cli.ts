@@ -59,6 +59,10 @@ export function buildCli(): Command {
     .addOption(new Option('--trusted-hops <n>', 'proxies in front that append to X-Forwarded-For (default: 1 on Cloud Run, else 0)').env('ENDPOINTS_TRUSTED_HOPS').argParser(int('--trusted-hops', 0, 16)))
     .addOption(new Option('--underscores-in-headers', 'accept header names containing "_" (ESPv2 refuses them)').env('ENDPOINTS_UNDERSCORES_IN_HEADERS'))
     .addOption(new Option('--admin-port <n>', 'admin listener for metrics (off by default)').env('ENDPOINTS_ADMIN_PORT').argParser(int('--admin-port', 0, 65535)))
+    .addOption(new Option('--access-log <on|off>', 'one JSON access-log line per request').choices(['on', 'off']).env('ENDPOINTS_ACCESS_LOG').default('on'))
+    .addOption(new Option('--trace-project <id>', 'project of Cloud Trace ids in logs').env('GOOGLE_CLOUD_PROJECT'))
+    .addOption(new Option('--watch', 'reload the spec when its file changes (SIGHUP always reloads)').env('ENDPOINTS_WATCH'))
+    .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long in-flight requests may take').env('ENDPOINTS_SHUTDOWN_GRACE').default(10_000, '10s').argParser(duration))
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'silent']).env('LOG_LEVEL').default('info'))
     .action(async (o) => {
       const logger = createLogger({ level: o.logLevel });
@@ -82,17 +86,22 @@ export function buildCli(): Command {
           quotaTimeoutMs: o.quotaTimeout,
           trustedHops: o.trustedHops ?? defaultTrustedHops(process.env),
           underscoresInHeaders: Boolean(o.underscoresInHeaders),
+          adminPort: o.adminPort,
+          accessLog: o.accessLog !== 'off',
+          traceProject: o.traceProject,
+          watch: Boolean(o.watch),
           logger,
         });
         const stop = (signal: string) => {
-          logger.info({ signal }, 'shutting down');
-          void gw.close(10_000).then(() => {
-            logger.flush();
-            process.exit(0);
+          logger.info({ signal, graceMs: o.shutdownGrace }, 'draining: no new connections, finishing in-flight requests');
+          void gw.close(o.shutdownGrace).then(() => {
+            logger.info({}, 'stopped');
+            logger.flush(() => process.exit(0));
           });
         };
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
+        process.on('SIGHUP', () => void gw.reload());
       } catch (err) {
         if (err instanceof SpecError) {
           printSpecError(o.spec, err);

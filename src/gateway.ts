@@ -1,10 +1,19 @@
-import type { CompiledService } from './config/compile.ts';
+import { createHash } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { CompiledService, CompileOptions } from './config/compile.ts';
+import type { ServiceConfig } from './config/types.ts';
+import { SpecError } from './config/problems.ts';
 import { loadService } from './config/service.ts';
 import { createPipeline } from './pipeline.ts';
 import { createBackendProxy } from './backend/proxy.ts';
 import { createGoogleIdTokenSource, type IdTokenSource } from './backend/id-tokens.ts';
 import { createApp, listen, type Listener } from './server.ts';
 import type { Logger } from './observability/logger.ts';
+import { createMetrics, type GatewayMetrics } from './observability/metrics.ts';
+import { ALWAYS_SECRET_PARAMS, createAccessLog } from './observability/access-log.ts';
+import { adminHandler } from './observability/admin.ts';
 import { createKeyVerifierFromOption } from './auth/apikeys/from-option.ts';
 import type { ApiKeyVerifier } from './auth/apikeys/verifier.ts';
 import { createQuotaEnforcer, type QuotaEnforcer } from './quota/enforcer.ts';
@@ -30,32 +39,92 @@ export interface GatewayOptions {
   readonly quotaTimeoutMs?: number;
   readonly trustedHops: number;
   readonly underscoresInHeaders?: boolean;
+  /** Admin listener for /metrics, /healthz, /readyz; off when undefined. */
+  readonly adminPort?: number | undefined;
+  readonly accessLog?: boolean;
+  /** Project of the Cloud Trace ids in access logs (default $GOOGLE_CLOUD_PROJECT). */
+  readonly traceProject?: string | undefined;
+  /** Reload the spec when its file changes. */
+  readonly watch?: boolean;
   readonly logger: Logger;
 }
 
 export interface Gateway {
   readonly port: number;
+  readonly adminPort: number | undefined;
   readonly listener: Listener;
+  readonly metrics: GatewayMetrics;
   service(): CompiledService;
+  readiness(): { ready: boolean; why: string };
+  /** Load the spec again; swap it in when valid, keep the old one otherwise. Resolves whether it swapped. */
+  reload(): Promise<boolean>;
+  /** Graceful stop: not ready, stop accepting, finish in-flight requests up to graceMs, release everything. */
   close(graceMs?: number): Promise<void>;
+}
+
+/** The per-spec runtime: swapped as one unit on a reload. */
+interface State {
+  readonly service: CompiledService;
+  readonly quota: QuotaEnforcer | undefined;
+  readonly secretParams: ReadonlySet<string>;
+  readonly digest: string;
+}
+
+function secretParamsOf(config: ServiceConfig): ReadonlySet<string> {
+  const names = new Set(ALWAYS_SECRET_PARAMS);
+  for (const op of config.operations) {
+    for (const l of op.security.apiKeyLocations) if (l.in === 'query') names.add(l.name);
+    for (const alt of op.security.alternatives) {
+      for (const s of alt) if (s.kind === 'jwt') for (const l of s.locations) if (l.in === 'query') names.add(l.name);
+    }
+  }
+  return names;
+}
+
+function sameLimits(a: ServiceConfig, b: ServiceConfig): boolean {
+  return JSON.stringify(a.quotaLimits) === JSON.stringify(b.quotaLimits) && a.serviceName === b.serviceName;
 }
 
 /** Loads the spec and every dependency, then listens. Throws SpecError on a bad spec, before listening. */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const log = opts.logger;
-  const compileOpts = {
+  const compileOpts: CompileOptions = {
     ...(opts.serviceName ? { serviceName: opts.serviceName } : {}),
     ...(opts.producerProject ? { producerProject: opts.producerProject } : {}),
     ...(opts.localBackend ? { localBackend: opts.localBackend } : {}),
   };
-  let current = await loadService(opts.specFile, compileOpts);
-  const config = current.config;
+
+  const newQuota = (config: ServiceConfig): QuotaEnforcer | undefined =>
+    config.quotaLimits.length > 0
+      ? createQuotaEnforcer({
+          serviceName: config.serviceName,
+          limits: config.quotaLimits,
+          ...(opts.quotaStore ? { store: opts.quotaStore } : {}),
+          ...(opts.quotaTimeoutMs !== undefined ? { storeTimeoutMs: opts.quotaTimeoutMs } : {}),
+          log: (level, msg, fields) => log[level](fields ?? {}, msg),
+        })
+      : undefined;
+
+  const readSpec = async () => {
+    const text = await readFile(opts.specFile).catch(() => undefined);
+    const digest = text ? createHash('sha256').update(text).digest('hex') : '';
+    return { service: await loadService(opts.specFile, compileOpts), digest };
+  };
+
+  const first = await readSpec();
+  let state: State = {
+    service: first.service,
+    quota: newQuota(first.service.config),
+    secretParams: secretParamsOf(first.service.config),
+    digest: first.digest,
+  };
+  if (state.quota) await state.quota.ready(2000);
 
   const tokens: IdTokenSource | undefined =
     opts.backendAuth === 'google'
       ? createGoogleIdTokenSource({
-          onFetch: (audience, ok, ms) => {
-            if (!ok) log.warn({ audience, ms }, 'could not get a backend ID token');
+          onFetch: (audience, ok, ms, error) => {
+            if (!ok) log.warn({ audience, ms, err: error?.message }, 'could not get a backend ID token');
           },
         })
       : undefined;
@@ -70,49 +139,144 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     log,
   });
 
-  const quota: QuotaEnforcer | undefined =
-    config.quotaLimits.length > 0
-      ? createQuotaEnforcer({
-          serviceName: config.serviceName,
-          limits: config.quotaLimits,
-          ...(opts.quotaStore ? { store: opts.quotaStore } : {}),
-          ...(opts.quotaTimeoutMs !== undefined ? { storeTimeoutMs: opts.quotaTimeoutMs } : {}),
-          log: (level, msg, fields) => log[level](fields ?? {}, msg),
-        })
-      : undefined;
+  const metrics = createMetrics({ keys: () => keys, tokens: () => tokens, quota: () => state.quota });
+  const accessLog =
+    opts.accessLog === false
+      ? undefined
+      : createAccessLog({ logger: log, traceProject: opts.traceProject ?? process.env.GOOGLE_CLOUD_PROJECT, secretParams: () => state.secretParams });
+
+  // Readiness: the spec is compiled (it is, once we get here) and every backend
+  // that needs an ID token has had one; false again while draining.
+  let tokensReady = !tokens || state.service.config.audiences.length === 0;
+  let draining = false;
+  let closed = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  const warmTokens = async (audiences: readonly string[]): Promise<void> => {
+    if (!tokens || audiences.length === 0 || closed) return;
+    if (await tokens.prefetch(audiences)) {
+      tokensReady = true;
+      return;
+    }
+    if (!closed) {
+      retryTimer = setTimeout(() => void warmTokens(audiences), 2000);
+      retryTimer.unref();
+    }
+  };
+  const readiness = () =>
+    draining ? { ready: false, why: 'shutting down' } : tokensReady ? { ready: true, why: '' } : { ready: false, why: 'no backend ID token yet' };
 
   const pipeline = createPipeline({
-    service: () => current,
+    service: () => state.service,
+    quota: () => state.quota,
     keys,
-    quota,
     tokens,
     trustedHops: opts.trustedHops,
     allowUnderscoreHeaders: opts.underscoresInHeaders ?? false,
   });
   const proxy = createBackendProxy({
-    onUpstreamError: (req, kind, err) => log.warn({ kind, err: err.message, operation: req.gw?.op?.id }, 'upstream error'),
+    onUpstreamError: (req, kind, err) => {
+      metrics.upstreamError(kind);
+      log.warn({ kind, err: err.message, operation: req.gw?.op?.id }, 'upstream error');
+    },
   });
-  const app = createApp({ pipeline, proxy, logger: log });
+  const app = createApp({
+    pipeline,
+    proxy,
+    logger: log,
+    ready: readiness,
+    draining: () => draining,
+    onFinish: accessLog
+      ? (req, res) => {
+          metrics.observe(req, res);
+          accessLog(req, res);
+        }
+      : metrics.observe,
+  });
   const listener = await listen(app, opts.port, opts.host);
+  let admin: Listener | undefined;
+  if (opts.adminPort !== undefined) admin = await listen(adminHandler(metrics.registry, readiness), opts.adminPort, opts.host);
 
-  if (tokens && config.audiences.length > 0) {
-    // Warm the token cache so the first calls do not wait; failures are retried per request.
-    void tokens.prefetch(config.audiences);
+  void warmTokens(state.service.config.audiences);
+
+  let reloading: Promise<boolean> | undefined;
+  const reload = (): Promise<boolean> => {
+    // Reloads are serialized: a burst of file events makes one reload at a time.
+    reloading = (reloading ?? Promise.resolve(true)).then(async () => {
+      try {
+        const next = await readSpec();
+        const old = state;
+        const quota = sameLimits(old.service.config, next.service.config) ? old.quota : newQuota(next.service.config);
+        state = { service: next.service, quota, secretParams: secretParamsOf(next.service.config), digest: next.digest };
+        if (quota !== old.quota && old.quota) {
+          // Requests already past the quota stage hold no reference; close after they drain.
+          setTimeout(() => void old.quota?.close(), 30_000).unref();
+        }
+        const fresh = next.service.config.audiences.filter((a) => !old.service.config.audiences.includes(a));
+        void warmTokens(fresh);
+        metrics.reload(true);
+        log.info({ operations: next.service.config.operations.length, service: next.service.config.serviceName }, 'spec reloaded');
+        return true;
+      } catch (err) {
+        metrics.reload(false);
+        if (err instanceof SpecError) {
+          log.error({ problems: err.lines(opts.specFile) }, 'spec reload refused: the new spec is invalid; still serving the previous one');
+        } else {
+          log.error({ err }, 'spec reload failed; still serving the previous one');
+        }
+        return false;
+      }
+    });
+    return reloading;
+  };
+
+  // Watch the directory, not the file: editors and Kubernetes ConfigMaps replace
+  // files (rename, symlink swap), which a file watch would lose.
+  let watcher: FSWatcher | undefined;
+  if (opts.watch) {
+    let debounce: NodeJS.Timeout | undefined;
+    watcher = watch(path.dirname(path.resolve(opts.specFile)), () => {
+      clearTimeout(debounce);
+      debounce = setTimeout(async () => {
+        const text = await readFile(opts.specFile).catch(() => undefined);
+        if (!text) return;
+        if (createHash('sha256').update(text).digest('hex') !== state.digest) void reload();
+      }, 150);
+      debounce.unref();
+    });
+    watcher.unref();
   }
+
   log.info(
-    { port: listener.port, service: config.serviceName, operations: config.operations.length, keys: opts.keys.split(':')[0], backendAuth: opts.backendAuth },
+    {
+      port: listener.port,
+      adminPort: admin?.port,
+      service: state.service.config.serviceName,
+      operations: state.service.config.operations.length,
+      keys: opts.keys.split(':')[0],
+      quotaStore: state.quota?.store,
+      backendAuth: opts.backendAuth,
+    },
     'endpoints-gateway listening',
   );
 
   return {
     port: listener.port,
+    adminPort: admin?.port,
     listener,
-    service: () => current,
+    metrics,
+    service: () => state.service,
+    readiness,
+    reload,
     close: async (graceMs) => {
+      draining = true;
+      watcher?.close();
       await listener.close(graceMs);
+      closed = true;
+      clearTimeout(retryTimer);
+      await admin?.close(0);
       tokens?.close();
       keys?.close();
-      await quota?.close();
+      await state.quota?.close();
     },
   };
 }

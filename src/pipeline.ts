@@ -17,7 +17,8 @@ export interface PipelineDeps {
   readonly service: () => CompiledService;
   /** undefined: no key store configured; operations that need a key are refused 503. */
   readonly keys: ApiKeyVerifier | undefined;
-  readonly quota: QuotaEnforcer | undefined;
+  /** Swapped together with `service` on a reload (its limits come from the spec). */
+  readonly quota: () => QuotaEnforcer | undefined;
   /** undefined: --backend-auth none. */
   readonly tokens: IdTokenSource | undefined;
   readonly trustedHops: number;
@@ -99,6 +100,7 @@ export function createPipeline(deps: PipelineDeps) {
     if (path === null) return Errors.badRequest();
 
     const service = deps.service();
+    const quota = deps.quota();
     const match = service.router.match(req.method ?? 'GET', path);
     if (match.kind === 'not-found') return Errors.notDefined();
     if (match.kind === 'method-not-allowed') return Errors.methodNotAllowed(match.template);
@@ -133,8 +135,8 @@ export function createPipeline(deps: PipelineDeps) {
       }
     }
 
-    if (op.metricCosts.length > 0 && deps.quota) {
-      const refusal = await deps.quota.charge(op.metricCosts, {
+    if (op.metricCosts.length > 0 && quota) {
+      const refusal = await quota.charge(op.metricCosts, {
         project: ctx.consumerProject || service.config.producerProject,
         ...(keyHash !== undefined ? { keyHash } : {}),
       });

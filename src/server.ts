@@ -12,8 +12,12 @@ export interface AppParts {
   readonly pipeline: (req: http.IncomingMessage, res: http.ServerResponse, next: NextFunction) => void;
   readonly proxy: (req: http.IncomingMessage, res: http.ServerResponse, next: NextFunction) => void;
   readonly logger: Logger;
-  /** Runs when a response finishes (access log, metrics). */
+  /** Runs once per request when its response is done or aborted (access log, metrics). */
   readonly onFinish?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** Readiness for GET /readyz. */
+  readonly ready?: () => { ready: boolean; why: string };
+  /** True while shutting down: responses ask clients to close their connection. */
+  readonly draining?: () => boolean;
 }
 
 /**
@@ -26,16 +30,30 @@ export function createApp(parts: AppParts): express.Express {
   app.set('etag', false);
   app.set('query parser', false);
 
+  const done = parts.onFinish;
+  // One shared listener (no closure per request); 'close' also fires for aborted requests.
+  function onClose(this: http.ServerResponse): void {
+    done!(this.req, this);
+  }
+  const ready = parts.ready ?? (() => ({ ready: true, why: '' }));
+  const draining = parts.draining ?? (() => false);
+
   app.use((req: Request, res: Response, next: NextFunction) => {
-    if (req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(req.method === 'HEAD' ? undefined : '{"status":"ok"}');
-      return;
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      if (req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(req.method === 'HEAD' ? undefined : '{"status":"ok"}');
+        return;
+      }
+      if (req.url === '/readyz') {
+        const r = ready();
+        res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(JSON.stringify(r.ready ? { status: 'ready' } : { code: 503, message: `not ready: ${r.why}` }));
+        return;
+      }
     }
-    if (parts.onFinish) {
-      const done = parts.onFinish;
-      res.once('finish', () => done(req, res));
-    }
+    if (draining()) res.setHeader('connection', 'close');
+    if (done) res.once('close', onClose);
     next();
   });
   app.use(parts.pipeline);
@@ -99,10 +117,14 @@ export function listen(handler: http.RequestListener, port: number, host?: strin
         port: bound,
         close: (graceMs = 10_000) =>
           new Promise<void>((done) => {
+            // Stop accepting; idle keep-alive connections close now and as
+            // in-flight requests finish; whatever is left at the deadline is cut.
+            const sweep = setInterval(() => server.closeIdleConnections(), 50);
             const timer = setTimeout(() => server.closeAllConnections(), graceMs);
             timer.unref();
             server.close(() => {
               clearTimeout(timer);
+              clearInterval(sweep);
               done();
             });
             server.closeIdleConnections();

@@ -101,6 +101,9 @@ export function createApiKeyVerifier(store: KeyStore, opts: ApiKeyVerifierOption
     max: opts.maxEntries ?? 10_000,
     ttl: refreshMs,
     allowStale: true,
+    // clear() (store reloaded) and eviction abort in-flight fetches; the
+    // requests waiting on them should still get the store's answer, not a 503.
+    ignoreFetchAbort: true,
     // fetchMethod(hash, staleVerdict, { options, context: key })
     fetchMethod: async (hash, stale, { options, context: key }) => {
       stats.upstreamCalls++;

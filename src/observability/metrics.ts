@@ -1,0 +1,144 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ApiKeyVerifier } from '../auth/apikeys/verifier.ts';
+import type { IdTokenSource } from '../backend/id-tokens.ts';
+import type { QuotaEnforcer } from '../quota/enforcer.ts';
+
+/** Where counters the other modules already keep come from (read at scrape time, never per request). */
+export interface MetricSources {
+  readonly keys?: (() => ApiKeyVerifier | undefined) | undefined;
+  readonly tokens?: (() => IdTokenSource | undefined) | undefined;
+  readonly quota?: (() => QuotaEnforcer | undefined) | undefined;
+}
+
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  /** Called once per finished request. */
+  observe(req: IncomingMessage, res: ServerResponse): void;
+  upstreamError(kind: string): void;
+  reload(ok: boolean): void;
+}
+
+const UNKNOWN_OPERATION = '<unknown>';
+/** Consumer projects are a real need per request, but a label must stay bounded. */
+const MAX_PROJECTS = 500;
+const STATUS_CLASS = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** A counter whose value is another module's running total, read when Prometheus scrapes. */
+function mirrored(registry: Registry, name: string, help: string, read: () => number | undefined): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const v = read();
+      if (v !== undefined && v > 0) this.inc(v);
+    },
+  });
+}
+
+export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const requests = new Counter({
+    name: 'endpoints_gateway_requests_total',
+    help: 'Requests by operation, method, status class and consumer project (never the key).',
+    labelNames: ['operation', 'method', 'code', 'consumer_project'] as const,
+    registers: [registry],
+  });
+  const gatewayTime = new Histogram({
+    name: 'endpoints_gateway_gateway_duration_seconds',
+    help: 'Time spent in the gateway itself (routing, key, quota, token), per operation.',
+    labelNames: ['operation'] as const,
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+    registers: [registry],
+  });
+  const backendTime = new Histogram({
+    name: 'endpoints_gateway_backend_duration_seconds',
+    help: 'Time from forwarding to the end of the backend response, per operation.',
+    labelNames: ['operation'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const upstreamErrors = new Counter({
+    name: 'endpoints_gateway_upstream_errors_total',
+    help: 'Backend failures the gateway answered for, by kind (timeout, connect_refused, reset, dns, tls, other).',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const reloads = new Counter({
+    name: 'endpoints_gateway_spec_reloads_total',
+    help: 'Spec reloads by result.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const info = new Gauge({ name: 'endpoints_gateway_up', help: '1 while the gateway serves.', registers: [registry] });
+  info.set(1);
+
+  const keys = sources.keys ?? (() => undefined);
+  const tokens = sources.tokens ?? (() => undefined);
+  const quota = sources.quota ?? (() => undefined);
+  mirrored(registry, 'endpoints_gateway_apikey_cache_hits_total', 'Key verdicts served fresh from the cache.', () => keys()?.stats.hits);
+  mirrored(registry, 'endpoints_gateway_apikey_cache_misses_total', 'Key checks that waited for the key store.', () => keys()?.stats.misses);
+  mirrored(registry, 'endpoints_gateway_apikey_cache_stale_total', 'Key verdicts served stale while a refresh ran or the store was down.', () => keys()?.stats.staleServes);
+  mirrored(registry, 'endpoints_gateway_apikey_cache_negative_hits_total', 'Invalid-key verdicts served from the cache.', () => keys()?.stats.negativeHits);
+  mirrored(registry, 'endpoints_gateway_apikeys_calls_total', 'Calls to the API key store (API Keys service or file).', () => keys()?.stats.upstreamCalls);
+  mirrored(registry, 'endpoints_gateway_apikeys_errors_total', 'Failed calls to the API key store.', () => keys()?.stats.upstreamErrors);
+  mirrored(registry, 'endpoints_gateway_apikeys_fail_open_total', 'Never-seen keys admitted unverified during an outage.', () => keys()?.stats.failOpen);
+  mirrored(registry, 'endpoints_gateway_apikeys_fail_closed_total', 'Never-seen keys refused 503 during an outage.', () => keys()?.stats.failClosed);
+  mirrored(registry, 'endpoints_gateway_id_token_fetches_total', 'Backend ID-token fetches.', () => tokens()?.stats.fetches);
+  mirrored(registry, 'endpoints_gateway_id_token_failures_total', 'Failed backend ID-token fetches.', () => tokens()?.stats.failures);
+  mirrored(registry, 'endpoints_gateway_quota_checks_total', 'Quota charges.', () => quota()?.stats.checks);
+  mirrored(registry, 'endpoints_gateway_quota_refusals_total', 'Calls refused 429 by quota.', () => quota()?.stats.refusals);
+  mirrored(registry, 'endpoints_gateway_quota_fallbacks_total', 'Quota checks answered in memory because Redis was down or slow.', () => quota()?.stats.fallbacks);
+
+  // Bound children cached by their label values: no label hashing per request.
+  const requestChildren = new Map<string, { inc(): void }>();
+  const timeChildren = new Map<string, { gw: { observe(v: number): void }; be: { observe(v: number): void } }>();
+  const projects = new Set<string>();
+
+  return {
+    registry,
+    observe(req, res) {
+      const ctx = req.gw;
+      if (!ctx) return;
+      const op = ctx.op?.id ?? UNKNOWN_OPERATION;
+      const code = STATUS_CLASS[Math.floor(res.statusCode / 100)] ?? 'other';
+      let project = ctx.consumerProject || 'none';
+      if (!projects.has(project)) {
+        if (projects.size < MAX_PROJECTS) projects.add(project);
+        else project = 'other';
+      }
+      const method = req.method ?? 'GET';
+      const key = `${op}\u0000${method}\u0000${code}\u0000${project}`;
+      let child = requestChildren.get(key);
+      if (child === undefined) {
+        // Bounded: operations come from the spec, methods from Node's parser, projects are capped above.
+        child = requests.labels(op, method, code, project);
+        requestChildren.set(key, child);
+      }
+      child.inc();
+
+      let times = timeChildren.get(op);
+      if (times === undefined) {
+        times = { gw: gatewayTime.labels(op), be: backendTime.labels(op) };
+        timeChildren.set(op, times);
+      }
+      const end = process.hrtime.bigint();
+      if (ctx.upstreamStartNs > 0n) {
+        times.gw.observe(Number(ctx.upstreamStartNs - ctx.startNs) / 1e9);
+        times.be.observe(Number(end - ctx.upstreamStartNs) / 1e9);
+      } else {
+        times.gw.observe(Number(end - ctx.startNs) / 1e9);
+      }
+    },
+    upstreamError(kind) {
+      upstreamErrors.labels(kind).inc();
+    },
+    reload(ok) {
+      reloads.labels(ok ? 'success' : 'failure').inc();
+    },
+  };
+}
