@@ -2,9 +2,9 @@ import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway.ts';
+import { createLogger } from '../../src/observability/logger.ts';
 
 export interface TestGateway {
   readonly url: string;
@@ -36,7 +36,8 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
       cb();
     },
   });
-  const logger = pino({ level: 'debug', messageKey: 'message', base: undefined }, sink);
+  // The production logger (Cloud Logging fields), writing into memory.
+  const logger = createLogger({ level: 'debug', destination: sink });
   const { spec: _spec, ...rest } = opts;
   const gw = await startGateway({
     host: '127.0.0.1',

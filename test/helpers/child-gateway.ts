@@ -1,0 +1,59 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { once } from 'node:events';
+
+const CLI = path.resolve(import.meta.dirname, '../../src/cli.ts');
+
+export interface ChildGateway {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Parsed JSON log lines from stdout so far. */
+  readonly logs: Record<string, unknown>[];
+  readonly stderr: () => string;
+  exit(): Promise<number | null>;
+  waitForLog(pred: (l: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
+}
+
+export async function freePort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** The gateway as users run it: the CLI in its own process. Resolves once /healthz answers. */
+export async function startChildGateway(args: string[], env: Record<string, string> = {}): Promise<ChildGateway> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port), '--host', '127.0.0.1', ...args], {
+    env: { ...process.env, METADATA_SERVER_DETECTION: 'none', GOOGLE_CLOUD_PROJECT: 'child-test', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let err = '';
+  let buf = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    buf += c.toString('utf8');
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+    }
+  });
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const waitForLog = async (pred: (l: Record<string, unknown>) => boolean, ms = 10_000) => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const hit = logs.find(pred);
+      if (hit) return hit;
+      if (Date.now() > end) throw new Error(`log line not seen; stderr: ${err}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+  await waitForLog((l) => l.message === 'endpoints-gateway listening', 20_000);
+  return { url, child, logs, stderr: () => err, exit: () => exited, waitForLog };
+}
