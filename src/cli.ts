@@ -62,6 +62,9 @@ export function buildCli(): Command {
     .addOption(new Option('--access-log <on|off>', 'one JSON access-log line per request').choices(['on', 'off']).env('ENDPOINTS_ACCESS_LOG').default('on'))
     .addOption(new Option('--trace-project <id>', 'project of Cloud Trace ids in logs').env('GOOGLE_CLOUD_PROJECT'))
     .addOption(new Option('--watch', 'reload the spec when its file changes (SIGHUP always reloads)').env('ENDPOINTS_WATCH'))
+    .addOption(new Option('--signing-key <path>', 'PEM private key (EC P-256 or RSA) that signs X-Endpoints-Gateway-Assertion (default: a key generated at start)').env('ENDPOINTS_SIGNING_KEY'))
+    .addOption(new Option('--jwt-cache-size <n>', 'verified end-user JWTs kept (ESPv2 --jwt_cache_size)').env('ENDPOINTS_JWT_CACHE_SIZE').default(1000).argParser(int('--jwt-cache-size', 1)))
+    .addOption(new Option('--jwks-cache-duration <duration>', 'how long fetched JWT signing keys are used (ESPv2 --jwks_cache_duration_in_s)').env('ENDPOINTS_JWKS_CACHE_DURATION').default(300_000, '5m').argParser(duration))
     .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long in-flight requests may take').env('ENDPOINTS_SHUTDOWN_GRACE').default(10_000, '10s').argParser(duration))
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'silent']).env('LOG_LEVEL').default('info'))
     .action(async (o) => {
@@ -90,6 +93,9 @@ export function buildCli(): Command {
           accessLog: o.accessLog !== 'off',
           traceProject: o.traceProject,
           watch: Boolean(o.watch),
+          signingKey: o.signingKey,
+          jwtCacheSize: o.jwtCacheSize,
+          jwksCacheMs: o.jwksCacheDuration,
           logger,
         });
         const stop = (signal: string) => {

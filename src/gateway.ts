@@ -17,6 +17,8 @@ import { adminHandler } from './observability/admin.ts';
 import { createKeyVerifierFromOption } from './auth/apikeys/from-option.ts';
 import type { ApiKeyVerifier } from './auth/apikeys/verifier.ts';
 import { createQuotaEnforcer, type QuotaEnforcer } from './quota/enforcer.ts';
+import { createJwtAuthenticator } from './auth/jwt/authenticator.ts';
+import { ASSERTION_JWKS_PATH, createAssertionSigner } from './auth/assertion.ts';
 
 export interface GatewayOptions {
   readonly specFile: string;
@@ -46,6 +48,14 @@ export interface GatewayOptions {
   readonly traceProject?: string | undefined;
   /** Reload the spec when its file changes. */
   readonly watch?: boolean;
+  /** PEM private key (EC P-256 or RSA) for X-Endpoints-Gateway-Assertion; generated at start when absent. */
+  readonly signingKey?: string | undefined;
+  /** Verified end-user JWTs kept (ESPv2 --jwt_cache_size, default 1000). */
+  readonly jwtCacheSize?: number;
+  /** How long fetched JWKS are used (ESPv2 --jwks_cache_duration_in_s, default 5 min). */
+  readonly jwksCacheMs?: number;
+  /** Minimum time between JWKS refetches caused by an unknown `kid` (default 30 s). */
+  readonly jwksCooldownMs?: number;
   readonly logger: Logger;
 }
 
@@ -139,6 +149,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     log,
   });
 
+  const jwt = createJwtAuthenticator({
+    ...(opts.jwtCacheSize !== undefined ? { cacheSize: opts.jwtCacheSize } : {}),
+    ...(opts.jwksCacheMs !== undefined ? { cacheMs: opts.jwksCacheMs } : {}),
+    ...(opts.jwksCooldownMs !== undefined ? { cooldownMs: opts.jwksCooldownMs } : {}),
+    onFetchError: (url, err) => log.warn({ url, err: err.message }, 'could not fetch JWT signing keys (JWKS)'),
+  });
+  const jwtSchemesOf = (config: ServiceConfig) => [...new Set(config.operations.flatMap((o) => o.security.jwtSchemes))];
+  const assertions = await createAssertionSigner({ keyFile: opts.signingKey });
+
   const metrics = createMetrics({ keys: () => keys, tokens: () => tokens, quota: () => state.quota });
   const accessLog =
     opts.accessLog === false
@@ -172,6 +191,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     tokens,
     trustedHops: opts.trustedHops,
     allowUnderscoreHeaders: opts.underscoresInHeaders ?? false,
+    jwt,
+    assertions,
   });
   const proxy = createBackendProxy({
     onUpstreamError: (req, kind, err) => {
@@ -185,6 +206,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     logger: log,
     ready: readiness,
     draining: () => draining,
+    jwks: { path: ASSERTION_JWKS_PATH, body: assertions.jwksJson },
     onFinish: accessLog
       ? (req, res) => {
           metrics.observe(req, res);
@@ -197,6 +219,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (opts.adminPort !== undefined) admin = await listen(adminHandler(metrics.registry, readiness), opts.adminPort, opts.host);
 
   void warmTokens(state.service.config.audiences);
+  void jwt.prefetch(jwtSchemesOf(state.service.config));
 
   let reloading: Promise<boolean> | undefined;
   const reload = (): Promise<boolean> => {
@@ -213,6 +236,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         }
         const fresh = next.service.config.audiences.filter((a) => !old.service.config.audiences.includes(a));
         void warmTokens(fresh);
+        void jwt.prefetch(jwtSchemesOf(next.service.config));
         metrics.reload(true);
         log.info({ operations: next.service.config.operations.length, service: next.service.config.serviceName }, 'spec reloaded');
         return true;
@@ -276,6 +300,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await admin?.close(0);
       tokens?.close();
       keys?.close();
+      jwt.close();
       await state.quota?.close();
     },
   };

@@ -11,6 +11,12 @@ import { extractApiKey } from './auth/apikeys/extract.ts';
 import { clientIp } from './auth/apikeys/client-ip.ts';
 import type { ApiKeyVerifier } from './auth/apikeys/verifier.ts';
 import type { QuotaEnforcer } from './quota/enforcer.ts';
+import type { JwtAuthenticator, VerifiedJwt } from './auth/jwt/authenticator.ts';
+import { extractJwt } from './auth/jwt/extract.ts';
+import { jwtError } from './auth/jwt/errors.ts';
+import { decideRequirement } from './auth/requirements.ts';
+import { authorize } from './auth/authorization.ts';
+import { ASSERTION_HEADER, type AssertionSigner } from './auth/assertion.ts';
 
 export interface PipelineDeps {
   /** The compiled spec in force; read once per request so a reload never changes a request mid-way. */
@@ -25,6 +31,10 @@ export interface PipelineDeps {
   /** ESPv2 (Envoy) refuses header names with `_` unless --underscores_in_headers. */
   readonly allowUnderscoreHeaders: boolean;
   readonly onError?: (req: IncomingMessage, ctx: RequestContext, err: GatewayError) => void;
+  /** End-user JWT verification; undefined: operations with JWT schemes refuse tokens (`Jwks remote fetch is failed`). */
+  readonly jwt?: JwtAuthenticator | undefined;
+  /** Signs X-Endpoints-Gateway-Assertion for backends with `x-endpoints-identity-header: true`. */
+  readonly assertions?: AssertionSigner | undefined;
 }
 
 /** The longest path ESPv2 accepts (path_rewrite filter). */
@@ -84,7 +94,8 @@ export function sendError(res: ServerResponse, ctx: RequestContext | undefined, 
 
 /**
  * The request stages, in ESPv2's order (reference 4.2, precedence):
- * path checks → route (404/405) → API key (401/400/403/503) → quota (429)
+ * path checks → route (404/405) → JWT (401/403) → API key (401/400/403/503)
+ * → x-endpoints-authorization (403) → quota (429) → identity assertion
  * → backend ID token (500) → path translation → proxy (the next middleware).
  * Each stage either passes or answers with one GatewayError.
  */
@@ -111,8 +122,26 @@ export function createPipeline(deps: PipelineDeps) {
     for (const h of GATEWAY_HEADERS) if (headers[h] !== undefined) delete headers[h];
     dropHopByHop(headers);
 
+    // JWT before the key, as ESPv2's filter chain; operations without JWT schemes skip it all.
+    const security = op.security;
+    let user: VerifiedJwt | undefined;
+    let keyNeeded = security.apiKeyRequired;
+    if (security.jwtSchemes.length > 0) {
+      const found = extractJwt(security.jwtLocations, rawQuery, headers);
+      if (found !== undefined) {
+        if (!deps.jwt) return jwtError('jwksFetchFailed');
+        const verdict = await deps.jwt.authenticate(found.token, found.location, security.jwtSchemes);
+        if (verdict instanceof GatewayError) return verdict;
+        user = verdict;
+        headers['x-endpoint-api-userinfo'] = verdict.payloadSegment;
+      }
+      const decision = decideRequirement(security, user?.schemes);
+      if (decision.kind === 'refused') return decision.error;
+      keyNeeded = decision.kind === 'needs-key';
+    }
+
     let keyHash: string | undefined;
-    if (op.security.apiKeyRequired) {
+    if (keyNeeded) {
       const key = extractApiKey(op.security.apiKeyLocations, rawQuery, headers);
       if (key === undefined) return Errors.missingApiKey();
       if (!deps.keys) return Errors.keysUnavailable();
@@ -135,6 +164,11 @@ export function createPipeline(deps: PipelineDeps) {
       }
     }
 
+    if (op.authorization !== null) {
+      const refusal = authorize(op.authorization, user?.claims);
+      if (refusal) return refusal;
+    }
+
     if (op.metricCosts.length > 0 && quota) {
       const refusal = await quota.charge(op.metricCosts, {
         project: ctx.consumerProject || service.config.producerProject,
@@ -146,6 +180,14 @@ export function createPipeline(deps: PipelineDeps) {
     const rule = op.backend;
     if (!rule) return Errors.notDefined();
     ctx.rule = rule;
+    if (rule.identityHeader && deps.assertions) {
+      headers[ASSERTION_HEADER] = await deps.assertions.sign({
+        issuer: service.config.serviceName,
+        audience: rule.address,
+        user,
+        consumerProject: ctx.consumerProject,
+      });
+    }
     if (rule.audience !== null && deps.tokens) {
       const aud = rule.audience;
       let token = deps.tokens.peek(aud);

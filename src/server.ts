@@ -18,6 +18,8 @@ export interface AppParts {
   readonly ready?: () => { ready: boolean; why: string };
   /** True while shutting down: responses ask clients to close their connection. */
   readonly draining?: () => boolean;
+  /** Public keys of the gateway's identity assertions, served at `path` (no key needed, never proxied). */
+  readonly jwks?: { readonly path: string; readonly body: string };
 }
 
 /**
@@ -37,6 +39,10 @@ export function createApp(parts: AppParts): express.Express {
   }
   const ready = parts.ready ?? (() => ({ ready: true, why: '' }));
   const draining = parts.draining ?? (() => false);
+  const jwks = parts.jwks;
+  // Any query string too: this path must never reach a backend.
+  const isJwksPath = (url: string): boolean =>
+    jwks !== undefined && url.startsWith(jwks.path) && (url.length === jwks.path.length || url.charCodeAt(jwks.path.length) === 0x3f);
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (req.method === 'GET' || req.method === 'HEAD') {
@@ -51,6 +57,16 @@ export function createApp(parts: AppParts): express.Express {
         res.end(JSON.stringify(r.ready ? { status: 'ready' } : { code: 503, message: `not ready: ${r.why}` }));
         return;
       }
+      if (isJwksPath(req.url)) {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'public, max-age=300', 'content-length': Buffer.byteLength(jwks!.body) });
+        res.end(req.method === 'HEAD' ? undefined : jwks!.body);
+        return;
+      }
+    } else if (isJwksPath(req.url)) {
+      const body = '{"code":405,"message":"Method Not Allowed"}';
+      res.writeHead(405, { 'content-type': 'application/json', allow: 'GET, HEAD', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
     }
     if (draining()) res.setHeader('connection', 'close');
     if (done) res.once('close', onClose);

@@ -61,7 +61,8 @@ export function backendRule(block: Json, level: 'top' | 'operation'): BackendRul
         ? 'APPEND_PATH_TO_ADDRESS'
         : 'CONSTANT_ADDRESS';
   const audience = block.disable_auth === true ? null : typeof block.jwt_audience === 'string' ? block.jwt_audience : address;
-  return ruleFrom(address, parsed, translation, audience, deadlineMs(block.deadline), block.protocol === 'h2' ? 'h2' : 'http/1.1');
+  const rule = ruleFrom(address, parsed, translation, audience, deadlineMs(block.deadline), block.protocol === 'h2' ? 'h2' : 'http/1.1');
+  return block['x-endpoints-identity-header'] === true ? { ...rule, identityHeader: true } : rule;
 }
 
 /** The rule for operations with no address: ESPv2 sends them to its local --backend with auth disabled. */
@@ -92,5 +93,6 @@ function ruleFrom(
     audience,
     deadlineMs: deadline,
     protocol,
+    identityHeader: false,
   };
 }

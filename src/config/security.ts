@@ -15,7 +15,14 @@ export const DEFAULT_JWT_LOCATIONS: readonly JwtLocation[] = Object.freeze([
   { in: 'query', name: 'access_token', valuePrefix: '' },
 ]);
 
-const OPEN: SecurityRequirement = Object.freeze({ alternatives: [], apiKeyRequired: false, apiKeyLocations: DEFAULT_API_KEY_LOCATIONS });
+const OPEN: SecurityRequirement = Object.freeze({
+  alternatives: [],
+  apiKeyRequired: false,
+  apiKeyLocations: DEFAULT_API_KEY_LOCATIONS,
+  jwtSchemes: [],
+  jwtLocations: [],
+  jwtRequired: false,
+});
 
 /** Compiles `securityDefinitions` once; operations share these objects. */
 export function compileSchemes(defs: Json, serviceName: string): Map<string, SecurityScheme> {
@@ -67,7 +74,29 @@ export function compileRequirement(security: unknown, schemes: ReadonlyMap<strin
   // An alternative that names nothing we enforce (e.g. `{}`) makes the operation open.
   if (alternatives.some((a) => a.length === 0)) return OPEN;
   const apiKeyRequired = alternatives.every((a) => a.some((s) => s.kind === 'apiKey'));
-  return { alternatives, apiKeyRequired, apiKeyLocations: keyLocations(alternatives) };
+  const jwtSchemes = [...new Set(alternatives.flat().filter((s): s is JwtScheme => s.kind === 'jwt'))];
+  return {
+    alternatives,
+    apiKeyRequired,
+    apiKeyLocations: keyLocations(alternatives),
+    jwtSchemes,
+    jwtLocations: jwtLocationsOf(jwtSchemes),
+    jwtRequired: alternatives.every((a) => a.some((s) => s.kind === 'jwt')),
+  };
+}
+
+/** Where to look for a token on an operation: every location its schemes name, once each, in order. */
+function jwtLocationsOf(schemes: readonly JwtScheme[]): readonly JwtLocation[] {
+  if (schemes.length === 0) return [];
+  if (schemes.every((s) => s.locations === DEFAULT_JWT_LOCATIONS)) return DEFAULT_JWT_LOCATIONS;
+  const all = new Map<string, JwtLocation>();
+  for (const s of schemes) for (const l of s.locations) if (!all.has(jwtLocationKey(l))) all.set(jwtLocationKey(l), l);
+  return [...all.values()];
+}
+
+/** Identifies a token location (the same place with the same prefix) across schemes. */
+export function jwtLocationKey(l: JwtLocation): string {
+  return `${l.in}:${l.name}:${l.valuePrefix}`;
 }
 
 /** Custom locations replace the defaults; ESP reads every query name before any header. */

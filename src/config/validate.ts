@@ -9,7 +9,7 @@ import { schemaProblems, type SchemaErrorLike } from './schema-errors.ts';
 
 const schemaUrl = new URL('../../openapi/x-google-extensions.schema.json', import.meta.url);
 
-type ExtensionKind = 'backend' | 'allow' | 'management' | 'quota' | 'endpoints' | 'jwtSecurityDefinition';
+type ExtensionKind = 'backend' | 'allow' | 'management' | 'quota' | 'endpoints' | 'jwtSecurityDefinition' | 'authorization';
 let validators: Record<ExtensionKind, ValidateFunction> | undefined;
 
 function extensionValidators(): Record<ExtensionKind, ValidateFunction> {
@@ -29,6 +29,7 @@ function extensionValidators(): Record<ExtensionKind, ValidateFunction> {
       quota: get('quota'),
       endpoints: get('endpoints'),
       jwtSecurityDefinition: get('jwtSecurityDefinition'),
+      authorization: get('authorization'),
     };
   }
   return validators;
@@ -92,6 +93,10 @@ async function swaggerSpecProblems(doc: Json): Promise<SpecProblem[]> {
   }
 }
 
+function isJwtDefinition(def: unknown): boolean {
+  return isObject(def) && def.type === 'oauth2' && typeof def['x-google-issuer'] === 'string';
+}
+
 function checkSecurityList(
   list: unknown,
   defs: Json,
@@ -105,7 +110,19 @@ function checkSecurityList(
         out.push({ where: where(...at, i, name), message: `names the security scheme "${name}", which securityDefinitions does not define` });
       }
     }
+    const jwts = Object.keys(obj(req)).filter((n) => isJwtDefinition(defs[n]));
+    if (jwts.length > 1) {
+      out.push({
+        where: where(...at, i),
+        message: `requires the JWT schemes ${jwts.map((n) => `"${n}"`).join(' and ')} together; a call carries one token, so list them as separate alternatives (Google's compiler refuses this too)`,
+      });
+    }
   });
+}
+
+/** True when the (effective) security list names a JWT scheme in some alternative. */
+function namesJwt(list: unknown, defs: Json): boolean {
+  return arr(list).some((req) => Object.keys(obj(req)).some((n) => isJwtDefinition(defs[n])));
 }
 
 /** External `$ref`s are refused: a spec must never make the gateway read a file or a URL. */
@@ -166,6 +183,14 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
     }
   }
   checkSecurityList(api.security, defs, ['security'], out);
+  if (api['x-endpoints-authorization'] !== undefined) {
+    if (checkExtension('authorization', api['x-endpoints-authorization'], ['x-endpoints-authorization'], out) && !Object.values(defs).some(isJwtDefinition)) {
+      out.push({
+        where: 'x-endpoints-authorization',
+        message: 'is checked against a verified JWT, but securityDefinitions defines no JWT scheme (type: oauth2 with x-google-issuer)',
+      });
+    }
+  }
 
   for (const [path, item] of Object.entries(obj(api.paths))) {
     if (isObject(item) && item['x-google-backend'] !== undefined) {
@@ -216,6 +241,15 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
       }
     }
     checkSecurityList(op.security, defs, [...at, 'security'], out);
+    const authz = op['x-endpoints-authorization'];
+    if (authz !== undefined && checkExtension('authorization', authz, [...at, 'x-endpoints-authorization'], out)) {
+      if (Object.keys(obj(authz)).length > 0 && !namesJwt(op.security !== undefined ? op.security : api.security, defs)) {
+        out.push({
+          where: where(...at, 'x-endpoints-authorization'),
+          message: "is checked against a verified JWT, but this operation's security names no JWT scheme; add one (e.g. security: [{firebase: []}]) or remove the rule",
+        });
+      }
+    }
   }
 
   const topBackend = obj(api['x-google-backend']);
