@@ -1,0 +1,106 @@
+// The servers under test, each started in its own process on loopback.
+import { execFileSync, spawn } from 'node:child_process';
+import path from 'node:path';
+import { freePort, getStatus, spawnServer, type Proc } from './procs.ts';
+
+export const REPO = path.resolve(import.meta.dirname, '..');
+const CLI = path.join(REPO, 'src/cli.ts');
+const SERVERS = path.join(REPO, 'bench/servers');
+
+export function startBackend(): Promise<Proc> {
+  return spawnServer({ name: 'backend', args: [path.join(SERVERS, 'backend.ts'), '{PORT}'] });
+}
+
+export function startExpressHpm(target: string): Promise<Proc> {
+  return spawnServer({ name: 'express-hpm', args: [path.join(SERVERS, 'express-hpm.ts'), '{PORT}', target] });
+}
+
+export function startUndiciProxy(target: string): Promise<Proc> {
+  return spawnServer({ name: 'undici-proxy', args: [path.join(SERVERS, 'undici-proxy.ts'), '{PORT}', target] });
+}
+
+export interface Upstreams {
+  /** API Keys emulator base URL. */
+  apikeysUrl: string;
+  /** Metadata emulator host:port. */
+  metadataHost: string;
+}
+
+/** The `serve` flags this checkout's CLI lists (so the benchmark runs against older and newer gateways alike). */
+let serveHelp: string | undefined;
+export function serveSupports(flag: string): boolean {
+  serveHelp ??= execFileSync(process.execPath, [CLI, 'serve', '--help'], { encoding: 'utf8', cwd: REPO });
+  return serveHelp.includes(flag);
+}
+
+/** Command line and environment for the gateway as users run it, everything on; `{PORT}` is filled in by spawnServer. */
+export async function gatewayCommand(spec: string, up: Upstreams): Promise<{ args: string[]; env: Record<string, string>; adminPort?: number }> {
+  const args = [
+    CLI, 'serve',
+    '--spec', spec,
+    '--port', '{PORT}',
+    '--host', '127.0.0.1',
+    '--backend-auth', 'google',
+    '--keys', 'google',
+    '--apikeys-endpoint', up.apikeysUrl,
+    '--log-level', 'info',
+  ];
+  let adminPort: number | undefined;
+  if (serveSupports('--admin-port')) {
+    adminPort = await freePort();
+    args.push('--admin-port', String(adminPort));
+  }
+  if (serveSupports('--access-log')) args.push('--access-log', 'on');
+  const env = {
+    GCE_METADATA_HOST: up.metadataHost,
+    METADATA_SERVER_DETECTION: 'assume-present',
+    GOOGLE_CLOUD_PROJECT: 'bench-project',
+  };
+  return adminPort === undefined ? { args, env } : { args, env, adminPort };
+}
+
+export interface GatewayProc extends Proc {
+  adminUrl?: string;
+}
+
+export async function startGateway(name: string, spec: string, up: Upstreams, nodeFlags: string[] = []): Promise<GatewayProc> {
+  const cmd = await gatewayCommand(spec, up);
+  const p = await spawnServer({ name, args: cmd.args, env: cmd.env, nodeFlags, readyPath: '/healthz', readyTimeoutMs: 60_000 });
+  return cmd.adminPort === undefined ? p : Object.assign(p, { adminUrl: `http://127.0.0.1:${cmd.adminPort}` });
+}
+
+/**
+ * Milliseconds from spawning a gateway to its first 200 on `path` (a key-protected route with a valid
+ * key): the cold key lookup and ID-token fetch are part of it, as they are for a real first caller.
+ */
+export async function timeToFirst200(spec: string, up: Upstreams, path: string, timeoutMs = 30_000): Promise<number> {
+  const port = await freePort();
+  const cmd = await gatewayCommand(spec, up);
+  const args = cmd.args.map((a) => a.replaceAll('{PORT}', String(port)));
+  const url = `http://127.0.0.1:${port}${path}`;
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...cmd.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (c: string) => (err = (err + c).slice(-8_192)));
+  let exited = false;
+  const gone = new Promise<void>((r) => child.on('exit', () => ((exited = true), r())));
+  try {
+    for (;;) {
+      // A refused connection fails in well under a millisecond; a short pause keeps this loop
+      // from taking the CPU the starting gateway needs (there are only two cores).
+      const status = await getStatus(url, 5_000);
+      if (status === 200) return performance.now() - t0;
+      if (exited) throw new Error(`gateway exited before its first 200:\n${err}`);
+      if (performance.now() - t0 > timeoutMs) throw new Error(`no 200 from ${path} within ${timeoutMs} ms (last status ${status}):\n${err}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  } finally {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await gone;
+      clearTimeout(t);
+    }
+  }
+}
