@@ -4,7 +4,8 @@ import path from 'node:path';
 import { freePort, getStatus, spawnServer, type Proc } from './procs.ts';
 
 export const REPO = path.resolve(import.meta.dirname, '..');
-const CLI = path.join(REPO, 'src/cli.ts');
+/** The compiled CLI, as production runs it (the Docker image runs dist/cli.js); run.ts builds it first. */
+export const CLI = path.join(REPO, 'dist/cli.js');
 const SERVERS = path.join(REPO, 'bench/servers');
 
 export function startBackend(): Promise<Proc> {

@@ -2,6 +2,7 @@
 // Everything runs on loopback, each server in its own process; autocannon drives them from here.
 // Cases alternate A B A B over rounds on a noisy 2-core machine, so the table reports medians and
 // paired ratios, never single absolute numbers. Targets are reported as pass/miss, never asserted.
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -137,6 +138,8 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const machine = describeMachine(REPO, startedAt);
   log(`${command}\n[bench] ${machineLine(machine)}`);
+  // Measure what users run: the compiled gateway (npm run build), not type-stripped sources.
+  execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(REPO, 'tsconfig.build.json')], { stdio: 'inherit' });
 
   const procs: Proc[] = [];
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-'));

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pino } from 'pino';
 import type { Logger } from './logger.ts';
 import { traceId } from './trace.ts';
 
@@ -38,44 +39,48 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 
 export interface AccessLogOptions {
   readonly logger: Logger;
-  /** The Google Cloud project whose Cloud Trace the trace ids belong to, when known. */
+  /** The Google Cloud project whose Cloud Trace ids belong to, when known. */
   readonly traceProject: string | undefined;
   /** Credential-carrying query parameter names of the spec in force. */
   readonly secretParams: () => ReadonlySet<string>;
 }
 
+const q = JSON.stringify;
+
 /**
- * One line per request in Cloud Logging's shape (`httpRequest`, `severity`,
- * `logging.googleapis.com/trace`). The key never appears: the URL is redacted
- * and the key is identified by a fingerprint of its hash. pino serializes and
- * writes asynchronously, so this never blocks the request path.
+ * One line per request in Cloud Logging's shape (`severity`, `time`,
+ * `httpRequest`, `logging.googleapis.com/trace`). The key never appears: the
+ * URL is redacted and the key is identified by a fingerprint of its hash.
+ *
+ * This runs for every request, so the line is formatted here, directly, and
+ * handed to the logger's own asynchronous destination: the same JSON a
+ * `logger.info(...)` call would produce, at a fraction of the cost.
  */
 export function createAccessLog(opts: AccessLogOptions) {
   const { logger, traceProject } = opts;
+  const stream = (logger as unknown as Record<symbol, { write(s: string): unknown }>)[pino.symbols.streamSym]!;
   return function accessLog(req: IncomingMessage, res: ServerResponse): void {
+    const status = res.statusCode;
+    const warn = status >= 500;
+    if (!logger.isLevelEnabled(warn ? 'warn' : 'info')) return;
     const ctx = req.gw;
     const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-    const latencyNs = ctx ? process.hrtime.bigint() - ctx.startNs : 0n;
-    const entry: Record<string, unknown> = {
-      httpRequest: {
-        requestMethod: req.method,
-        requestUrl: redactUrl(url, opts.secretParams()),
-        status: res.statusCode,
-        responseSize: String(Number(res.getHeader('content-length') ?? 0) || 0),
-        latency: `${(Number(latencyNs) / 1e9).toFixed(6)}s`,
-        remoteIp: req.socket.remoteAddress,
-        userAgent: headerValue(req.headers['user-agent']),
-        protocol: `HTTP/${req.httpVersion}`,
-      },
-      operation: ctx?.op?.id,
-      consumerProject: ctx?.consumerProject || undefined,
-      keyFingerprint: ctx?.keyFingerprint,
-      reason: ctx?.reason,
-    };
-    if (!res.writableFinished) entry.aborted = true;
+    const latency = ctx ? Number(process.hrtime.bigint() - ctx.startNs) / 1e9 : 0;
+    const size = Number(res.getHeader('content-length') ?? 0) || 0;
+    const ua = headerValue(req.headers['user-agent']);
+    let line =
+      `{"severity":"${warn ? 'WARNING' : 'INFO'}","time":"${new Date().toISOString()}","message":"request","httpRequest":{` +
+      `"requestMethod":${q(req.method)},"requestUrl":${q(redactUrl(url, opts.secretParams()))},"status":${status},` +
+      `"responseSize":"${size}","latency":"${latency.toFixed(6)}s","remoteIp":${q(req.socket.remoteAddress ?? '')},` +
+      (ua !== undefined ? `"userAgent":${q(ua)},` : '') +
+      `"protocol":"HTTP/${req.httpVersion}"}`;
+    if (ctx?.op) line += `,"operation":${q(ctx.op.id)}`;
+    if (ctx?.consumerProject) line += `,"consumerProject":${q(ctx.consumerProject)}`;
+    if (ctx?.keyFingerprint) line += `,"keyFingerprint":"${ctx.keyFingerprint}"`;
+    if (ctx?.reason) line += `,"reason":"${ctx.reason}"`;
+    if (!res.writableFinished) line += ',"aborted":true';
     const trace = traceProject ? traceId(req.headers) : undefined;
-    if (trace) entry['logging.googleapis.com/trace'] = `projects/${traceProject}/traces/${trace}`;
-    const level = res.statusCode >= 500 ? 'warn' : 'info';
-    logger[level](entry, 'request');
+    if (trace) line += `,"logging.googleapis.com/trace":${q(`projects/${traceProject}/traces/${trace}`)}`;
+    stream.write(`${line}}\n`);
   };
 }

@@ -27,7 +27,19 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
     },
   };
   const dest = opts.destination;
-  if (dest === undefined) return pino(options, pino.destination({ dest: 1, sync: false }));
+  if (dest === undefined) {
+    // Batched writes (one write per ~4 KiB of lines, not one per request) on
+    // a background flush; pino flushes what is left when the process exits.
+    const out = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+    setInterval(() => {
+      try {
+        out.flush();
+      } catch {
+        /* not open yet, or already ended: the next tick or exit flushes */
+      }
+    }, 250).unref();
+    return pino(options, out);
+  }
   if (typeof dest === 'number') return pino(options, pino.destination({ dest, sync: false }));
   return pino(options, dest);
 }

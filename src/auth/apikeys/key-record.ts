@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { CompiledRestrictions } from './compile.ts';
 
 export type { CompiledRestrictions } from './compile.ts';
@@ -31,7 +31,8 @@ export const UNVERIFIED_RECORD: KeyRecord = Object.freeze({
 
 /** SHA-256 of the key, lower-case hex: the only form a key is stored, cached or compared in. */
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  // One-shot hashing: no Hash object per request (this runs on every keyed call).
+  return hash('sha256', key, 'hex');
 }
 
 /** The short identifier logs use for a key: the first 12 hex digits of its hash. */

@@ -8,7 +8,7 @@
  * keyed by the token's SHA-256, never the token) until they expire; a hit
  * re-checks only time and audience, which cost nothing next to a signature.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { compactVerify } from 'jose';
 import type { GatewayError } from '../../errors.ts';
@@ -168,7 +168,7 @@ export function createJwtAuthenticator(opts: JwtAuthenticatorOptions = {}): JwtA
   };
 
   async function authenticate(token: string, location: JwtLocation, schemes: readonly JwtScheme[]): Promise<VerifiedJwt | GatewayError> {
-    const tokenHash = createHash('sha256').update(token).digest('base64url');
+    const tokenHash = hash('sha256', token, 'base64url');
     let parsed = cache.get(tokenHash);
     const cached = parsed !== undefined;
     if (parsed === undefined) {
