@@ -6,14 +6,14 @@ import type { CompiledService, CompileOptions } from './config/compile.ts';
 import type { ServiceConfig } from './config/types.ts';
 import { SpecError } from './config/problems.ts';
 import { loadService } from './config/service.ts';
+import { defaultCacheDir, openSpecCache } from './config/spec-cache.ts';
 import { createPipeline } from './pipeline.ts';
 import { createBackendProxy } from './backend/proxy.ts';
-import { createGoogleIdTokenSource, type IdTokenSource } from './backend/id-tokens.ts';
+import type { IdTokenSource } from './backend/id-tokens.ts';
 import { createApp, listen, type Listener } from './server.ts';
 import type { Logger } from './observability/logger.ts';
-import { createMetrics, type GatewayMetrics } from './observability/metrics.ts';
+import type { GatewayMetrics } from './observability/metrics.ts';
 import { ALWAYS_SECRET_PARAMS, createAccessLog } from './observability/access-log.ts';
-import { adminHandler } from './observability/admin.ts';
 import { createKeyVerifierFromOption } from './auth/apikeys/from-option.ts';
 import type { ApiKeyVerifier } from './auth/apikeys/verifier.ts';
 import { createQuotaEnforcer, type QuotaEnforcer } from './quota/enforcer.ts';
@@ -48,6 +48,8 @@ export interface GatewayOptions {
   readonly traceProject?: string | undefined;
   /** Reload the spec when its file changes. */
   readonly watch?: boolean;
+  /** Validated-spec cache folder; '' disables it; default $ENDPOINTS_CACHE_DIR or a private temp folder. */
+  readonly specCacheDir?: string | undefined;
   /** PEM private key (EC P-256 or RSA) for X-Endpoints-Gateway-Assertion; generated at start when absent. */
   readonly signingKey?: string | undefined;
   /** Verified end-user JWTs kept (ESPv2 --jwt_cache_size, default 1000). */
@@ -63,7 +65,7 @@ export interface Gateway {
   readonly port: number;
   readonly adminPort: number | undefined;
   readonly listener: Listener;
-  readonly metrics: GatewayMetrics;
+  readonly metrics: GatewayMetrics | undefined;
   service(): CompiledService;
   readiness(): { ready: boolean; why: string };
   /** Load the spec again; swap it in when valid, keep the old one otherwise. Resolves whether it swapped. */
@@ -115,10 +117,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         })
       : undefined;
 
+  const cache = openSpecCache(opts.specCacheDir === undefined ? defaultCacheDir(process.env) : opts.specCacheDir || undefined);
   const readSpec = async () => {
-    const text = await readFile(opts.specFile).catch(() => undefined);
-    const digest = text ? createHash('sha256').update(text).digest('hex') : '';
-    return { service: await loadService(opts.specFile, compileOpts), digest };
+    const service = await loadService(opts.specFile, compileOpts, cache);
+    return { service, digest: service.digest };
   };
 
   const first = await readSpec();
@@ -130,9 +132,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
   if (state.quota) await state.quota.ready(2000);
 
+  // Optional parts load only when used: each costs start-up time (google-auth-library, prom-client).
   const tokens: IdTokenSource | undefined =
     opts.backendAuth === 'google'
-      ? createGoogleIdTokenSource({
+      ? (await import('./backend/id-tokens.ts')).createGoogleIdTokenSource({
           onFetch: (audience, ok, ms, error) => {
             if (!ok) log.warn({ audience, ms, err: error?.message }, 'could not get a backend ID token');
           },
@@ -158,7 +161,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const jwtSchemesOf = (config: ServiceConfig) => [...new Set(config.operations.flatMap((o) => o.security.jwtSchemes))];
   const assertions = await createAssertionSigner({ keyFile: opts.signingKey });
 
-  const metrics = createMetrics({ keys: () => keys, tokens: () => tokens, quota: () => state.quota });
+  // Metrics are only readable on the admin listener: without it, nothing is counted.
+  const metrics: GatewayMetrics | undefined =
+    opts.adminPort === undefined
+      ? undefined
+      : (await import('./observability/metrics.ts')).createMetrics({ keys: () => keys, tokens: () => tokens, quota: () => state.quota });
   const accessLog =
     opts.accessLog === false
       ? undefined
@@ -196,7 +203,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const proxy = createBackendProxy({
     onUpstreamError: (req, kind, err) => {
-      metrics.upstreamError(kind);
+      metrics?.upstreamError(kind);
       log.warn({ kind, err: err.message, operation: req.gw?.op?.id }, 'upstream error');
     },
   });
@@ -207,16 +214,20 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     ready: readiness,
     draining: () => draining,
     jwks: { path: ASSERTION_JWKS_PATH, body: assertions.jwksJson },
-    onFinish: accessLog
-      ? (req, res) => {
-          metrics.observe(req, res);
-          accessLog(req, res);
-        }
-      : metrics.observe,
+    onFinish:
+      accessLog && metrics
+        ? (req, res) => {
+            metrics.observe(req, res);
+            accessLog(req, res);
+          }
+        : (accessLog ?? metrics?.observe),
   });
   const listener = await listen(app, opts.port, opts.host);
   let admin: Listener | undefined;
-  if (opts.adminPort !== undefined) admin = await listen(adminHandler(metrics.registry, readiness), opts.adminPort, opts.host);
+  if (metrics && opts.adminPort !== undefined) {
+    const { adminHandler } = await import('./observability/admin.ts');
+    admin = await listen(adminHandler(metrics.registry, readiness), opts.adminPort, opts.host);
+  }
 
   void warmTokens(state.service.config.audiences);
   void jwt.prefetch(jwtSchemesOf(state.service.config));
@@ -237,11 +248,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         const fresh = next.service.config.audiences.filter((a) => !old.service.config.audiences.includes(a));
         void warmTokens(fresh);
         void jwt.prefetch(jwtSchemesOf(next.service.config));
-        metrics.reload(true);
+        metrics?.reload(true);
         log.info({ operations: next.service.config.operations.length, service: next.service.config.serviceName }, 'spec reloaded');
         return true;
       } catch (err) {
-        metrics.reload(false);
+        metrics?.reload(false);
         if (err instanceof SpecError) {
           log.error({ problems: err.lines(opts.specFile) }, 'spec reload refused: the new spec is invalid; still serving the previous one');
         } else {

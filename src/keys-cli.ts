@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
-import { createKey, listKeys, revokeKey } from './auth/apikeys/keys-admin.ts';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+/** Loaded when a keys command runs, so `serve` never pays for it. */
+const admin = () => import('./auth/apikeys/keys-admin.ts');
 
 /** `keys create|list|revoke` on the embedded key store (hashes only at rest). */
 export function registerKeysCommands(program: Command): void {
@@ -18,7 +19,7 @@ export function registerKeysCommands(program: Command): void {
     .option('--allowed-ip <cidr>', 'server key: allowed caller IP or CIDR; repeatable', collect)
     .option('--allowed-referrer <pattern>', 'browser key: allowed Referer pattern; repeatable', collect)
     .action(async (o) => {
-      const { key, entry } = await createKey(o.store, {
+      const { key, entry } = await (await admin()).createKey(o.store, {
         project: o.project,
         ...(o.name ? { name: o.name } : {}),
         ...(o.displayName ? { displayName: o.displayName } : {}),
@@ -36,7 +37,7 @@ export function registerKeysCommands(program: Command): void {
     .addOption(new Option('--store <path>', 'key store file').env('ENDPOINTS_KEYS_STORE').makeOptionMandatory())
     .option('--json', 'print JSON')
     .action(async (o) => {
-      const list = await listKeys(o.store);
+      const list = await (await admin()).listKeys(o.store);
       if (o.json) {
         process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
         return;
@@ -58,7 +59,7 @@ export function registerKeysCommands(program: Command): void {
     .addOption(new Option('--store <path>', 'key store file').env('ENDPOINTS_KEYS_STORE').makeOptionMandatory())
     .argument('<name>', 'key name or fingerprint')
     .action(async (name: string, o) => {
-      if (!(await revokeKey(o.store, name))) {
+      if (!(await (await admin()).revokeKey(o.store, name))) {
         process.stderr.write(`no key named "${name}" in ${o.store}\n`);
         process.exitCode = 1;
         return;

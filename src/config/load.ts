@@ -7,14 +7,16 @@ import { SpecError } from './problems.ts';
  * Parse errors become SpecErrors with the line and column, never a stack trace.
  */
 export async function readSpecFile(file: string): Promise<unknown> {
-  let text: string;
+  return parseSpecText(file, await readSpecText(file));
+}
+
+export async function readSpecText(file: string): Promise<string> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     throw new SpecError(file, [{ where: '', message: `cannot read the spec file (${code})` }]);
   }
-  return parseSpecText(file, text);
 }
 
 export function parseSpecText(file: string, text: string): unknown {

@@ -1,21 +1,51 @@
+import { hash } from 'node:crypto';
 import { CompileError, compileSpec, type CompileOptions, type CompiledService } from './compile.ts';
-import { readSpecFile } from './load.ts';
+import { parseSpecText, readSpecText } from './load.ts';
 import type { Json } from './openapi.ts';
 import { SpecError } from './problems.ts';
-import { validateSpec } from './validate.ts';
+import type { SpecCache } from './spec-cache.ts';
+
+export interface LoadedService extends CompiledService {
+  /** SHA-256 of the spec file's bytes (reload compares it). */
+  readonly digest: string;
+  /** The validation was skipped because this build had validated these exact bytes before. */
+  readonly fromCache: boolean;
+}
 
 /**
  * endpoint.yaml → compiled service: read, validate (every problem at once),
  * compile. Throws SpecError, whose lines() name each problem's place.
  */
-export async function loadService(file: string, opts: CompileOptions = {}): Promise<CompiledService> {
-  const doc = (await readSpecFile(file)) as Json;
-  return compileDocument(file, doc, opts);
+export async function loadService(file: string, opts: CompileOptions = {}, cache?: SpecCache): Promise<LoadedService> {
+  const text = await readSpecText(file);
+  const digest = hash('sha256', text, 'hex');
+  const key = cache?.key(text);
+  const cached = key !== undefined ? cache?.get(key) : undefined;
+  if (cached) {
+    try {
+      return { ...compileSpec(cached, opts), digest, fromCache: true };
+    } catch {
+      /* fall through to a full validation, which reports properly */
+    }
+  }
+  const doc = parseSpecText(file, text) as Json;
+  // The validator (swagger-parser, Ajv) is loaded only when a spec needs validating.
+  const { validateSpec } = await import('./validate.ts');
+  const { api, problems } = await validateSpec(doc);
+  if (!api) throw new SpecError(file, problems);
+  const compiled = compile(file, api, opts);
+  if (key !== undefined) cache?.put(key, api);
+  return { ...compiled, digest, fromCache: false };
 }
 
 export async function compileDocument(file: string, doc: Json, opts: CompileOptions = {}): Promise<CompiledService> {
+  const { validateSpec } = await import('./validate.ts');
   const { api, problems } = await validateSpec(doc);
   if (!api) throw new SpecError(file, problems);
+  return compile(file, api, opts);
+}
+
+function compile(file: string, api: Json, opts: CompileOptions): CompiledService {
   try {
     return compileSpec(api, opts);
   } catch (err) {

@@ -7,7 +7,8 @@
  * Redis is down (client not ready) or slow (command timeout), the call is
  * answered by this instance's memory counters instead of failing or waiting.
  */
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis as RedisClient } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 export type StoreTarget =
@@ -97,7 +98,9 @@ export function redisStore(
   timeoutMs: number,
   events: RedisStoreEvents,
 ): LimiterStore {
-  const client = new Redis(target.connect, {
+  // ioredis is loaded only when a Redis store is configured (start-up time).
+  const { Redis } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
+  const client: RedisClient = new Redis(target.connect, {
     // Never queue commands while disconnected: fail at once and fall back.
     enableOfflineQueue: false,
     // A slow Redis costs at most this per command before falling back.

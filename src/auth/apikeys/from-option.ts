@@ -3,8 +3,6 @@
  * `apikeysEndpoint` optional), `file:PATH` (embedded store, reloaded on
  * change) or `none` (no verifier: operations requiring a key answer 503).
  */
-import { createFileKeyStore } from './file-store.ts';
-import { createGoogleKeyStore } from './google-store.ts';
 import type { Logger } from './key-record.ts';
 import type { KeyStore } from './store.ts';
 import { createApiKeyVerifier, type ApiKeyVerifier } from './verifier.ts';
@@ -25,12 +23,15 @@ export async function createKeyVerifierFromOption(spec: string, opts: KeyVerifie
   let store: KeyStore;
   if (spec === 'none') return undefined;
   if (spec === 'google') {
+    // Loaded on demand: the Google client library costs ~200 ms of start-up, paid only when used.
+    const { createGoogleKeyStore } = await import('./google-store.ts');
     store = createGoogleKeyStore({
       ...(opts.apikeysEndpoint ? { endpoint: opts.apikeysEndpoint } : {}),
       ...(opts.apikeysTimeoutMs !== undefined ? { timeoutMs: opts.apikeysTimeoutMs } : {}),
       ...(opts.log ? { log: opts.log } : {}),
     });
   } else if (spec.startsWith('file:') && spec.length > 5) {
+    const { createFileKeyStore } = await import('./file-store.ts');
     store = await createFileKeyStore(spec.slice(5), opts.log ? { log: opts.log } : {});
   } else {
     throw new Error(`--keys must be google, file:PATH or none, got "${spec}"`);
