@@ -60,9 +60,12 @@ const GATEWAY_HEADERS = [
 function dropHopByHop(headers: IncomingMessage['headers']): void {
   const conn = headers.connection;
   if (conn !== undefined) {
-    for (const token of conn.split(',')) {
-      const name = token.trim().toLowerCase();
-      if (name !== '' && name !== 'upgrade') delete headers[name];
+    // Most clients send just `keep-alive` or `close`: no parsing needed for those.
+    if (conn !== 'keep-alive' && conn !== 'close' && conn !== 'Keep-Alive') {
+      for (const token of conn.split(',')) {
+        const name = token.trim().toLowerCase();
+        if (name !== '' && name !== 'upgrade') delete headers[name];
+      }
     }
     if (headers.upgrade === undefined) delete headers.connection;
     else headers.connection = 'upgrade';
@@ -100,6 +103,9 @@ export function sendError(res: ServerResponse, ctx: RequestContext | undefined, 
  * Each stage either passes or answers with one GatewayError.
  */
 export function createPipeline(deps: PipelineDeps) {
+  // The Authorization value for the current ID token, built once per token rather than per request.
+  let lastToken = '';
+  let lastBearer = '';
   async function run(req: IncomingMessage, ctx: RequestContext): Promise<GatewayError | undefined> {
     const url = req.url ?? '/';
     if (url.length > MAX_PATH) return Errors.pathTooLong();
@@ -203,7 +209,11 @@ export function createPipeline(deps: PipelineDeps) {
       const callerAuth = headers.authorization;
       if (callerAuth !== undefined) headers['x-forwarded-authorization'] = callerAuth;
       else if (headers['x-forwarded-authorization'] !== undefined) delete headers['x-forwarded-authorization'];
-      headers.authorization = `Bearer ${token}`;
+      if (token !== lastToken) {
+        lastToken = token;
+        lastBearer = `Bearer ${token}`;
+      }
+      headers.authorization = lastBearer;
     }
     headers.host = rule.hostHeader;
     req.url = upstreamPath(rule, path, rawQuery, match.bindings);
