@@ -154,6 +154,16 @@ export function createApiKeyVerifier(store: KeyStore, opts: ApiKeyVerifierOption
       return Errors.apiKeyInvalid();
     }
     const hash = hashKey(key);
+    // Fast path, the common case on a warm gateway: a fresh verdict, read
+    // synchronously (has() is false for stale entries; get() updates recency).
+    if (cache.has(hash)) {
+      const fresh = cache.get(hash);
+      if (fresh !== undefined && (fresh.record === null || Date.now() - fresh.verifiedAt <= refreshMs)) {
+        if (fresh.record === null) stats.negativeHits++;
+        else stats.hits++;
+        return judge(fresh, facts);
+      }
+    }
     const status: LRUCache.Status<string, Verdict, string> = {};
     let v: Verdict | undefined;
     try {
