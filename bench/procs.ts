@@ -1,10 +1,9 @@
 // Child processes for the benchmark: every server under test runs in its own process (so its RSS is
 // its own, and it never shares an event loop with autocannon), started on a free loopback port.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import net from 'node:net';
+import { freePort } from '../test/helpers/child-gateway.ts';
 
 export interface Proc {
   readonly name: string;
@@ -17,14 +16,8 @@ export interface Proc {
   stop(graceMs?: number): Promise<number | null>;
 }
 
-/** A port that was free a moment ago (bind :0, read it, close). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+/** A port that was free a moment ago: the tests' helper. */
+export { freePort };
 
 /** One GET on a fresh connection; resolves with the status, or 0 when the connection failed. */
 export function getStatus(url: string, timeoutMs = 2_000): Promise<number> {

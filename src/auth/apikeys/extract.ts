@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { queryParam } from '../query-param.ts';
 import type { ApiKeyLocation } from '../../config/types.ts';
 
 /**
@@ -32,20 +33,3 @@ export function extractApiKey(
   return undefined;
 }
 
-/** The first `name=value` (or bare `name`, value '') in `q`; undefined when absent. */
-function queryParam(q: string, name: string): string | undefined {
-  let i = 0;
-  const n = name.length;
-  while (i <= q.length) {
-    const amp = q.indexOf('&', i);
-    const end = amp === -1 ? q.length : amp;
-    if (end - i >= n && q.startsWith(name, i)) {
-      const after = i + n;
-      if (after === end) return '';
-      if (q.charCodeAt(after) === 0x3d /* = */) return q.slice(after + 1, end);
-    }
-    if (amp === -1) break;
-    i = amp + 1;
-  }
-  return undefined;
-}

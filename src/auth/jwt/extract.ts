@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { queryParam } from '../query-param.ts';
 import type { JwtLocation } from '../../config/types.ts';
 
 export interface FoundJwt {
@@ -41,16 +42,3 @@ export function extractJwt(
   return undefined;
 }
 
-/** The first `name=value` in `q` (value verbatim); undefined when absent. */
-function queryParam(q: string, name: string): string | undefined {
-  let i = 0;
-  const n = name.length;
-  while (i <= q.length) {
-    const amp = q.indexOf('&', i);
-    const end = amp === -1 ? q.length : amp;
-    if (end - i > n && q.startsWith(name, i) && q.charCodeAt(i + n) === 0x3d /* = */) return q.slice(i + n + 1, end);
-    if (amp === -1) break;
-    i = amp + 1;
-  }
-  return undefined;
-}
