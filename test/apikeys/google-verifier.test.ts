@@ -95,7 +95,7 @@ describe('verification through the API Keys service', () => {
     assert.equal(v.stats.upstreamCalls, 4);
   });
 
-  test('invalid keys: unknown, deleted, purged, INVALID_ARGUMENT, PERMISSION_DENIED, malformed', async () => {
+  test('invalid keys: unknown, deleted, purged, INVALID_ARGUMENT, malformed', async () => {
     const v = verifier();
     const invalid = `400 ${EspMessages.apiKeyInvalid}`;
     assert.equal(await message(v, newKey()), invalid);
@@ -109,14 +109,24 @@ describe('verification through the API Keys service', () => {
     const bad = newKey();
     emu.setLookupStatus(bad, 400);
     assert.equal(await message(v, bad), invalid);
-    const denied = newKey();
-    emu.setLookupStatus(denied, 403);
-    assert.equal(await message(v, denied), invalid);
     const before = emu.counts.lookupKey;
     assert.equal(await message(v, 'not a key!'), invalid);
     assert.equal(await message(v, ''), invalid);
     assert.equal(emu.counts.lookupKey, before, 'malformed keys are refused without a lookup');
     assert.equal(v.stats.malformed, 2);
+  });
+});
+
+describe('keys the service will not show us', () => {
+  test('PERMISSION_DENIED from lookupKey: 403 "API ... is not enabled for the project", remembered like an invalid key', async () => {
+    const v = verifier();
+    const denied = newKey();
+    emu.setLookupStatus(denied, 403);
+    const expected = `403 ${EspMessages.serviceNotActivated('svc.example.com')}`;
+    const before = emu.counts.lookupKey;
+    assert.equal(await message(v, denied, { serviceName: 'svc.example.com' }), expected);
+    assert.equal(await message(v, denied, { serviceName: 'svc.example.com' }), expected);
+    assert.equal(emu.counts.lookupKey - before, 1, 'negative-cached');
   });
 });
 

@@ -139,6 +139,16 @@ describe('key errors (reference 4.2)', () => {
     assert.equal((await send(gw.url, `/items/1?key=${key}`)).status, 400);
   });
 
+  test("PERMISSION_DENIED from the service (a key of a project this gateway may not read): 403, API not enabled", async () => {
+    const key = k();
+    keys.setLookupStatus(key, 403);
+    backend.clear();
+    const r = await send(gw.url, `/items/1?key=${key}`);
+    assert.equal(r.status, 403);
+    assert.deepEqual(r.json(), { code: 403, message: `PERMISSION_DENIED: API ${SERVICE} is not enabled for the project.` });
+    assert.equal(backend.requests.length, 0);
+  });
+
   test('a key restricted to another API: 403 API target blocked (two spaces, as ESP)', async () => {
     const key = k({ restrictions: { apiTargets: [{ service: 'other.googleapis.com', methods: [] }] } });
     const r = await send(gw.url, `/items/1?key=${key}`);

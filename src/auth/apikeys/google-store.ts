@@ -11,7 +11,7 @@ import { ApiKeysClient } from '@google-cloud/apikeys';
 import { GoogleAuth, PassThroughClient } from 'google-auth-library';
 import { compileRestrictions, type RawRestrictions } from './compile.ts';
 import { NOOP_LOGGER, type KeyRecord, type Logger } from './key-record.ts';
-import { KeyServiceError, type KeyStore } from './store.ts';
+import { KeyServiceError, NOT_PERMITTED, type KeyStore } from './store.ts';
 
 export interface GoogleKeyStoreOptions {
   endpoint?: string;
@@ -22,7 +22,8 @@ export interface GoogleKeyStoreOptions {
 
 /** gRPC codes that mean "this key is not valid" rather than "the service is down". */
 const CREDENTIALS_RETRY_MS = 5000;
-const INVALID_CODES = new Set([3 /* INVALID_ARGUMENT */, 5 /* NOT_FOUND */, 7 /* PERMISSION_DENIED */]);
+const INVALID_CODES = new Set([3 /* INVALID_ARGUMENT */, 5 /* NOT_FOUND */]);
+const PERMISSION_DENIED = 7;
 const CODE_NAMES: Record<number, string> = {
   1: 'CANCELLED', 2: 'UNKNOWN', 3: 'INVALID_ARGUMENT', 4: 'DEADLINE_EXCEEDED', 5: 'NOT_FOUND',
   7: 'PERMISSION_DENIED', 8: 'RESOURCE_EXHAUSTED', 13: 'INTERNAL', 14: 'UNAVAILABLE', 16: 'UNAUTHENTICATED',
@@ -62,7 +63,8 @@ export function createGoogleKeyStore(opts: GoogleKeyStoreOptions = {}): KeyStore
     return pending;
   }
 
-  async function lookup(key: string): Promise<KeyRecord | null> {
+  let lastDeniedLog = -Infinity;
+  async function lookup(key: string): Promise<KeyRecord | null | typeof NOT_PERMITTED> {
     if (closed) throw new KeyServiceError('API Keys client is closed');
     let parent: string | null | undefined;
     let name: string | null | undefined;
@@ -78,6 +80,16 @@ export function createGoogleKeyStore(opts: GoogleKeyStoreOptions = {}): KeyStore
       name = res.name;
     } catch (err) {
       if (isInvalid(err)) return null;
+      if (codeOf(err) === PERMISSION_DENIED) {
+        // Also what a gateway without roles/serviceusage.apiKeysViewer (or with the API Keys API
+        // disabled) sees for every key: say so where the operator looks, at most every 10 s.
+        const now = Date.now();
+        if (now - lastDeniedLog >= 10_000) {
+          lastDeniedLog = now;
+          log.warn({}, "lookupKey permission denied: the key's project does not let this gateway read its keys (apikeys.keys.lookup), or the API Keys API is not enabled");
+        }
+        return NOT_PERMITTED;
+      }
       throw serviceError('lookupKey', err, key);
     }
     // A purged key has no name.
@@ -86,9 +98,10 @@ export function createGoogleKeyStore(opts: GoogleKeyStoreOptions = {}): KeyStore
     try {
       [k] = await settleWithin(client.getKey({ name }, callOpts), timeoutMs);
     } catch (err) {
-      if (isInvalid(err)) {
-        if (codeOf(err) === 7) log.warn({ keyName: name }, 'getKey permission denied: the gateway needs apikeys.keys.get on the key\'s project');
-        return null;
+      if (isInvalid(err)) return null;
+      if (codeOf(err) === PERMISSION_DENIED) {
+        log.warn({ keyName: name }, "getKey permission denied: the gateway needs apikeys.keys.get on the key's project");
+        return NOT_PERMITTED;
       }
       throw serviceError('getKey', err, key);
     }

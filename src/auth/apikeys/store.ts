@@ -1,13 +1,22 @@
 import type { KeyRecord } from './key-record.ts';
 
+/**
+ * The key service answered PERMISSION_DENIED: the key may be real, but its
+ * project has not let this gateway (its service account) read it. For the
+ * caller that is ESP's "API not enabled for the project", not "invalid key".
+ */
+export const NOT_PERMITTED = 'not-permitted' as const;
+
 /** Where keys are verified: Google's API Keys service or the embedded file. */
 export interface KeyStore {
   /**
-   * The key's record, or null when the key is invalid (unknown, deleted,
-   * NOT_FOUND / INVALID_ARGUMENT / PERMISSION_DENIED). Rejects with
-   * KeyServiceError on an outage. `keyHash` is hashKey(key).
+   * The key's record; null when the key is invalid (unknown, deleted,
+   * NOT_FOUND / INVALID_ARGUMENT); NOT_PERMITTED when the key service refuses
+   * to tell us (PERMISSION_DENIED: the key's project is not one this gateway
+   * may read keys of). Rejects with KeyServiceError on an outage.
+   * `keyHash` is hashKey(key).
    */
-  lookup(key: string, keyHash: string): Promise<KeyRecord | null>;
+  lookup(key: string, keyHash: string): Promise<KeyRecord | null | typeof NOT_PERMITTED>;
   /** Stores whose contents change under us (the embedded file) call `listener` after each change. */
   onChange?(listener: () => void): void;
   close(): void;

@@ -18,7 +18,7 @@ import { LRUCache } from 'lru-cache';
 import { Errors, type GatewayError } from '../../errors.ts';
 import { fingerprint, hashKey, NOOP_LOGGER, UNVERIFIED_RECORD, type KeyRecord, type Logger } from './key-record.ts';
 import { checkRestrictions, type RequestFacts } from './restrictions.ts';
-import type { KeyStore } from './store.ts';
+import { NOT_PERMITTED, type KeyStore } from './store.ts';
 
 export interface ApiKeyVerifierStats {
   /** Fresh valid verdicts served from the cache. */
@@ -78,6 +78,8 @@ export interface ApiKeyVerifierOptions {
 interface Verdict {
   /** null: the key is invalid. */
   readonly record: VerifiedKey | null;
+  /** With record null: the key service would not tell us about this key (PERMISSION_DENIED). */
+  readonly notPermitted?: boolean;
   /** When the store last confirmed this verdict (ms epoch). */
   readonly verifiedAt: number;
 }
@@ -109,9 +111,9 @@ export function createApiKeyVerifier(store: KeyStore, opts: ApiKeyVerifierOption
       stats.upstreamCalls++;
       try {
         const found = await store.lookup(key, hash);
-        if (found === null) {
+        if (found === null || found === NOT_PERMITTED) {
           options.ttl = negativeTtlMs;
-          return { record: null, verifiedAt: Date.now() };
+          return found === null ? { record: null, verifiedAt: Date.now() } : { record: null, notPermitted: true, verifiedAt: Date.now() };
         }
         // Built once per lookup, so serving a cached key allocates nothing.
         const record: VerifiedKey = { ...found, keyHash: hash, fingerprint: fingerprint(hash) };
@@ -144,7 +146,7 @@ export function createApiKeyVerifier(store: KeyStore, opts: ApiKeyVerifierOption
   }
 
   function judge(v: Verdict, facts: RequestFacts): VerifiedKey | GatewayError {
-    if (v.record === null) return Errors.apiKeyInvalid();
+    if (v.record === null) return v.notPermitted ? Errors.serviceNotActivated(facts.serviceName) : Errors.apiKeyInvalid();
     return checkRestrictions(v.record, facts) ?? v.record;
   }
 
