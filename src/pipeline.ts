@@ -118,6 +118,17 @@ export function createPipeline(deps: PipelineDeps) {
 
     const service = deps.service();
     const quota = deps.quota();
+    // ESPv2 honours X-HTTP-Method-Override: the method is replaced and the header
+    // removed before routing, so the checks run for the method the backend will
+    // see (a backend framework that honoured the header itself would otherwise
+    // run a method whose checks were never made).
+    const override = req.headers['x-http-method-override'];
+    if (override !== undefined) {
+      delete req.headers['x-http-method-override'];
+      const m = (Array.isArray(override) ? override[0] : override)?.trim().toUpperCase();
+      if (!m || !/^[A-Z]+$/.test(m)) return Errors.badRequest();
+      req.method = m;
+    }
     const match = service.router.match(req.method ?? 'GET', path);
     if (match.kind === 'not-found') return Errors.notDefined();
     if (match.kind === 'method-not-allowed') return Errors.methodNotAllowed(match.template);

@@ -123,6 +123,21 @@ describe('oversized and malformed requests', () => {
     assert.equal((await send(gw.url, '/public/ok')).status, 200);
   });
 
+  test('X-HTTP-Method-Override is applied before routing and never reaches the backend (ESPv2)', async () => {
+    backend.clear();
+    // POST /public/x is not defined: overridden to GET it is, and the backend sees a GET without the header.
+    const r = await send(gw.url, '/public/x', { method: 'POST', headers: { 'x-http-method-override': 'get' } });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(backend.last()!.method, 'GET');
+    assert.equal(backend.last()!.headers['x-http-method-override'], undefined);
+    // The other way round: an open GET turned into the guarded template's POST is checked as that POST.
+    const r2 = await send(gw.url, '/admin/secret', { method: 'GET', headers: { 'x-http-method-override': 'POST' } });
+    assert.equal(r2.status, 405);
+    const bad = await send(gw.url, '/public/x', { headers: { 'x-http-method-override': 'G E T' } });
+    assert.equal(bad.status, 400);
+    assert.equal(backend.requests.length, 1);
+  });
+
   test('unknown paths and wrong methods need no key', async () => {
     assert.equal((await send(gw.url, '/nope')).status, 404);
     const r = await send(gw.url, '/admin/secret', { method: 'POST' });
