@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CompiledService, CompileOptions } from './config/compile.ts';
 import type { ServiceConfig } from './config/types.ts';
 import { SpecError } from './config/problems.ts';
-import { loadService } from './config/service.ts';
+import { loadService, specDigest } from './config/service.ts';
 import { defaultCacheDir, openSpecCache } from './config/spec-cache.ts';
 import { createPipeline } from './pipeline.ts';
 import { createBackendProxy } from './backend/proxy.ts';
@@ -274,7 +273,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       debounce = setTimeout(async () => {
         const text = await readFile(opts.specFile).catch(() => undefined);
         if (!text) return;
-        if (createHash('sha256').update(text).digest('hex') !== state.digest) void reload();
+        if (specDigest(text) !== state.digest) void reload();
       }, 150);
       debounce.unref();
     });

@@ -195,7 +195,6 @@ export function createPipeline(deps: PipelineDeps) {
     }
 
     const rule = op.backend;
-    if (!rule) return Errors.notDefined();
     ctx.rule = rule;
     if (rule.identityHeader && deps.assertions) {
       headers[ASSERTION_HEADER] = await deps.assertions.sign({

@@ -179,7 +179,7 @@ export function compileSpec(api: Json, opts: CompileOptions = {}): CompiledServi
   }
 
   if (problems.length > 0) throw new CompileError(problems);
-  const audiences = [...new Set(operations.map((o) => o.backend?.audience).filter((a): a is string => !!a))];
+  const audiences = [...new Set(operations.map((o) => o.backend.audience).filter((a): a is string => !!a))];
   const config: ServiceConfig = {
     serviceName,
     producerProject: opts.producerProject ?? producerFrom(serviceName),

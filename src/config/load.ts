@@ -2,14 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { load as loadYaml, YAMLException } from 'js-yaml';
 import { SpecError } from './problems.ts';
 
-/**
- * Reads endpoint.yaml (YAML or JSON: JSON is YAML) into a plain object.
- * Parse errors become SpecErrors with the line and column, never a stack trace.
- */
-export async function readSpecFile(file: string): Promise<unknown> {
-  return parseSpecText(file, await readSpecText(file));
-}
-
+/** The spec file's text; an unreadable file becomes a SpecError naming why. */
 export async function readSpecText(file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
@@ -19,6 +12,10 @@ export async function readSpecText(file: string): Promise<string> {
   }
 }
 
+/**
+ * endpoint.yaml (YAML or JSON: JSON is YAML) into a plain object. Parse errors
+ * become SpecErrors with the line and column, never a stack trace.
+ */
 export function parseSpecText(file: string, text: string): unknown {
   let doc: unknown;
   try {

@@ -12,13 +12,18 @@ export interface LoadedService extends CompiledService {
   readonly fromCache: boolean;
 }
 
+/** What a reload compares to tell whether the spec file changed. */
+export function specDigest(text: string | Buffer): string {
+  return hash('sha256', text, 'hex');
+}
+
 /**
  * endpoint.yaml → compiled service: read, validate (every problem at once),
  * compile. Throws SpecError, whose lines() name each problem's place.
  */
 export async function loadService(file: string, opts: CompileOptions = {}, cache?: SpecCache): Promise<LoadedService> {
   const text = await readSpecText(file);
-  const digest = hash('sha256', text, 'hex');
+  const digest = specDigest(text);
   const key = cache?.key(text);
   const cached = key !== undefined ? cache?.get(key) : undefined;
   if (cached) {
@@ -36,13 +41,6 @@ export async function loadService(file: string, opts: CompileOptions = {}, cache
   const compiled = compile(file, api, opts);
   if (key !== undefined) cache?.put(key, api);
   return { ...compiled, digest, fromCache: false };
-}
-
-export async function compileDocument(file: string, doc: Json, opts: CompileOptions = {}): Promise<CompiledService> {
-  const { validateSpec } = await import('./validate.ts');
-  const { api, problems } = await validateSpec(doc);
-  if (!api) throw new SpecError(file, problems);
-  return compile(file, api, opts);
 }
 
 function compile(file: string, api: Json, opts: CompileOptions): CompiledService {

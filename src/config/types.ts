@@ -115,8 +115,8 @@ export interface Operation {
   readonly method: string;
   /** basePath + path as written in the spec (used in the 405 text). */
   readonly template: string;
-  /** null: no backend configured (ESPv2 would use its local --backend). */
-  readonly backend: BackendRule | null;
+  /** Without an address in the spec: the local --backend, as ESPv2 does. */
+  readonly backend: BackendRule;
   readonly security: SecurityRequirement;
   /** ESPv2 `allow_unregistered_calls`: a key is never checked, even if sent. */
   readonly allowUnregistered: boolean;
