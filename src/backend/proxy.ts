@@ -86,11 +86,16 @@ export function createBackendProxy(events: ProxyEvents = {}) {
     inFlight.get(req)?.destroy();
   }
 
+  // Shared listener (no closure per request): the deadline ends with the response.
+  function clearDeadline(this: ServerResponse): void {
+    clearTimeout(this.req.gw?.timer);
+  }
+
   return function proxy(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
     const ctx = req.gw!;
     ctx.upstreamStartNs = process.hrtime.bigint();
     ctx.timer = setTimeout(onDeadline, ctx.rule!.deadlineMs, req, res);
-    res.once('close', () => clearTimeout(ctx.timer));
+    res.once('close', clearDeadline);
     void hpm(req, res, (err?: unknown) => {
       // Network errors were answered by the error handler above; only
       // preparation errors (a bug) reach express's error handler.
