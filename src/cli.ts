@@ -60,6 +60,12 @@ export function buildCli(): Command {
     .addOption(new Option('--key-refresh <duration>', 'reuse a key verdict this long, then refresh it in the background').env('ENDPOINTS_KEY_REFRESH').default(300_000, '5m').argParser(duration))
     .addOption(new Option('--key-max-age <duration>', 'never serve a verdict older than this').env('ENDPOINTS_KEY_MAX_AGE').default(3_600_000, '1h').argParser(duration))
     .addOption(new Option('--key-negative-ttl <duration>', 'remember invalid keys this long').env('ENDPOINTS_KEY_NEGATIVE_TTL').default(30_000, '30s').argParser(duration))
+    .addOption(new Option('--backend-retry-ons <list>', 'comma-separated conditions a backend call is retried on (ESPv2 --backend_retry_ons)').env('ENDPOINTS_BACKEND_RETRY_ONS').default('reset,connect-failure,refused-stream'))
+    .addOption(new Option('--backend-retry-num <n>', 'retries after the first try (ESPv2 --backend_retry_num)').env('ENDPOINTS_BACKEND_RETRY_NUM').default(1).argParser(int('--backend-retry-num', 0, 10)))
+    .addOption(new Option('--backend-per-try-timeout <duration>', "each try's own deadline (ESPv2 --backend_per_try_timeout; default: only the operation's deadline)").env('ENDPOINTS_BACKEND_PER_TRY_TIMEOUT').argParser(duration))
+    .addOption(new Option('--backend-max-connections <n>', 'connections per backend origin').env('ENDPOINTS_BACKEND_MAX_CONNECTIONS').default(1024).argParser(int('--backend-max-connections', 1)))
+    .addOption(new Option('--backend-max-pending <n>', 'requests waiting for a backend connection before new ones get 503').env('ENDPOINTS_BACKEND_MAX_PENDING').default(1024).argParser(int('--backend-max-pending', 0)))
+    .addOption(new Option('--no-websockets', 'refuse WebSocket upgrades (ESPv2 allows them)'))
     .addOption(new Option('--quota-store <url>', 'shared quota counters: redis://HOST:PORT, rediss://..., or a unix socket path (default: in memory)').env('ENDPOINTS_QUOTA_STORE'))
     .addOption(new Option('--quota-timeout <duration>', 'Redis answer deadline before falling back to local limits').env('ENDPOINTS_QUOTA_TIMEOUT').default(50, '50ms').argParser(duration))
     .addOption(new Option('--trusted-hops <n>', 'proxies in front that append to X-Forwarded-For (default: 1 on Cloud Run, else 0)').env('ENDPOINTS_TRUSTED_HOPS').argParser(int('--trusted-hops', 0, 16)))
@@ -104,6 +110,12 @@ export function buildCli(): Command {
           signingKey: o.signingKey,
           jwtCacheSize: o.jwtCacheSize,
           jwksCacheMs: o.jwksCacheDuration,
+          backendRetryOns: String(o.backendRetryOns).split(',').map((v) => v.trim()).filter((v) => v !== ''),
+          backendRetryNum: o.backendRetryNum,
+          backendPerTryTimeoutMs: o.backendPerTryTimeout,
+          backendMaxConnections: o.backendMaxConnections,
+          backendMaxPending: o.backendMaxPending,
+          websockets: o.websockets !== false,
           logger,
         });
         const stop = (signal: string) => {

@@ -7,7 +7,7 @@ import { SpecError } from './config/problems.ts';
 import { loadService, specDigest } from './config/service.ts';
 import { defaultCacheDir, openSpecCache } from './config/spec-cache.ts';
 import { createPipeline } from './pipeline.ts';
-import { createBackendProxy } from './backend/proxy.ts';
+import { createBackendProxy, DEFAULT_RETRY_ONS } from './backend/proxy.ts';
 import type { IdTokenSource } from './backend/id-tokens.ts';
 import { createApp, listen, type Listener } from './server.ts';
 import type { Logger } from './observability/logger.ts';
@@ -57,6 +57,18 @@ export interface GatewayOptions {
   readonly jwksCacheMs?: number;
   /** Minimum time between JWKS refetches caused by an unknown `kid` (default 30 s). */
   readonly jwksCooldownMs?: number;
+  /** ESPv2 --backend_retry_ons: the conditions a backend call is retried on. */
+  readonly backendRetryOns?: readonly string[];
+  /** ESPv2 --backend_retry_num: retries after the first try (default 1). */
+  readonly backendRetryNum?: number;
+  /** ESPv2 --backend_per_try_timeout: each try's own deadline; undefined: only the operation's deadline. */
+  readonly backendPerTryTimeoutMs?: number | undefined;
+  /** Connections per backend origin (Envoy's circuit breaker default as ESPv2 sets it: 1,024). */
+  readonly backendMaxConnections?: number;
+  /** Requests waiting for a connection per origin before new ones get 503 at once. */
+  readonly backendMaxPending?: number;
+  /** WebSocket upgrades (ESPv2 has them on). */
+  readonly websockets?: boolean;
   readonly logger: Logger;
 }
 
@@ -201,10 +213,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     assertions,
   });
   const proxy = createBackendProxy({
+    retryOns: opts.backendRetryOns ?? DEFAULT_RETRY_ONS,
+    retryNum: opts.backendRetryNum ?? 1,
+    perTryTimeoutMs: opts.backendPerTryTimeoutMs,
+    maxConnections: opts.backendMaxConnections ?? 1024,
+    maxPending: opts.backendMaxPending ?? 1024,
     onUpstreamError: (req, kind, err) => {
       metrics?.upstreamError(kind);
       log.warn({ kind, err: err.message, operation: req.gw?.op?.id }, 'upstream error');
     },
+    onWarning: (msg, fields) => log.warn(fields ?? {}, msg),
   });
   const app = createApp({
     pipeline,

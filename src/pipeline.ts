@@ -91,6 +91,10 @@ export function sendError(res: ServerResponse, ctx: RequestContext | undefined, 
     'content-length': Buffer.byteLength(body),
   };
   if (err.headers) Object.assign(headers, err.headers);
+  // A local answer to a request whose body has not arrived (a 401 to a dribbled
+  // upload): Node would keep reading that body to reuse the connection, for as
+  // long as the caller cares to send it. Close instead, as Envoy does.
+  if (!res.req.complete) headers.connection = 'close';
   res.writeHead(err.status, headers);
   res.end(body);
 }
@@ -230,7 +234,7 @@ export function createPipeline(deps: PipelineDeps) {
     return undefined;
   }
 
-  return function gateway(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
+  const middleware = function gateway(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
     const ctx = newContext();
     req.gw = ctx;
     run(req, ctx).then(
@@ -242,7 +246,11 @@ export function createPipeline(deps: PipelineDeps) {
       (err: unknown) => next(err),
     );
   };
+  // `run` is the same chain for callers without a ServerResponse (WebSocket upgrades).
+  return Object.assign(middleware, { run });
 }
+
+export type Pipeline = ReturnType<typeof createPipeline>;
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;

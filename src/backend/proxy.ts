@@ -4,9 +4,19 @@ import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin } from
 import { Errors, GatewayError } from '../errors.ts';
 import { sendError } from '../pipeline.ts';
 
+/** ESPv2's default --backend_retry_ons. */
+export const DEFAULT_RETRY_ONS: readonly string[] = ['reset', 'connect-failure', 'refused-stream'];
+
 export interface ProxyEvents {
   /** An upstream failure the gateway answered for (kind: timeout, connect, reset, ...). */
   onUpstreamError?: (req: IncomingMessage, kind: string, err: Error) => void;
+  /** Configuration warnings at start (an unknown retry-on value). */
+  onWarning?: (msg: string, fields?: Record<string, unknown>) => void;
+  readonly retryOns?: readonly string[];
+  readonly retryNum?: number;
+  readonly perTryTimeoutMs?: number | undefined;
+  readonly maxConnections?: number;
+  readonly maxPending?: number;
 }
 
 /** Envoy's wording for a backend that cannot be reached (reference 4.2). */
