@@ -118,15 +118,27 @@ export function buildCli(): Command {
           websockets: o.websockets !== false,
           logger,
         });
-        const stop = (signal: string) => {
+        let stopping = false;
+        const stop = (signal: string, exitCode = 0) => {
+          if (stopping) return;
+          stopping = true;
           logger.info({ signal, graceMs: o.shutdownGrace }, 'draining: no new connections, finishing in-flight requests');
           void gw.close(o.shutdownGrace).then(() => {
             logger.info({}, 'stopped');
-            logger.flush(() => process.exit(0));
+            logger.flush(() => process.exit(exitCode));
           });
         };
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
+        // Last resort only: every known failure is handled where it arises. After an
+        // exception nobody caught, the process state is unknown, so it is logged with its
+        // stack and the gateway drains (in-flight requests finish within the grace period)
+        // and exits non-zero for the platform to restart it, rather than dying mid-request
+        // or serving on in an unknown state.
+        process.on('uncaughtException', (err, origin) => {
+          logger.fatal({ err, origin }, 'uncaught exception: draining and exiting');
+          stop('uncaughtException', 70);
+        });
         process.on('SIGHUP', () => void gw.reload());
       } catch (err) {
         if (err instanceof SpecError) {
@@ -164,9 +176,11 @@ export function buildCli(): Command {
   return program;
 }
 
-// Unexpected errors anywhere must not kill a serving gateway silently.
+// A promise rejected with nobody listening is a bug, but not a corrupted state: it is logged with
+// its stack (Node would exit) and the gateway serves on.
 process.on('unhandledRejection', (reason) => {
-  process.stderr.write(`${JSON.stringify({ severity: 'ERROR', message: 'unhandled rejection', reason: String(reason) })}\n`);
+  const stack = reason instanceof Error ? reason.stack : undefined;
+  process.stderr.write(`${JSON.stringify({ severity: 'ERROR', message: 'unhandled rejection', reason: String(reason), stack })}\n`);
 });
 
 buildCli()

@@ -286,12 +286,19 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let watcher: FSWatcher | undefined;
   if (opts.watch) {
     let debounce: NodeJS.Timeout | undefined;
+    // The digest of the bytes last tried, refused ones included: any event in the
+    // folder (the gateway's own log file, an editor's swap file) triggers a look,
+    // but only new spec bytes trigger a reload, so a refused spec is tried once.
+    let lastTried = state.digest;
     watcher = watch(path.dirname(path.resolve(opts.specFile)), () => {
       clearTimeout(debounce);
       debounce = setTimeout(async () => {
         const text = await readFile(opts.specFile).catch(() => undefined);
         if (!text) return;
-        if (specDigest(text) !== state.digest) void reload();
+        const digest = specDigest(text);
+        if (digest === lastTried) return;
+        lastTried = digest;
+        void reload();
       }, 150);
       debounce.unref();
     });

@@ -1,0 +1,83 @@
+// --watch must try a refused spec once, not once per event in its folder: here the gateway's own
+// log file lives beside the spec, so every refusal line it writes is itself a folder event.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { openSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { freePort } from '../helpers/child-gateway.ts';
+import { send } from '../helpers/http.ts';
+import { startTestBackend } from '../helpers/backend.ts';
+
+const CLI = path.resolve(import.meta.dirname, '../../src/cli.ts');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function spec(backend: string, paths: Record<string, unknown>): string {
+  return stringify({
+    swagger: '2.0',
+    info: { title: 'watch', version: '1' },
+    host: 'watch.endpoints.p.cloud.goog',
+    'x-google-backend': { address: backend },
+    paths,
+  });
+}
+
+test('--watch: a refused spec is retried only when its bytes change, even with the log in its folder', async () => {
+  const backend = await startTestBackend();
+  const dir = await mkdtemp(path.join(tmpdir(), 'egw-watch-'));
+  const specFile = path.join(dir, 'endpoint.yaml');
+  const logFile = path.join(dir, 'gateway.log');
+  await writeFile(specFile, spec(backend.url, { '/a': { get: { operationId: 'a', responses: { 200: { description: 'ok' } } } } }));
+  const port = await freePort();
+  const out = openSync(logFile, 'a');
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--spec', specFile, '--watch', '--port', String(port), '--host', '127.0.0.1', '--backend-auth', 'none', '--keys', 'none'],
+    { env: { ...process.env, METADATA_SERVER_DETECTION: 'none', ENDPOINTS_CACHE_DIR: '' }, stdio: ['ignore', out, out] },
+  );
+  closeSync(out);
+  const url = `http://127.0.0.1:${port}`;
+  const lines = async () => (await readFile(logFile, 'utf8')).split('\n').filter(Boolean);
+  const refusals = async () => (await lines()).filter((l) => l.includes('spec reload refused')).length;
+  try {
+    for (let i = 0; ; i++) {
+      if ((await lines()).some((l) => l.includes('endpoints-gateway listening'))) break;
+      assert.ok(i < 400, 'gateway did not start');
+      await sleep(25);
+    }
+    // An invalid spec: the operation has no responses and an unknown x-google field.
+    await writeFile(specFile, 'swagger: "2.0"\ninfo: {title: t, version: "1"}\npaths:\n  /a:\n    get:\n      x-google-nonsense: 1\n');
+    for (let i = 0; (await refusals()) === 0; i++) {
+      assert.ok(i < 200, 'the refusal was never logged');
+      await sleep(25);
+    }
+    // Every access-log line and refusal line written to gateway.log is an event in the folder.
+    for (let i = 0; i < 20; i++) await send(url, '/a');
+    await sleep(2000);
+    assert.equal(await refusals(), 1, 'the same refused bytes were tried again');
+    assert.equal((await send(url, '/a')).status, 200, 'the previous spec keeps serving');
+
+    // New (still invalid) bytes are tried once more; then a valid spec is swapped in.
+    await writeFile(specFile, 'swagger: "2.0"\ninfo: {title: t, version: "2"}\npaths:\n  /a:\n    get:\n      x-google-nonsense: 2\n');
+    for (let i = 0; (await refusals()) < 2; i++) {
+      assert.ok(i < 200, 'the second refusal was never logged');
+      await sleep(25);
+    }
+    await sleep(1500);
+    assert.equal(await refusals(), 2);
+    await writeFile(specFile, spec(backend.url, { '/b': { get: { operationId: 'b', responses: { 200: { description: 'ok' } } } } }));
+    for (let i = 0; (await send(url, '/b')).status !== 200; i++) {
+      assert.ok(i < 200, 'the valid spec was never swapped in');
+      await sleep(25);
+    }
+    assert.equal((await send(url, '/a')).status, 404);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    await backend.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
