@@ -8,7 +8,6 @@ import { openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { freePort } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
 import { startTestBackend } from '../helpers/backend.ts';
 
@@ -31,20 +30,23 @@ test('--watch: a refused spec is retried only when its bytes change, even with t
   const specFile = path.join(dir, 'endpoint.yaml');
   const logFile = path.join(dir, 'gateway.log');
   await writeFile(specFile, spec(backend.url, { '/a': { get: { operationId: 'a', responses: { 200: { description: 'ok' } } } } }));
-  const port = await freePort();
   const out = openSync(logFile, 'a');
   const child = spawn(
     process.execPath,
-    [CLI, 'serve', '--spec', specFile, '--watch', '--port', String(port), '--host', '127.0.0.1', '--backend-auth', 'none', '--keys', 'none'],
+    [CLI, 'serve', '--spec', specFile, '--watch', '--port', '0', '--host', '127.0.0.1', '--backend-auth', 'none', '--keys', 'none'],
     { env: { ...process.env, METADATA_SERVER_DETECTION: 'none', ENDPOINTS_CACHE_DIR: '' }, stdio: ['ignore', out, out] },
   );
   closeSync(out);
-  const url = `http://127.0.0.1:${port}`;
+  let url = '';
   const lines = async () => (await readFile(logFile, 'utf8')).split('\n').filter(Boolean);
   const refusals = async () => (await lines()).filter((l) => l.includes('spec reload refused')).length;
   try {
     for (let i = 0; ; i++) {
-      if ((await lines()).some((l) => l.includes('endpoints-gateway listening'))) break;
+      const up = (await lines()).find((l) => l.includes('endpoints-gateway listening'));
+      if (up) {
+        url = `http://127.0.0.1:${String((JSON.parse(up) as { port: number }).port)}`;
+        break;
+      }
       assert.ok(i < 400, 'gateway did not start');
       await sleep(25);
     }

@@ -25,8 +25,9 @@ export async function freePort(): Promise<number> {
 
 /** The gateway as users run it: the CLI in its own process. Resolves once /healthz answers. */
 export async function startChildGateway(args: string[], env: Record<string, string> = {}): Promise<ChildGateway> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port), '--host', '127.0.0.1', ...args], {
+  // Port 0, then the bound port from the gateway's own 'listening' line: a port picked here and
+  // handed over would race with other test files starting servers at the same moment.
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', ...args], {
     env: { ...process.env, METADATA_SERVER_DETECTION: 'none', GOOGLE_CLOUD_PROJECT: 'child-test', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -44,7 +45,7 @@ export async function startChildGateway(args: string[], env: Record<string, stri
   });
   child.stderr!.on('data', (c: Buffer) => (err += c.toString('utf8')));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = `http://127.0.0.1:${port}`;
+  let url = '';
   const waitForLog = async (pred: (l: Record<string, unknown>) => boolean, ms = 10_000) => {
     const end = Date.now() + ms;
     for (;;) {
@@ -54,6 +55,7 @@ export async function startChildGateway(args: string[], env: Record<string, stri
       await new Promise((r) => setTimeout(r, 25));
     }
   };
-  await waitForLog((l) => l.message === 'endpoints-gateway listening', 20_000);
+  const listening = await waitForLog((l) => l.message === 'endpoints-gateway listening', 20_000);
+  url = `http://127.0.0.1:${String(listening.port)}`;
   return { url, child, logs, stderr: () => err, exit: () => exited, waitForLog };
 }

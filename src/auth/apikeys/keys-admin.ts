@@ -1,15 +1,16 @@
 /**
  * `keys create|list|revoke` on an embedded store file (the lead's CLI parses
- * argv and prints). Writes are atomic (temp file + rename) with mode 0600;
- * YAML files are edited as documents, so comments survive.
+ * argv and prints). Changes go through updateStoreFile (locked against
+ * concurrent commands, atomic, mode kept; 0600 for a new file); YAML files are
+ * edited as documents, so comments survive.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile, unlink } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { isSeq, parseDocument, type Document } from 'yaml';
 import type { RawRestrictions } from './compile.ts';
 import { isJsonPath, parseKeyFile, type StoredKeyEntry } from './key-file.ts';
 import { fingerprint, hashKey } from './key-record.ts';
+import { updateStoreFile } from './store-update.ts';
 
 export interface CreateKeyOptions {
   project: string;
@@ -61,15 +62,18 @@ export async function createKey(storePath: string, opts: CreateKeyOptions): Prom
   if (opts.allowedReferrers?.length) restrictions.browserKeyRestrictions = { allowedReferrers: [...opts.allowedReferrers] };
   if (Object.keys(restrictions).length > 0) entry.restrictions = restrictions;
 
-  const file = await openFile(storePath);
-  if (file.entries.some((e) => e.name === entry.name)) throw new Error(`a key named "${entry.name}" already exists`);
-  file.add(entry);
-  await file.save(); // validates the result before writing
+  await updateStoreFile(storePath, (text) => {
+    const file = editable(storePath, text);
+    if (file.entries.some((e) => e.name === entry.name)) throw new Error(`a key named "${entry.name}" already exists`);
+    file.add(entry);
+    return { text: file.serialize(), result: undefined };
+  });
   return { key, entry };
 }
 
 export async function listKeys(storePath: string): Promise<KeyListing[]> {
-  const file = await openFile(storePath, false);
+  // No lock: writers replace the file atomically, so a read sees one version.
+  const file = editable(storePath, await readFile(storePath, 'utf8'));
   return file.entries.map((e) => ({
     name: e.name,
     project: e.project,
@@ -82,34 +86,32 @@ export async function listKeys(storePath: string): Promise<KeyListing[]> {
 
 /** Removes the key named `nameOrFingerprint` (its name, or a prefix of its hash of at least 8 hex digits). False if none. */
 export async function revokeKey(storePath: string, nameOrFingerprint: string): Promise<boolean> {
-  const file = await openFile(storePath, false);
   const id = nameOrFingerprint.trim();
-  let idx = file.entries.findIndex((e) => e.name === id);
-  if (idx === -1 && /^[0-9a-f]{8,64}$/i.test(id)) {
-    const matches = file.entries.flatMap((e, i) => (e.sha256.startsWith(id.toLowerCase()) ? [i] : []));
-    if (matches.length > 1) throw new Error(`"${id}" matches ${matches.length} keys; use the name`);
-    idx = matches[0] ?? -1;
-  }
-  if (idx === -1) return false;
-  file.remove(idx);
-  await file.save();
-  return true;
+  return updateStoreFile(storePath, (text) => {
+    if (text === null) throw new Error(`no key store at ${storePath}`);
+    const file = editable(storePath, text);
+    let idx = file.entries.findIndex((e) => e.name === id);
+    if (idx === -1 && /^[0-9a-f]{8,64}$/i.test(id)) {
+      const matches = file.entries.flatMap((e, i) => (e.sha256.startsWith(id.toLowerCase()) ? [i] : []));
+      if (matches.length > 1) throw new Error(`"${id}" matches ${matches.length} keys; use the name`);
+      idx = matches[0] ?? -1;
+    }
+    if (idx === -1) return { text: null, result: false };
+    file.remove(idx);
+    return { text: file.serialize(), result: true };
+  });
 }
 
-interface OpenFile {
+interface EditableFile {
   readonly entries: readonly StoredKeyEntry[];
   add(entry: StoredKeyEntry): void;
   remove(index: number): void;
-  save(): Promise<void>;
+  /** The edited file, validated: never a file the store would refuse. */
+  serialize(): string;
 }
 
-async function openFile(path: string, createIfMissing = true): Promise<OpenFile> {
-  let text: string | null = null;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !createIfMissing) throw err;
-  }
+/** `text` null: a new, empty store. */
+function editable(path: string, text: string | null): EditableFile {
   const entries = text === null ? [] : [...parseKeyFile(text, path).entries];
   if (isJsonPath(path)) {
     const obj = text === null ? { keys: [] as unknown[] } : (JSON.parse(text) as { keys: unknown[] });
@@ -117,7 +119,7 @@ async function openFile(path: string, createIfMissing = true): Promise<OpenFile>
       entries,
       add: (e) => obj.keys.push(e),
       remove: (i) => obj.keys.splice(i, 1),
-      save: () => writeChecked(path, `${JSON.stringify(obj, null, 2)}\n`),
+      serialize: () => checked(path, `${JSON.stringify(obj, null, 2)}\n`),
     };
   }
   const doc: Document = parseDocument(text ?? 'keys: []\n');
@@ -130,18 +132,11 @@ async function openFile(path: string, createIfMissing = true): Promise<OpenFile>
       doc.addIn(['keys'], doc.createNode(e));
     },
     remove: (i) => doc.deleteIn(['keys', i]),
-    save: () => writeChecked(path, doc.toString()),
+    serialize: () => checked(path, doc.toString()),
   };
 }
 
-async function writeChecked(path: string, text: string): Promise<void> {
-  parseKeyFile(text, path); // never write a file the store would refuse
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
+function checked(path: string, text: string): string {
+  parseKeyFile(text, path);
+  return text;
 }
