@@ -1,14 +1,20 @@
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction } from 'express';
-import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin } from 'http-proxy-middleware';
+import type { Dispatcher } from 'undici';
+import type { RequestContext } from '../context.ts';
 import { Errors, GatewayError } from '../errors.ts';
 import { sendError } from '../pipeline.ts';
+import { checkTransferEncoding, dropResponseHopByHop } from './hop-by-hop.ts';
+import { Origins, type Origin } from './origins.ts';
+import { readSmallBody, REPLAY_BOUND, StreamedBody } from './request-body.ts';
+import { retriesFailure, retriesStatus, retryPolicy, type RetryPolicy } from './retry-policy.ts';
+import { classify, failureAnswer, Failures, type UpstreamFailure } from './upstream-errors.ts';
 
 /** ESPv2's default --backend_retry_ons. */
 export const DEFAULT_RETRY_ONS: readonly string[] = ['reset', 'connect-failure', 'refused-stream'];
 
 export interface ProxyEvents {
-  /** An upstream failure the gateway answered for (kind: timeout, connect, reset, ...). */
+  /** An upstream failure the gateway answered for (kind: a bounded label: timeout, connect_refused, reset, protocol, ...). */
   onUpstreamError?: (req: IncomingMessage, kind: string, err: Error) => void;
   /** Configuration warnings at start (an unknown retry-on value). */
   onWarning?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -19,97 +25,324 @@ export interface ProxyEvents {
   readonly maxPending?: number;
 }
 
-/** Envoy's wording for a backend that cannot be reached (reference 4.2). */
-function unreachable(code: string | undefined): GatewayError {
-  const reason =
-    code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND' || code === 'EAI_AGAIN'
-      ? `remote connection failure, transport failure reason: ${code}`
-      : `connection termination${code ? `, transport failure reason: ${code}` : ''}`;
-  return new GatewayError(
-    503,
-    `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`,
-    'upstream_unavailable',
-  );
+interface Shared {
+  readonly policy: RetryPolicy;
+  readonly perTryTimeoutMs: number;
+  readonly onUpstreamError: ((req: IncomingMessage, kind: string, err: Error) => void) | undefined;
 }
 
-function kindOf(code: string | undefined): string {
-  switch (code) {
-    case 'ECONNREFUSED':
-      return 'connect_refused';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return 'dns';
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return 'reset';
-    default:
-      return code?.startsWith('ERR_TLS') || code?.includes('CERT') ? 'tls' : 'other';
-  }
-}
+const kExchange = Symbol('exchange');
+type Tagged = ServerResponse & { [kExchange]?: Exchange };
+
+const ABANDONED = new Error('try abandoned');
+const NOT_READ = new Error('request body could not be read');
 
 /**
- * The forwarding stage: http-proxy-middleware over keep-alive agents, bodies
- * streamed both ways. The pipeline has already rewritten req.url and the
- * headers; here we only pick the target and enforce the backend's deadline.
+ * One try of an exchange: undici's handler. A try is abandoned (dead) when
+ * the exchange moves on (retry, deadline, client gone); its late callbacks
+ * then do nothing, so a stale try can never write to the client.
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  readonly ex: Exchange;
+  controller: Dispatcher.DispatchController | undefined = undefined;
+  dead = false;
+
+  constructor(ex: Exchange) {
+    this.ex = ex;
+  }
+
+  kill(): void {
+    this.dead = true;
+    this.controller?.abort(ABANDONED);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.dead) controller.abort(ABANDONED);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    if (this.dead) controller.abort(ABANDONED);
+    else this.ex.head(this, status, headers);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.dead) return;
+    const res = this.ex.res;
+    // Backpressure: stop reading the backend until the client has drained.
+    if (!res.write(chunk)) {
+      controller.pause();
+      if (!this.ex.drainHooked) {
+        this.ex.drainHooked = true;
+        res.on('drain', onDrain);
+      }
+    }
+  }
+
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    if (!this.dead) this.ex.end(trailers);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (!this.dead) this.ex.fail(classify(err), err);
+  }
+}
+
+/** One client request's trip to its backend, across tries. */
+class Exchange {
+  readonly req: IncomingMessage;
+  readonly res: Tagged;
+  readonly ctx: RequestContext;
+  readonly shared: Shared;
+  readonly origin: Origin;
+  readonly opts: Dispatcher.DispatchOptions;
+  body: StreamedBody | Buffer | null = null;
+  attempt: Attempt | undefined = undefined;
+  tries = 0;
+  /** The response head has been written: no retry, no JSON answer, only a cut. */
+  started = false;
+  /** Nothing more to do: answered, ended, or the client left. */
+  finished = false;
+  drainHooked = false;
+  tryTimer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, shared: Shared, origin: Origin) {
+    this.req = req;
+    this.res = res as Tagged;
+    this.ctx = ctx;
+    this.shared = shared;
+    this.origin = origin;
+    this.opts = { path: req.url!, method: req.method as Dispatcher.HttpMethod, headers: req.headers, body: null };
+  }
+
+  dispatchTry(): void {
+    this.tries++;
+    const a = new Attempt(this);
+    this.attempt = a;
+    const b = this.body;
+    // undici accepts async iterables as bodies (its types list only streams).
+    this.opts.body = (b instanceof StreamedBody ? b.forTry() : b) as Dispatcher.DispatchOptions['body'];
+    if (this.shared.perTryTimeoutMs > 0) this.tryTimer = setTimeout(onTryTimeout, this.shared.perTryTimeoutMs, a);
+    try {
+      this.origin.pool.dispatch(this.opts, a);
+    } catch (err) {
+      // undici validates the request synchronously (a header it refuses).
+      a.dead = true;
+      this.fail(Failures.protocol, err as Error);
+    }
+  }
+
+  private canRetry(): boolean {
+    if (this.tries > this.shared.policy.num || this.ctx.timedOut || this.res.destroyed) return false;
+    const b = this.body;
+    return !(b instanceof StreamedBody) || b.replayable;
+  }
+
+  head(a: Attempt, status: number, headers: Record<string, string | string[] | undefined>): void {
+    if (status < 200) {
+      // 102/103 are informational and not forwarded; below 100 is not HTTP.
+      if (status >= 100) return;
+      a.kill();
+      this.fail(Failures.badStatus, new Error(`backend status ${status}`));
+      return;
+    }
+    if (status > 599) {
+      a.kill();
+      this.fail(Failures.badStatus, new Error(`backend status ${status}`));
+      return;
+    }
+    if (this.shared.policy.num > 0 && retriesStatus(this.shared.policy, status) && this.canRetry()) {
+      a.kill();
+      clearTimeout(this.tryTimer);
+      this.dispatchTry();
+      return;
+    }
+    clearTimeout(this.tryTimer);
+    dropResponseHopByHop(headers);
+    const res = this.res;
+    try {
+      // Kept readable through getHeader (the access log's response size); writeHead sends it once.
+      const cl = headers['content-length'];
+      if (cl !== undefined) res.setHeader('content-length', cl);
+      res.writeHead(status, headers as Record<string, string | string[]>);
+    } catch (err) {
+      // A value Node refuses to send (a control byte): nothing was written yet.
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      a.kill();
+      this.fail(Failures.badHeader, err as Error);
+      return;
+    }
+    this.started = true;
+  }
+
+  end(trailers: Record<string, string | string[] | undefined>): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.ctx.timer);
+    const res = this.res;
+    // Trailers can only ride on a chunked response; otherwise they are dropped.
+    if (res.chunkedEncoding) {
+      for (const _ in trailers) {
+        try {
+          res.addTrailers(trailers as Record<string, string>);
+        } catch {
+          // A trailer Node refuses is dropped, never a crash.
+        }
+        break;
+      }
+    }
+    res.end();
+  }
+
+  fail(f: UpstreamFailure, err: Error): void {
+    if (this.finished) return;
+    clearTimeout(this.tryTimer);
+    if (!this.started && retriesFailure(this.shared.policy, f) && this.canRetry()) {
+      // Counted apart: the exchange's own outcome is reported once, by its last try.
+      this.shared.onUpstreamError?.(this.req, 'retried', err);
+      this.dispatchTry();
+      return;
+    }
+    this.shared.onUpstreamError?.(this.req, f.kind, err);
+    this.finished = true;
+    clearTimeout(this.ctx.timer);
+    if (this.started) this.res.destroy();
+    else if (f === Failures.perTryTimeout) sendError(this.res, this.ctx, Errors.upstreamTimeout());
+    else sendError(this.res, this.ctx, failureAnswer(f, this.tries > 1));
+  }
+}
+
+function onDrain(this: Tagged): void {
+  this[kExchange]?.attempt?.controller?.resume();
+}
+
+function onTryTimeout(a: Attempt): void {
+  const ex = a.ex;
+  if (a !== ex.attempt || ex.finished || ex.started) return;
+  a.kill();
+  ex.fail(Failures.perTryTimeout, new Error('per-try timeout'));
+}
+
+function onDeadline(ex: Exchange): void {
+  if (ex.finished) return;
+  ex.finished = true;
+  ex.ctx.timedOut = true;
+  clearTimeout(ex.tryTimer);
+  ex.attempt?.kill();
+  ex.shared.onUpstreamError?.(ex.req, 'timeout', new Error('deadline exceeded'));
+  if (!ex.started) sendError(ex.res, ex.ctx, Errors.upstreamTimeout());
+  else ex.res.destroy();
+}
+
+// Shared listener (no closure per request): the response is over, answered or abandoned.
+function onClose(this: Tagged): void {
+  const ex = this[kExchange];
+  if (ex === undefined) return;
+  clearTimeout(ex.ctx.timer);
+  clearTimeout(ex.tryTimer);
+  ex.origin.inFlight--;
+  if (!ex.finished) {
+    // The client left first: stop the backend exchange too.
+    ex.finished = true;
+    ex.attempt?.kill();
+  }
+}
+
+function onSmallBody(this: Exchange, body: Buffer): void {
+  if (this.finished) return;
+  this.body = body;
+  this.dispatchTry();
+}
+
+function onSmallBodyError(this: Exchange): void {
+  if (this.finished) return;
+  this.finished = true;
+  clearTimeout(this.ctx.timer);
+  this.shared.onUpstreamError?.(this.req, 'client_body', NOT_READ);
+  sendError(this.res, this.ctx, Errors.badRequest());
+}
+
+const BAD_TE = Errors.badRequest();
+const UNSUPPORTED_TE = new GatewayError(501, 'Not Implemented', 'unsupported_transfer_encoding');
+
+/**
+ * The forwarding stage: one keep-alive undici pool per backend origin, bodies
+ * streamed both ways with backpressure, Envoy's header policy, limits and
+ * reset reasons, ESPv2's retries. The pipeline has already rewritten req.url
+ * and the headers (hop-by-hop removed); here we frame the body, pick the
+ * origin and bound the exchange by the backend's deadline. Whatever the
+ * backend sends, the client gets its response, ESP's JSON 502/503/504, or a
+ * cut connection once a response had started: never a thrown error.
  */
 export function createBackendProxy(events: ProxyEvents = {}) {
-  const targets = new Map<string, URL>();
-  const inFlight = new WeakMap<IncomingMessage, ClientRequest>();
-
-  const hpm = createProxyMiddleware<IncomingMessage, ServerResponse>({
-    router: (req) => {
-      const origin = req.gw!.rule!.origin;
-      let url = targets.get(origin);
-      if (url === undefined) {
-        url = new URL(origin);
-        targets.set(origin, url);
-      }
-      return url as unknown as string;
-    },
-    changeOrigin: false,
-    xfwd: false,
-    // Only the plugins we need: error safety and our `on` handlers (no per-request logger plugin).
-    ejectPlugins: true,
-    plugins: [debugProxyErrorsPlugin, proxyEventsPlugin],
-    on: {
-      proxyReq: (proxyReq, req) => {
-        inFlight.set(req, proxyReq);
-      },
-      error: (err, req, res) => {
-        const ctx = req.gw;
-        const code = (err as NodeJS.ErrnoException).code;
-        if (ctx?.timedOut) return; // already answered 504
-        events.onUpstreamError?.(req, kindOf(code), err);
-        if ('writeHead' in res) sendError(res as ServerResponse, ctx, unreachable(code));
-        else res.destroy();
-      },
-    },
-  });
-
-  function onDeadline(req: IncomingMessage, res: ServerResponse): void {
-    const ctx = req.gw!;
-    ctx.timedOut = true;
-    events.onUpstreamError?.(req, 'timeout', new Error('deadline exceeded'));
-    // Answer first: destroying the upstream request then reports an error we ignore.
-    if (!res.headersSent) sendError(res, ctx, Errors.upstreamTimeout());
-    else res.destroy();
-    inFlight.get(req)?.destroy();
-  }
-
-  // Shared listener (no closure per request): the deadline ends with the response.
-  function clearDeadline(this: ServerResponse): void {
-    clearTimeout(this.req.gw?.timer);
-  }
-
-  return function proxy(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
-    const ctx = req.gw!;
-    ctx.upstreamStartNs = process.hrtime.bigint();
-    ctx.timer = setTimeout(onDeadline, ctx.rule!.deadlineMs, req, res);
-    res.once('close', clearDeadline);
-    void hpm(req, res, (err?: unknown) => {
-      // Network errors were answered by the error handler above; only
-      // preparation errors (a bug) reach express's error handler.
-      if (err && !res.headersSent && !ctx.timedOut) next(err);
-    });
+  const origins = new Origins({ maxConnections: events.maxConnections ?? 1024, maxPending: events.maxPending ?? 1024 });
+  const shared: Shared = {
+    policy: retryPolicy(events.retryOns ?? DEFAULT_RETRY_ONS, events.retryNum ?? 1, events.onWarning),
+    perTryTimeoutMs: events.perTryTimeoutMs ?? 0,
+    onUpstreamError: events.onUpstreamError,
   };
+
+  function proxy(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
+    // The client left while the pipeline ran: its 'close' has fired already, nothing to forward.
+    if (res.destroyed) return;
+    const ctx = req.gw!;
+    const rule = ctx.rule!;
+    const headers = req.headers;
+    ctx.upstreamStartNs = process.hrtime.bigint();
+
+    // Framing: undici frames what it sends itself.
+    let streamed = false;
+    const te = headers['transfer-encoding'];
+    if (te !== undefined) {
+      const verdict = checkTransferEncoding(te);
+      if (verdict !== 'ok') {
+        sendError(res, ctx, verdict === 'malformed' ? BAD_TE : UNSUPPORTED_TE);
+        return;
+      }
+      delete headers['transfer-encoding'];
+      streamed = true;
+    }
+    // Node answered any 100-continue itself; undici refuses to send Expect.
+    if (headers.expect !== undefined) delete headers.expect;
+    // An upgrade never reaches this stage (the server's 'upgrade' event takes it).
+    if (headers.upgrade !== undefined) delete headers.upgrade;
+    if (headers.connection !== undefined) delete headers.connection;
+
+    const origin = origins.get(rule);
+    if (origin.inFlight >= origin.limit) {
+      // Envoy's circuit breaker: a full queue answers at once rather than at the deadline.
+      shared.onUpstreamError?.(req, 'overflow', new Error('backend connection queue full'));
+      sendError(res, ctx, failureAnswer(Failures.overflow, false));
+      return;
+    }
+    let ex: Exchange;
+    try {
+      ex = new Exchange(req, res, ctx, shared, origin);
+    } catch (err) {
+      next(err);
+      return;
+    }
+    origin.inFlight++;
+    (res as Tagged)[kExchange] = ex;
+    res.once('close', onClose);
+    ctx.timer = setTimeout(onDeadline, rule.deadlineMs, ex);
+
+    const cl = headers['content-length'];
+    if (streamed) {
+      ex.body = new StreamedBody(req);
+    } else if (cl !== undefined && cl !== '0') {
+      if (Number(cl) <= REPLAY_BOUND) {
+        // Small enough to keep whole: read it first, and every try can resend it.
+        readSmallBody(req).then(onSmallBody.bind(ex), onSmallBodyError.bind(ex));
+        return;
+      }
+      ex.body = new StreamedBody(req);
+    }
+    ex.dispatchTry();
+  }
+
+  return Object.assign(proxy, {
+    /** Closes every backend pool (after the listener has drained). */
+    close: (): Promise<void> => origins.close(),
+  });
 }
