@@ -4,6 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from './observability/logger.ts';
 import { Errors } from './errors.ts';
 import { sendError } from './pipeline.ts';
+import type { UpgradeHandler } from './backend/websocket.ts';
 
 /** Envoy's default request-header limit, which ESPv2 keeps (reference 7). */
 export const MAX_HEADER_BYTES = 60 * 1024;
@@ -110,7 +111,7 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   socket.end(reply);
 }
 
-export function listen(handler: http.RequestListener, port: number, host?: string): Promise<Listener> {
+export function listen(handler: http.RequestListener, port: number, host?: string, upgrades?: UpgradeHandler): Promise<Listener> {
   const server = http.createServer(
     {
       maxHeaderSize: MAX_HEADER_BYTES,
@@ -118,10 +119,13 @@ export function listen(handler: http.RequestListener, port: number, host?: strin
       keepAliveTimeout: 620_000,
       headersTimeout: 60_000,
       requestTimeout: 0,
+      // Upgrades it declines (h2c) are served as plain requests.
+      ...(upgrades ? { shouldUpgradeCallback: upgrades.shouldUpgrade } : {}),
     },
     handler,
   );
   server.on('clientError', onClientError);
+  if (upgrades) server.on('upgrade', upgrades.handle);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -136,7 +140,11 @@ export function listen(handler: http.RequestListener, port: number, host?: strin
             // Stop accepting; idle keep-alive connections close now and as
             // in-flight requests finish; whatever is left at the deadline is cut.
             const sweep = setInterval(() => server.closeIdleConnections(), 50);
-            const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+            // Upgraded sockets left the HTTP server: closeAllConnections misses them.
+            const timer = setTimeout(() => {
+              server.closeAllConnections();
+              upgrades?.close();
+            }, graceMs);
             timer.unref();
             server.close(() => {
               clearTimeout(timer);

@@ -1,0 +1,268 @@
+import { STATUS_CODES, type ClientRequest, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createProxyMiddleware, proxyEventsPlugin } from 'http-proxy-middleware';
+import { newContext, type RequestContext } from '../context.ts';
+import { Errors, GatewayError } from '../errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import { classify, failureAnswer } from './upstream-errors.ts';
+
+/**
+ * WebSocket upgrades as ESPv2 does them: its HCM always has
+ * `upgrade_configs: websocket` (esp-v2 src/go/configgenerator/filtergen/
+ * http_connection_manager.go), so an upgrade runs the whole filter chain (route,
+ * JWT, key, quota, ID token, path translation) and only then is tunnelled.
+ * http-proxy-middleware (httpxy) is the tunnel; this module decides what may
+ * reach it and answers everything else on the raw socket in ESP's JSON form.
+ */
+export interface UpgradeOptions {
+  /** The pipeline's `run`: the same stages as a plain request, rewriting req.url and headers. */
+  readonly run: (req: IncomingMessage, ctx: RequestContext) => Promise<GatewayError | undefined>;
+  /** false (--no-websockets): every upgrade is refused 403, as Envoy without upgrade_configs. */
+  readonly enabled: boolean;
+  readonly logger?: Logger | undefined;
+  /** A backend failure the gateway answered for or that ended a tunnel (kind: timeout, connect_refused, reset, ...). */
+  readonly onUpstreamError?: ((req: IncomingMessage, kind: string, err: Error) => void) | undefined;
+  /**
+   * Once per upgrade request, when its client connection is gone: status is
+   * 101 for a WebSocket that was open, the status answered otherwise, 0 when
+   * the client left before any answer. For the access log and metrics.
+   */
+  readonly onFinish?: ((req: IncomingMessage, status: number) => void) | undefined;
+}
+
+export interface UpgradeHandler {
+  /** For http.createServer's shouldUpgradeCallback: which upgrade requests come to `handle`. */
+  shouldUpgrade(req: IncomingMessage): boolean;
+  /** The server's 'upgrade' listener. */
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Cuts every open WebSocket and pending upgrade (both sides); later upgrades are dropped. */
+  close(): void;
+  /** Upgrade connections still open (tests, metrics). */
+  readonly open: number;
+}
+
+/** One upgrade request from its 'upgrade' event until its client connection closes. */
+interface Tunnel {
+  readonly req: IncomingMessage;
+  readonly client: Duplex;
+  readonly ctx: RequestContext;
+  proxyReq: ClientRequest | undefined;
+  backend: Socket | undefined;
+  /** What the client got: 0 nothing yet, 101 a WebSocket, else the status written. */
+  status: number;
+  clientFailed: boolean;
+  done: boolean;
+}
+
+/** How long a closed side's peer may take to flush before it is cut. */
+const LINGER_MS = 5000;
+
+/**
+ * Envoy answers an upgrade its HCM has no upgrade_config for with a local 403
+ * (`upgrade_failed`, stat downstream_rq_ws_on_non_ws_route, "applies both to
+ * WebSocket and non-WebSocket upgrades"; envoy source/common/http/conn_manager_impl.cc).
+ * Its body is empty there; ESP's JSON form needs a message, so we say why.
+ */
+const UNSUPPORTED = new GatewayError(403, 'Only WebSocket upgrades are supported by this gateway.', 'upgrade_failed');
+const DISABLED = new GatewayError(403, 'WebSocket upgrades are not supported by this gateway.', 'upgrade_failed');
+/** RFC 6455 4.1: the opening handshake is a GET. */
+const NOT_GET = Errors.badRequest('WebSocket upgrades must use GET.');
+
+function rawReply(err: GatewayError): string {
+  const body = err.body();
+  let head = `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n`;
+  if (err.headers) for (const [k, v] of Object.entries(err.headers)) head += `${k}: ${v}\r\n`;
+  return `${head}\r\n${body}`;
+}
+
+function isWebSocket(upgrade: string | undefined): boolean {
+  return upgrade !== undefined && upgrade.trim().toLowerCase() === 'websocket';
+}
+
+/** Ends `sock` and cuts it if its peer has not closed within LINGER_MS. */
+function endSoon(sock: Duplex): void {
+  if (sock.destroyed) return;
+  sock.end();
+  setTimeout(() => sock.destroy(), LINGER_MS).unref();
+}
+
+export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
+  const live = new Set<Tunnel>();
+  const byReq = new WeakMap<IncomingMessage, Tunnel>();
+  const targets = new Map<string, URL>();
+  let closed = false;
+
+  /** Answers `err` on the raw socket unless something was sent already, then closes it. */
+  function refuse(t: Tunnel, err: GatewayError): void {
+    const c = t.client;
+    t.ctx.reason ??= err.reason;
+    if (t.status !== 0 || !c.writable) {
+      c.destroy();
+      return;
+    }
+    t.status = err.status;
+    // Read and drop what the client still sends: closing with unread input
+    // makes the kernel reset the connection, which can lose the answer.
+    c.resume();
+    c.end(rawReply(err));
+    setTimeout(() => c.destroy(), LINGER_MS).unref();
+  }
+
+  function finish(t: Tunnel): void {
+    if (t.done) return;
+    t.done = true;
+    live.delete(t);
+    clearTimeout(t.ctx.timer);
+    if (t.status !== 101) t.proxyReq?.destroy();
+    const b = t.backend;
+    if (b) {
+      if (t.clientFailed) b.destroy();
+      else endSoon(b);
+    }
+    opts.onFinish?.(t.req, t.status);
+  }
+
+  function onDeadline(t: Tunnel): void {
+    // The operation's deadline bounds the wait for the backend's 101, not the
+    // WebSocket (Envoy disarms the route timeout on the upgrade response, envoy#41075).
+    if (t.status !== 0 || t.done) return;
+    t.ctx.timedOut = true;
+    opts.onUpstreamError?.(t.req, 'timeout', new Error('deadline exceeded before the backend accepted the upgrade'));
+    refuse(t, Errors.upstreamTimeout());
+    t.proxyReq?.destroy();
+  }
+
+  const hpm = createProxyMiddleware<IncomingMessage>({
+    router: (req) => {
+      const origin = req.gw!.rule!.origin;
+      let url = targets.get(origin);
+      if (url === undefined) {
+        url = new URL(origin);
+        targets.set(origin, url);
+      }
+      return url as unknown as string;
+    },
+    // The pipeline already set Host, X-Forwarded-* policy and the path.
+    changeOrigin: false,
+    xfwd: false,
+    ejectPlugins: true,
+    plugins: [proxyEventsPlugin],
+    on: {
+      proxyReqWs: (proxyReq, req) => {
+        const t = byReq.get(req);
+        if (!t) return;
+        t.proxyReq = proxyReq;
+        // Before httpxy's own listeners (it adds them after this event).
+        proxyReq.once('upgrade', (_res: IncomingMessage, backend: Socket) => {
+          t.status = 101;
+          t.backend = backend;
+          clearTimeout(t.ctx.timer);
+          if (t.done) {
+            backend.destroy();
+            return;
+          }
+          backend.once('close', () => {
+            if (!t.done) endSoon(t.client);
+          });
+        });
+        proxyReq.once('response', (res: IncomingMessage) => {
+          // A backend that declines (non-101): httpxy relays its answer with
+          // `connection: close`, as Envoy relays any upstream response.
+          t.status = res.statusCode ?? 502;
+          clearTimeout(t.ctx.timer);
+          t.client.resume();
+        });
+      },
+      error: (err, req) => {
+        const t = byReq.get(req);
+        if (!t || t.done || t.ctx.timedOut) return;
+        if (t.clientFailed) {
+          t.proxyReq?.destroy();
+          t.backend?.destroy();
+          return;
+        }
+        // Classified and worded as the HTTP proxy does (Envoy's reset reasons).
+        const f = classify(err);
+        opts.onUpstreamError?.(req, f.kind, err);
+        if (t.status === 0) refuse(t, failureAnswer(f, false));
+        else t.client.destroy();
+      },
+    },
+  });
+
+  function tunnel(t: Tunnel, head: Buffer): void {
+    const ctx = t.ctx;
+    ctx.upstreamStartNs = process.hrtime.bigint();
+    ctx.timer = setTimeout(onDeadline, ctx.rule!.deadlineMs, t);
+    // hpm's external-upgrade entry point: router → httpxy ws pass (GET +
+    // `Upgrade: websocket` checked, head replayed, 101 relayed, sockets piped).
+    hpm.upgrade(t.req, t.client as Socket, head);
+  }
+
+  function handle(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (closed) {
+      socket.destroy();
+      return;
+    }
+    const ctx = newContext();
+    req.gw = ctx;
+    // The pipeline rewrites req.url for the backend; logs want what the client asked (express's name for it).
+    (req as IncomingMessage & { originalUrl?: string }).originalUrl = req.url;
+    const t: Tunnel = { req, client: socket, ctx, proxyReq: undefined, backend: undefined, status: 0, clientFailed: false, done: false };
+    live.add(t);
+    byReq.set(req, t);
+    // The socket left Node's HTTP server: without our listener a client reset would crash the process.
+    socket.on('error', () => {
+      t.clientFailed = true;
+    });
+    socket.once('close', () => finish(t));
+
+    if (!isWebSocket(req.headers.upgrade)) return refuse(t, UNSUPPORTED);
+    if (!opts.enabled) return refuse(t, DISABLED);
+    if (req.method !== 'GET') return refuse(t, NOT_GET);
+    opts.run(req, ctx).then(
+      (err) => {
+        if (t.done) return;
+        if (err !== undefined) return refuse(t, err);
+        // X-HTTP-Method-Override may have changed the method.
+        if (req.method !== 'GET') return refuse(t, NOT_GET);
+        if (closed) return void socket.destroy();
+        tunnel(t, head);
+      },
+      (err: unknown) => {
+        // The operation, not the URL: a query may carry an API key.
+        opts.logger?.error({ err, operation: ctx.op?.id }, 'internal error while handling an upgrade');
+        if (!t.done) refuse(t, Errors.internal());
+      },
+    );
+  }
+
+  return {
+    shouldUpgrade(req) {
+      // Envoy's HTTP/1 codec ignores h2c upgrades ("until we support them",
+      // envoy source/common/http/http1/codec_impl.cc): the request goes on as a
+      // plain one without its Upgrade and HTTP2-Settings headers (the pipeline's
+      // hop-by-hop removal then drops the Connection tokens).
+      const up = req.headers.upgrade;
+      if (up !== undefined && up.trim().toLowerCase() === 'h2c') {
+        delete req.headers.upgrade;
+        delete req.headers['http2-settings'];
+        return false;
+      }
+      return true;
+    },
+    handle,
+    close() {
+      closed = true;
+      for (const t of live) {
+        t.proxyReq?.destroy();
+        t.backend?.destroy();
+        t.client.destroy();
+      }
+    },
+    get open() {
+      return live.size;
+    },
+  };
+}
