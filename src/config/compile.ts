@@ -22,6 +22,21 @@ export interface CompiledService {
   readonly router: Router<Operation>;
 }
 
+/**
+ * The route table of an already compiled config (one that came from a spec
+ * loading worker as plain data), built in slices that yield to the event loop
+ * so a large spec never stalls requests being served meanwhile.
+ */
+export async function routerOf(operations: readonly Operation[], slice = 2000): Promise<Router<Operation>> {
+  const router = new Router<Operation>();
+  for (let i = 0; i < operations.length; i++) {
+    if (i > 0 && i % slice === 0) await new Promise((r) => setImmediate(r));
+    const op = operations[i]!;
+    router.add(op.method, parseTemplate(op.template), op);
+  }
+  return router;
+}
+
 /** Methods ESP's compiler adds on `/**` for `x-google-allow: all` (reference 3.4). */
 const ALLOW_ALL_METHODS = ['GET', 'DELETE', 'PATCH', 'POST', 'PUT'] as const;
 

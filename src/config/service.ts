@@ -23,24 +23,36 @@ export function specDigest(text: string | Buffer): string {
  */
 export async function loadService(file: string, opts: CompileOptions = {}, cache?: SpecCache): Promise<LoadedService> {
   const text = await readSpecText(file);
-  const digest = specDigest(text);
-  const key = cache?.key(text);
-  const cached = key !== undefined ? cache?.get(key) : undefined;
-  if (cached) {
-    try {
-      return { ...compileSpec(cached, opts), digest, fromCache: true };
-    } catch {
-      /* fall through to a full validation, which reports properly */
-    }
-  }
+  const hit = cachedService(text, opts, cache);
+  if (hit) return hit;
   const doc = parseSpecText(file, text) as Json;
   // The validator (swagger-parser, Ajv) is loaded only when a spec needs validating.
   const { validateSpec } = await import('./validate.ts');
   const { api, problems } = await validateSpec(doc);
   if (!api) throw new SpecError(file, problems);
   const compiled = compile(file, api, opts);
+  const key = cache?.key(text);
   if (key !== undefined) cache?.put(key, api);
-  return { ...compiled, digest, fromCache: false };
+  return { ...compiled, digest: specDigest(text), fromCache: false };
+}
+
+/**
+ * The spec compiled from the validated-spec cache, or undefined when these
+ * bytes were not validated by this build before (or the entry does not compile).
+ */
+export async function loadCachedService(file: string, opts: CompileOptions, cache: SpecCache | undefined): Promise<LoadedService | undefined> {
+  return cache ? cachedService(await readSpecText(file), opts, cache) : undefined;
+}
+
+function cachedService(text: string, opts: CompileOptions, cache: SpecCache | undefined): LoadedService | undefined {
+  if (!cache) return undefined;
+  const cached = cache.get(cache.key(text));
+  if (!cached) return undefined;
+  try {
+    return { ...compileSpec(cached, opts), digest: specDigest(text), fromCache: true };
+  } catch {
+    return undefined; // a full validation follows, which reports properly
+  }
 }
 
 function compile(file: string, api: Json, opts: CompileOptions): CompiledService {

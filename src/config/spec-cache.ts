@@ -17,6 +17,8 @@ import type { Json } from './openapi.ts';
  * Docker images warm it at build time with `endpoints-gateway validate`.
  */
 export interface SpecCache {
+  /** The folder (a spec-loading worker opens its own cache there). */
+  readonly dir: string;
   key(specText: string): string;
   get(key: string): Json | undefined;
   put(key: string, api: Json): void;
@@ -29,7 +31,7 @@ function validatorFingerprint(): string {
   const parts: string[] = [];
   const schema = path.resolve(here, '../../openapi/x-google-extensions.schema.json');
   parts.push(readFileSync(schema, 'utf8'));
-  for (const name of ['validate', 'schema-errors', 'load']) {
+  for (const name of ['validate', 'schema-errors', 'load', 'ref-expansion']) {
     for (const ext of ['.ts', '.js']) {
       try {
         const st = statSync(path.join(here, name + ext));
@@ -68,6 +70,7 @@ export function openSpecCache(dir: string | undefined): SpecCache | undefined {
   const fingerprint = validatorFingerprint();
   const file = (key: string) => path.join(dir, `spec-${key}.json`);
   return {
+    dir,
     key: (specText) => hash('sha256', `${fingerprint}\u0000${specText}`, 'hex'),
     get(key) {
       try {

@@ -3,9 +3,10 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { readFileSync } from 'node:fs';
 import { parseTemplate, TemplateError } from '../routing/template.ts';
 import { parseQuotaUnit } from '../quota/units.ts';
-import { arr, fullTemplate, isObject, obj, operationsOf, type Json } from './openapi.ts';
+import { arr, fullTemplate, HTTP_METHODS, isObject, obj, operationsOf, type Json } from './openapi.ts';
 import { shown, where, type SpecProblem } from './problems.ts';
 import { schemaProblems, type SchemaErrorLike } from './schema-errors.ts';
+import { refExpansionProblems } from './ref-expansion.ts';
 
 const schemaUrl = new URL('../../openapi/x-google-extensions.schema.json', import.meta.url);
 
@@ -55,9 +56,27 @@ function plainTemplates(doc: Json): Json {
       .replace(/\{([^}=]+)=[^}]*\}/g, '{$1}')
       .replace(/(^|\/)\*\*?(?=\/|$|:)/g, () => `$1__wildcard${n++}`)
       .replace(/:[^/{}]*$/, '');
-    paths[plain in paths ? `${plain}__dup${n++}` : plain] = item;
+    paths[plain in paths ? `${plain}__dup${n++}` : plain] = withoutOperationIds(item);
   }
   return { ...doc, paths };
+}
+
+/**
+ * swagger-parser looks each operationId up in an array of all earlier ones
+ * (50,000 operations: about 20 s); validateSpec checks them with a Set instead,
+ * so its copy for swagger-parser carries none.
+ */
+function withoutOperationIds(item: unknown): unknown {
+  if (!isObject(item)) return item;
+  const out: Json = { ...item };
+  for (const m of HTTP_METHODS) {
+    const op = out[m];
+    if (isObject(op) && 'operationId' in op) {
+      const { operationId: _, ...rest } = op;
+      out[m] = rest;
+    }
+  }
+  return out;
 }
 
 /** swagger-parser's JSON-Schema check of the whole document, every error reported. */
@@ -120,6 +139,40 @@ function checkSecurityList(
   });
 }
 
+/**
+ * Why the gateway cannot enforce a security scheme, or undefined when it can:
+ * an API key (query or header) or a JWT (oauth2 with x-google-issuer).
+ * Anything else would leave the operations that name it open, so a spec that
+ * uses one is refused. (Google's compiler only warns, "Security Schema '%s' is
+ * not supported", and the operation stays callable without it:
+ * api-compiler AuthBuilder.addAuthProvider. Failing closed is the safe reading.)
+ */
+function unenforceable(def: Json): string | undefined {
+  // oauth2 without x-google-issuer is already refused by the extension schema.
+  if (def.type === 'apiKey' || def.type === 'oauth2') return undefined;
+  return `is of type ${shown(def.type)}; the gateway enforces only apiKey and JWT (oauth2 with x-google-issuer) schemes`;
+}
+
+/**
+ * Every scheme a security list names must be one the gateway enforces; a
+ * scheme that is defined but never used is accepted, since nothing depends
+ * on it (as Google's compiler ignores it).
+ */
+function checkEnforceable(list: unknown, defs: Json, at: readonly (string | number)[], out: SpecProblem[]): void {
+  arr(list).forEach((req, i) => {
+    for (const name of Object.keys(obj(req))) {
+      const def = defs[name];
+      const why = isObject(def) ? unenforceable(def) : undefined;
+      if (why) {
+        out.push({
+          where: where(...at, i, name),
+          message: `names the security scheme "${name}" (securityDefinitions.${name}), which ${why}: calls would not be checked; remove it or use a supported scheme`,
+        });
+      }
+    }
+  });
+}
+
 /** True when the (effective) security list names a JWT scheme in some alternative. */
 function namesJwt(list: unknown, defs: Json): boolean {
   return arr(list).some((req) => Object.keys(obj(req)).some((n) => isJwtDefinition(defs[n])));
@@ -152,6 +205,8 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
   const refs: SpecProblem[] = [];
   externalRefs(doc, [], refs);
   if (refs.length > 0) return { api: undefined, problems: refs };
+  const expansion = refExpansionProblems(doc);
+  if (expansion.length > 0) return { api: undefined, problems: expansion };
   const { api, problems } = await swaggerSchemaProblems(doc);
   if (!api) return { api, problems };
   const out: SpecProblem[] = [];
@@ -203,8 +258,16 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
   }
 
   const templatesSeen = new Map<string, string>();
+  const operationIds = new Map<string, string>();
+  checkEnforceable(api.security, defs, ['security'], out);
   for (const { path, method, pathItem, op } of operationsOf(api)) {
     const at = ['paths', path, method];
+    if (typeof op.operationId === 'string') {
+      const first = operationIds.get(op.operationId);
+      if (first) out.push({ where: where(...at, 'operationId'), message: `duplicates the operationId ${shown(op.operationId)} of ${first}` });
+      else operationIds.set(op.operationId, where(...at));
+    }
+    checkEnforceable(op.security, defs, [...at, 'security'], out);
     const template = fullTemplate(api.basePath, path);
     let variables: string[] = [];
     try {

@@ -1,0 +1,85 @@
+import { getHeapStatistics } from 'node:v8';
+import { Worker } from 'node:worker_threads';
+import { routerOf, type CompileOptions } from './compile.ts';
+import { SpecError } from './problems.ts';
+import { loadCachedService, type LoadedService } from './service.ts';
+import type { SpecCache } from './spec-cache.ts';
+import type { WorkerInput, WorkerOutput } from './service-worker.ts';
+
+/** Longest a spec may take to validate and compile before it is refused. */
+export const DEFAULT_LOAD_BUDGET_MS = 60_000;
+
+// The worker file sits beside this one, as .ts when run from source, .js when built.
+const workerUrl = new URL(`./service-worker${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url);
+
+export interface OffThreadOptions {
+  /** Refuse the spec when validating and compiling take longer (default 60 s). */
+  readonly budgetMs?: number;
+  /**
+   * Compile a validated-spec cache hit on this thread instead (what a start
+   * wants: nothing is served yet, and a worker's start costs more than the
+   * hit). A reload leaves it off: even a hit's compile of a large spec would
+   * stall the requests being served.
+   */
+  readonly cacheHitsHere?: boolean;
+}
+
+/**
+ * loadService in a worker thread, so a reload never stalls the requests being
+ * served: validation of a large or hostile spec costs seconds of CPU, and the
+ * serving thread only pays for receiving the compiled config (plain data,
+ * structured-cloned) and building its route table in slices. Past `budgetMs`
+ * the worker is stopped and the spec refused, with a problem saying so.
+ */
+export async function loadServiceOffThread(
+  file: string,
+  opts: CompileOptions = {},
+  cache?: SpecCache,
+  { budgetMs = DEFAULT_LOAD_BUDGET_MS, cacheHitsHere = false }: OffThreadOptions = {},
+): Promise<LoadedService> {
+  if (cacheHitsHere) {
+    const hit = await loadCachedService(file, opts, cache);
+    if (hit) return hit;
+  }
+  const input: WorkerInput = { file, opts, cacheDir: cache?.dir };
+  const out = await new Promise<WorkerOutput>((resolve, reject) => {
+    const worker = new Worker(workerUrl, {
+      workerData: input,
+      // Its own heap, as large as ours: a spec that exhausts it is refused, not fatal.
+      resourceLimits: { maxOldGenerationSizeMb: Math.ceil(getHeapStatistics().heap_size_limit / 2 ** 20) },
+      stdout: false,
+      stderr: false,
+    });
+    let settled = false;
+    const settle = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      f();
+      void worker.terminate();
+    };
+    const timer = setTimeout(
+      () =>
+        settle(() =>
+          resolve({ kind: 'refused', problems: [{ where: '', message: `validation took longer than ${formatMs(budgetMs)}; refusing the spec (is it unusually large, or are its $refs nested very deep?)` }] }),
+        ),
+      budgetMs,
+    );
+    worker.once('message', (m: WorkerOutput) => settle(() => resolve(m)));
+    worker.once('error', (err: Error & { code?: string }) =>
+      settle(() =>
+        err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? resolve({ kind: 'refused', problems: [{ where: '', message: 'validation ran out of memory; refusing the spec' }] })
+          : reject(err),
+      ),
+    );
+    worker.once('exit', (code) => settle(() => reject(new Error(`the spec-loading worker exited (code ${code}) without an answer`))));
+  });
+  if (out.kind === 'refused') throw new SpecError(file, out.problems);
+  if (out.kind === 'failed') throw new Error(out.message);
+  return { config: out.config, router: await routerOf(out.config.operations), digest: out.digest, fromCache: out.fromCache };
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}

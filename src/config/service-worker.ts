@@ -1,0 +1,30 @@
+/**
+ * Worker-thread entry: reads, validates and compiles one spec off the serving
+ * thread, then posts the compiled config back as plain data (see service-thread.ts).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { CompileOptions } from './compile.ts';
+import { SpecError } from './problems.ts';
+import { loadService } from './service.ts';
+import { openSpecCache } from './spec-cache.ts';
+
+export interface WorkerInput {
+  readonly file: string;
+  readonly opts: CompileOptions;
+  readonly cacheDir: string | undefined;
+}
+
+export type WorkerOutput =
+  | { readonly kind: 'loaded'; readonly config: import('./types.ts').ServiceConfig; readonly digest: string; readonly fromCache: boolean }
+  | { readonly kind: 'refused'; readonly problems: SpecError['problems'] }
+  | { readonly kind: 'failed'; readonly message: string };
+
+const input = workerData as WorkerInput;
+let out: WorkerOutput;
+try {
+  const loaded = await loadService(input.file, input.opts, openSpecCache(input.cacheDir));
+  out = { kind: 'loaded', config: loaded.config, digest: loaded.digest, fromCache: loaded.fromCache };
+} catch (err) {
+  out = err instanceof SpecError ? { kind: 'refused', problems: err.problems } : { kind: 'failed', message: (err as Error)?.message ?? String(err) };
+}
+parentPort!.postMessage(out);
