@@ -1,36 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pino } from 'pino';
-import type { Logger } from './logger.ts';
+import { logOutputOf, type Logger } from './logger.ts';
 import { traceId } from './trace.ts';
+import { HEADER_SYNTAX, redactSecrets, secretNames, URL_SYNTAX } from './redact.ts';
 
 /** Query parameters that carry credentials in every spec (ESP's key names and JWT's access_token). */
 export const ALWAYS_SECRET_PARAMS: readonly string[] = ['key', 'api_key', 'access_token'];
 
 /**
- * Replaces the values of credential-carrying query parameters. Names are
- * compared after percent-decoding so `%6Bey=` is caught too.
+ * The URL as logged: values of credential parameters (the spec's own names
+ * and the common ones, in any case, after `?`, `&` or `;`) and anything shaped
+ * like a Google API key are replaced by `REDACTED`. `secret` is in
+ * `secretNames` form.
  */
 export function redactUrl(url: string, secret: ReadonlySet<string>): string {
-  const q = url.indexOf('?');
-  if (q < 0) return url;
-  const parts = url.slice(q + 1).split('&');
-  let changed = false;
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i]!;
-    const eq = p.indexOf('=');
-    const rawName = eq < 0 ? p : p.slice(0, eq);
-    let name = rawName;
-    try {
-      name = decodeURIComponent(rawName.replace(/\+/g, ' '));
-    } catch {
-      /* keep raw */
-    }
-    if (secret.has(name) && eq >= 0) {
-      parts[i] = `${rawName}=REDACTED`;
-      changed = true;
-    }
-  }
-  return changed ? `${url.slice(0, q)}?${parts.join('&')}` : url;
+  return redactSecrets(url, secret, URL_SYNTAX);
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {
@@ -71,18 +55,34 @@ function now(): string {
 export function createAccessLog(opts: AccessLogOptions) {
   const { logger, traceProject } = opts;
   const stream = (logger as unknown as Record<symbol, { write(s: string): unknown }>)[pino.symbols.streamSym]!;
+  const output = logOutputOf(logger);
+  // The spec's names change only on a reload: normalized once per set, not per request.
+  let specNames: ReadonlySet<string> | undefined;
+  let names = secretNames();
+  const secret = (): ReadonlySet<string> => {
+    const current = opts.secretParams();
+    if (current !== specNames) {
+      specNames = current;
+      names = secretNames(current);
+    }
+    return names;
+  };
   return function accessLog(req: IncomingMessage, res: ServerResponse): void {
     const status = res.statusCode;
     const warn = status >= 500;
     if (!logger.isLevelEnabled(warn ? 'warn' : 'info')) return;
+    // Before any formatting: a line that cannot be written costs nothing.
+    if (output?.shedAccessLine()) return;
     const ctx = req.gw;
     const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
     const latency = ctx ? Number(process.hrtime.bigint() - ctx.startNs) / 1e9 : 0;
     const size = Number(res.getHeader('content-length') ?? 0) || 0;
-    const ua = headerValue(req.headers['user-agent']);
+    const rawUa = headerValue(req.headers['user-agent']);
+    const secrets = secret();
+    const ua = rawUa === undefined ? undefined : redactSecrets(rawUa, secrets, HEADER_SYNTAX);
     let line =
       `{"severity":"${warn ? 'WARNING' : 'INFO'}","time":"${now()}","message":"request","httpRequest":{` +
-      `"requestMethod":${q(req.method)},"requestUrl":${q(redactUrl(url, opts.secretParams()))},"status":${status},` +
+      `"requestMethod":${q(req.method)},"requestUrl":${q(redactUrl(url, secrets))},"status":${status},` +
       `"responseSize":"${size}","latency":"${latency.toFixed(6)}s","remoteIp":${q(req.socket.remoteAddress ?? '')},` +
       (ua !== undefined ? `"userAgent":${q(ua)},` : '') +
       `"protocol":"HTTP/${req.httpVersion}"}`;

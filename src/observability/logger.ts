@@ -1,4 +1,5 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { JSON_SYNTAX, redactSecrets, secretNames } from './redact.ts';
 
 export type { Logger };
 
@@ -13,6 +14,45 @@ const SEVERITY: Record<string, string> = {
 };
 
 /**
+ * Unwritten output past which access-log lines are dropped. Other lines
+ * (warnings, errors) still go in until {@link LOG_BUFFER_LIMIT}: when something
+ * has to go, the per-request lines go first.
+ */
+export const ACCESS_LOG_BUFFER_LIMIT = 4 * 1024 * 1024;
+/** The bound on unwritten output (sonic-boom's `maxLength`): past it every line is dropped. */
+export const LOG_BUFFER_LIMIT = 8 * 1024 * 1024;
+/** Below this the output has caught up, and the drops so far are reported. */
+const CAUGHT_UP = ACCESS_LOG_BUFFER_LIMIT / 4;
+
+let droppedTotal = 0;
+
+/** Log lines dropped since the process started because the log output (stdout) was not keeping up. */
+export function droppedLogLines(): number {
+  return droppedTotal;
+}
+
+/** What the access log asks the logger's own output before formatting a line. */
+export interface LogOutput {
+  /** True when the line should not be written (the output is backed up); the drop is counted. */
+  shedAccessLine(): boolean;
+  /** Gives up on what is still unwritten, so that exiting does not wait for a reader that never comes. */
+  abandon(): void;
+}
+
+const outputs = new WeakMap<Logger, LogOutput>();
+
+/** The bounded output of a logger made by {@link createLogger} on a file descriptor; undefined for any other. */
+export function logOutputOf(logger: Logger): LogOutput | undefined {
+  return outputs.get(logger);
+}
+
+/** Lines that are not access-log lines (errors, upstream failures) can quote a URL too. */
+const LINE_SECRETS = secretNames();
+function redactLine(line: string): string {
+  return redactSecrets(line, LINE_SECRETS, JSON_SYNTAX);
+}
+
+/**
  * Structured JSON logs that Cloud Logging understands (`severity`, `message`).
  * pino writes asynchronously (sonic-boom), so logging never blocks a request.
  */
@@ -25,23 +65,77 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
     formatters: {
       level: (label) => ({ severity: SEVERITY[label] ?? 'DEFAULT' }),
     },
+    hooks: { streamWrite: redactLine },
   };
-  const dest = opts.destination;
-  if (dest === undefined) {
-    // Batched writes (one write per ~4 KiB of lines, not one per request) on
-    // a background flush; pino flushes what is left when the process exits.
-    const out = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-    setInterval(() => {
-      try {
-        out.flush();
-      } catch {
-        /* not open yet, or already ended: the next tick or exit flushes */
-      }
-    }, 250).unref();
-    return pino(options, out);
-  }
-  if (typeof dest === 'number') return pino(options, pino.destination({ dest, sync: false }));
-  return pino(options, dest);
+  const dest = opts.destination ?? 1;
+  if (typeof dest !== 'number') return pino(options, dest);
+
+  // Batched writes (one write per ~4 KiB of lines, not one per request) on a
+  // background flush; pino flushes what is left when the process exits. When
+  // the fd stops taking data (nobody reads the pipe), sonic-boom would buffer
+  // without bound: `maxLength` makes it drop lines instead.
+  const out = pino.destination({ dest, sync: false, minLength: 4096, maxLength: LOG_BUFFER_LIMIT });
+  const logger = pino(options, out);
+  // sonic-boom has no public accessor for what it holds unwritten.
+  const buffered = (): number => (out as unknown as { _len?: number })._len ?? 0;
+
+  let dropping = 0; // lines dropped since the output last caught up
+  let abandoned = false;
+  const dropped = (): void => {
+    droppedTotal++;
+    if (++dropping === 1) {
+      // Goes in behind the lines already held, so it is read where the gap starts.
+      logger.warn(
+        { bufferedBytes: buffered(), limitBytes: ACCESS_LOG_BUFFER_LIMIT },
+        'log output is not keeping up (is stdout read?): dropping access-log lines until it catches up',
+      );
+    }
+  };
+  out.on('drop', dropped);
+  outputs.set(logger, {
+    shedAccessLine() {
+      if (buffered() < ACCESS_LOG_BUFFER_LIMIT) return false;
+      dropped();
+      return true;
+    },
+    abandon() {
+      // Also unregisters pino's exit-time flushSync, which would spin on EAGAIN for ever.
+      abandoned = true;
+      out.destroy(); // a no-op when already destroyed
+    },
+  });
+
+  setInterval(() => {
+    if (abandoned) return;
+    try {
+      out.flush();
+    } catch {
+      /* not open yet, or already ended: the next tick or exit flushes */
+    }
+    if (dropping > 0 && buffered() < CAUGHT_UP) {
+      logger.warn({ droppedLines: dropping, droppedLinesTotal: droppedTotal }, `log output caught up; ${dropping} log lines were dropped`);
+      dropping = 0;
+    }
+  }, 250).unref();
+  return logger;
+}
+
+/**
+ * Writes out what the logger holds, for at most `timeoutMs`: at exit, a log
+ * output nobody reads (a stalled stdout pipe) must not keep the process alive.
+ * Past the deadline the unwritten lines are dropped.
+ */
+export function flushLogs(logger: Logger, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      outputs.get(logger)?.abandon();
+      resolve();
+    }, timeoutMs);
+    logger.flush(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** A logger that drops everything (tests, library use). */
