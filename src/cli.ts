@@ -2,9 +2,9 @@
 import { enableCompileCache } from 'node:module';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SpecError } from './config/problems.ts';
-import { loadService } from './config/service.ts';
+import { loadServiceOffThread } from './config/service-thread.ts';
 import { defaultCacheDir, openSpecCache } from './config/spec-cache.ts';
-import { createLogger } from './observability/logger.ts';
+import { createLogger, flushLogs } from './observability/logger.ts';
 import { defaultTrustedHops } from './auth/apikeys/client-ip.ts';
 import { registerKeysCommands } from './keys-cli.ts';
 import { parseDuration } from './duration.ts';
@@ -125,7 +125,8 @@ export function buildCli(): Command {
           logger.info({ signal, graceMs: o.shutdownGrace }, 'draining: no new connections, finishing in-flight requests');
           void gw.close(o.shutdownGrace).then(() => {
             logger.info({}, 'stopped');
-            logger.flush(() => process.exit(exitCode));
+            // Bounded: a stdout nobody reads must not keep a stopping process alive.
+            void flushLogs(logger, 5000).then(() => process.exit(exitCode));
           });
         };
         process.once('SIGTERM', () => stop('SIGTERM'));
@@ -160,7 +161,7 @@ export function buildCli(): Command {
       try {
         // A valid spec is also recorded in the validated-spec cache, so images can warm it at build time.
         const cache = openSpecCache(defaultCacheDir(process.env));
-        const { config } = await loadService(o.spec, o.serviceName ? { serviceName: o.serviceName } : {}, cache);
+        const { config } = await loadServiceOffThread(o.spec, o.serviceName ? { serviceName: o.serviceName } : {}, cache);
         process.stdout.write(`${o.spec}: valid (${config.operations.length} operations, service ${config.serviceName})\n`);
       } catch (err) {
         if (err instanceof SpecError) {

@@ -4,10 +4,12 @@ import path from 'node:path';
 import type { CompiledService, CompileOptions } from './config/compile.ts';
 import type { ServiceConfig } from './config/types.ts';
 import { SpecError } from './config/problems.ts';
-import { loadService, specDigest } from './config/service.ts';
+import { specDigest } from './config/service.ts';
+import { loadServiceOffThread } from './config/service-thread.ts';
 import { defaultCacheDir, openSpecCache } from './config/spec-cache.ts';
 import { createPipeline } from './pipeline.ts';
 import { createBackendProxy, DEFAULT_RETRY_ONS } from './backend/proxy.ts';
+import { createUpgradeHandler } from './backend/websocket.ts';
 import type { IdTokenSource } from './backend/id-tokens.ts';
 import { createApp, listen, type Listener } from './server.ts';
 import type { Logger } from './observability/logger.ts';
@@ -129,12 +131,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       : undefined;
 
   const cache = openSpecCache(opts.specCacheDir === undefined ? defaultCacheDir(process.env) : opts.specCacheDir || undefined);
-  const readSpec = async () => {
-    const service = await loadService(opts.specFile, compileOpts, cache);
+  // Validation runs in a worker: a reload never stalls serving (a start compiles a cache hit here).
+  const readSpec = async (starting = false) => {
+    const service = await loadServiceOffThread(opts.specFile, compileOpts, cache, { cacheHitsHere: starting });
     return { service, digest: service.digest };
   };
 
-  const first = await readSpec();
+  const first = await readSpec(true);
   let state: State = {
     service: first.service,
     quota: newQuota(first.service.config),
@@ -239,7 +242,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           }
         : (accessLog ?? metrics?.observe),
   });
-  const listener = await listen(app, opts.port, opts.host);
+  // WebSocket upgrades: the same pipeline, then a tunnel (ESPv2 always allows them).
+  const upgrades = createUpgradeHandler({
+    run: pipeline.run,
+    enabled: opts.websockets ?? true,
+    logger: log,
+    onUpstreamError: (req, kind, err) => {
+      metrics?.upstreamError(kind);
+      log.warn({ kind, err: err.message, operation: req.gw?.op?.id }, 'upstream error (upgrade)');
+    },
+  });
+  const listener = await listen(app, opts.port, opts.host, upgrades);
   let admin: Listener | undefined;
   if (metrics && opts.adminPort !== undefined) {
     const { adminHandler } = await import('./observability/admin.ts');
@@ -330,6 +343,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       draining = true;
       watcher?.close();
       await listener.close(graceMs);
+      upgrades.close();
+      await proxy.close();
       closed = true;
       clearTimeout(retryTimer);
       await admin?.close(0);

@@ -5,7 +5,9 @@ import type { Operation } from './config/types.ts';
 import { newContext, type RequestContext } from './context.ts';
 import { Errors, GatewayError } from './errors.ts';
 import { normalizePath } from './routing/normalize.ts';
+import { parseOperationMethod } from './routing/methods.ts';
 import { upstreamPath } from './backend/upstream-path.ts';
+import { dropHopByHop } from './backend/hop-by-hop.ts';
 import type { IdTokenSource } from './backend/id-tokens.ts';
 import { extractApiKey } from './auth/apikeys/extract.ts';
 import { clientIp } from './auth/apikeys/client-ip.ts';
@@ -51,28 +53,6 @@ const GATEWAY_HEADERS = [
   'x-endpoint-api-userinfo',
   'x-endpoints-gateway-assertion',
 ] as const;
-
-/**
- * Hop-by-hop headers belong to the caller's connection, not to ours with the
- * backend (RFC 9110 7.6.1); forwarding `Connection: close` would also defeat
- * keep-alive to the backend. Upgrade headers stay for WebSockets.
- */
-function dropHopByHop(headers: IncomingMessage['headers']): void {
-  const conn = headers.connection;
-  if (conn !== undefined) {
-    // Most clients send just `keep-alive` or `close`: no parsing needed for those.
-    if (conn !== 'keep-alive' && conn !== 'close' && conn !== 'Keep-Alive') {
-      for (const token of conn.split(',')) {
-        const name = token.trim().toLowerCase();
-        if (name !== '' && name !== 'upgrade') delete headers[name];
-      }
-    }
-    if (headers.upgrade === undefined) delete headers.connection;
-    else headers.connection = 'upgrade';
-  }
-  if (headers['keep-alive'] !== undefined) delete headers['keep-alive'];
-  if (headers['proxy-connection'] !== undefined) delete headers['proxy-connection'];
-}
 
 function hasUnderscoreHeader(raw: readonly string[]): boolean {
   for (let i = 0; i < raw.length; i += 2) if (raw[i]!.includes('_')) return true;
@@ -125,12 +105,14 @@ export function createPipeline(deps: PipelineDeps) {
     // ESPv2 honours X-HTTP-Method-Override: the method is replaced and the header
     // removed before routing, so the checks run for the method the backend will
     // see (a backend framework that honoured the header itself would otherwise
-    // run a method whose checks were never made).
+    // run a method whose checks were never made). Only a method an operation can
+    // have is taken: any other could only be refused, and would flow on as a
+    // caller-chosen method name (ESPv2 routes it to 404/405; we answer 400).
     const override = req.headers['x-http-method-override'];
     if (override !== undefined) {
       delete req.headers['x-http-method-override'];
-      const m = (Array.isArray(override) ? override[0] : override)?.trim().toUpperCase();
-      if (!m || !/^[A-Z]+$/.test(m)) return Errors.badRequest();
+      const m = parseOperationMethod(Array.isArray(override) ? (override[0] ?? '') : override);
+      if (m === undefined) return Errors.badRequest();
       req.method = m;
     }
     const match = service.router.match(req.method ?? 'GET', path);
