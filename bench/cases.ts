@@ -1,11 +1,30 @@
 // The servers under test, each started in its own process on loopback.
 import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, getStatus, spawnServer, type Proc } from './procs.ts';
 
 export const REPO = path.resolve(import.meta.dirname, '..');
-/** The compiled CLI, as production runs it (the Docker image runs dist/cli.js); run.ts builds it first. */
+/** The compiled CLI, as production runs it (the `bin`, and the Docker image's entrypoint); run.ts builds it first. */
 export const CLI = path.join(REPO, 'dist/cli.js');
+
+/**
+ * Builds dist/ as `npm run build` does and makes the CLI executable, as npm does for a `bin`: the
+ * gateway is then started through its own shebang, with the V8 limits production starts it with.
+ */
+export function buildGateway(): void {
+  execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(REPO, 'tsconfig.build.json')], { stdio: 'inherit' });
+  chmodSync(CLI, 0o755);
+}
+
+/**
+ * The environment that adds node options to the gateway's own: appended to NODE_OPTIONS, after the
+ * defaults its shebang puts first, so they win over those defaults as an operator's would.
+ */
+export function withNodeOptions(env: Record<string, string>, nodeOptions: readonly string[]): Record<string, string> {
+  if (nodeOptions.length === 0) return env;
+  return { ...env, NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', ...nodeOptions].join(' ').trim() };
+}
 const SERVERS = path.join(REPO, 'bench/servers');
 
 export function startBackend(): Promise<Proc> {
@@ -34,10 +53,10 @@ export function serveSupports(flag: string): boolean {
   return serveHelp.includes(flag);
 }
 
-/** Command line and environment for the gateway as users run it, everything on; `{PORT}` is filled in by spawnServer. */
+/** Arguments (after the executable CLI) and environment for the gateway as users run it, everything on; `{PORT}` is filled in by spawnServer. */
 export async function gatewayCommand(spec: string, up: Upstreams): Promise<{ args: string[]; env: Record<string, string>; adminPort?: number }> {
   const args = [
-    CLI, 'serve',
+    'serve',
     '--spec', spec,
     '--port', '{PORT}',
     '--host', '127.0.0.1',
@@ -53,6 +72,8 @@ export async function gatewayCommand(spec: string, up: Upstreams): Promise<{ arg
   }
   if (serveSupports('--access-log')) args.push('--access-log', 'on');
   const env = {
+    // The shebang's `env node` finds node on PATH: make it this one, the Node the benchmark runs on.
+    PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`,
     GCE_METADATA_HOST: up.metadataHost,
     METADATA_SERVER_DETECTION: 'assume-present',
     GOOGLE_CLOUD_PROJECT: 'bench-project',
@@ -64,9 +85,11 @@ export interface GatewayProc extends Proc {
   adminUrl?: string;
 }
 
-export async function startGateway(name: string, spec: string, up: Upstreams, nodeFlags: string[] = []): Promise<GatewayProc> {
+/** The gateway run as `dist/cli.js serve ...` (its shebang starts node); `nodeOptions` go in through NODE_OPTIONS. */
+export async function startGateway(name: string, spec: string, up: Upstreams, nodeOptions: readonly string[] = []): Promise<GatewayProc> {
   const cmd = await gatewayCommand(spec, up);
-  const p = await spawnServer({ name, args: cmd.args, env: cmd.env, nodeFlags, readyPath: '/healthz', readyTimeoutMs: 60_000 });
+  const env = withNodeOptions(cmd.env, nodeOptions);
+  const p = await spawnServer({ name, command: CLI, args: cmd.args, env, readyPath: '/healthz', readyTimeoutMs: 60_000 });
   return cmd.adminPort === undefined ? p : Object.assign(p, { adminUrl: `http://127.0.0.1:${cmd.adminPort}` });
 }
 
@@ -80,7 +103,7 @@ export async function timeToFirst200(spec: string, up: Upstreams, path: string, 
   const args = cmd.args.map((a) => a.replaceAll('{PORT}', String(port)));
   const url = `http://127.0.0.1:${port}${path}`;
   const t0 = performance.now();
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...cmd.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(CLI, args, { env: { ...process.env, ...cmd.env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (c: string) => (err = (err + c).slice(-8_192)));

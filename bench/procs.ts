@@ -1,7 +1,7 @@
 // Child processes for the benchmark: every server under test runs in its own process (so its RSS is
 // its own, and it never shares an event loop with autocannon), started on a free loopback port.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, readlink } from 'node:fs/promises';
 import { request } from 'node:http';
 import { freePort } from '../test/helpers/child-gateway.ts';
 
@@ -51,21 +51,25 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface SpawnOptions {
   name: string;
-  /** Arguments after `node` (script first); `{PORT}` is replaced by the chosen port. */
+  /** The program to run: `node` (this one) by default; an executable script runs through its shebang. */
+  command?: string;
+  /** Arguments after the command (for `node`: the script first); `{PORT}` is replaced by the chosen port. */
   args: string[];
   env?: Record<string, string>;
-  /** Extra node flags before the script (e.g. --cpu-prof). */
+  /** Extra node flags before the script (e.g. --cpu-prof); only when `command` is node. */
   nodeFlags?: string[];
+  /** The port the server is told to use (default: a free one, put where `{PORT}` is). */
+  port?: number;
   /** Path polled until it answers 200 (default '/'). */
   readyPath?: string;
   readyTimeoutMs?: number;
 }
 
-/** Spawns `node [flags] args...` with stdout discarded (access logs must never block on a pipe), waits until readyPath answers 200. */
+/** Spawns `node [flags] args...` (or `command args...`) with stdout discarded (access logs must never block on a pipe), waits until readyPath answers 200. */
 export async function spawnServer(o: SpawnOptions): Promise<Proc> {
-  const port = await freePort();
+  const port = o.port ?? (await freePort());
   const args = o.args.map((a) => a.replaceAll('{PORT}', String(port)));
-  const child = spawn(process.execPath, [...(o.nodeFlags ?? []), ...args], {
+  const child = spawn(o.command ?? process.execPath, o.command === undefined ? [...(o.nodeFlags ?? []), ...args] : args, {
     env: { ...process.env, ...o.env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -118,6 +122,16 @@ export async function readRss(pid: number): Promise<{ rss: number; peak: number 
       return line === undefined ? NaN : Number(line.slice(field.length + 1).trim().split(/\s+/)[0]) * 1024;
     };
     return { rss: kib('VmRSS'), peak: kib('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What runs as `pid`: its executable and command line, so the RSS read is known to be the gateway's own node process, not a wrapper. */
+export async function processInfo(pid: number): Promise<{ exe: string; argv: string[] } | undefined> {
+  try {
+    const [exe, cmdline] = await Promise.all([readlink(`/proc/${pid}/exe`), readFile(`/proc/${pid}/cmdline`, 'utf8')]);
+    return { exe, argv: cmdline.split('\0').filter((a) => a !== '') };
   } catch {
     return undefined;
   }

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=128 ${NODE_OPTIONS}" node
 import { enableCompileCache } from 'node:module';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SpecError } from './config/problems.ts';

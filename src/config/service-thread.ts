@@ -69,7 +69,7 @@ export async function loadServiceOffThread(
     worker.once('error', (err: Error & { code?: string }) =>
       settle(() =>
         err.code === 'ERR_WORKER_OUT_OF_MEMORY'
-          ? resolve({ kind: 'refused', problems: [{ where: '', message: 'validation ran out of memory; refusing the spec' }] })
+          ? resolve({ kind: 'refused', problems: [{ where: '', message: `validation ran out of memory (a heap of ${Math.ceil(getHeapStatistics().heap_size_limit / 2 ** 20)} MiB); refusing the spec. A spec this large needs a larger heap: set NODE_OPTIONS=--max-old-space-size=MIB` }] })
           : reject(err),
       ),
     );
