@@ -3,6 +3,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { ApiKeyVerifier } from '../auth/apikeys/verifier.ts';
 import type { IdTokenSource } from '../backend/id-tokens.ts';
 import type { QuotaEnforcer } from '../quota/enforcer.ts';
+import { asOperationMethod } from '../routing/methods.ts';
+import { droppedLogLines } from './logger.ts'; // log-drop counter (owned with logger.ts)
 
 /** Where counters the other modules already keep come from (read at scrape time, never per request). */
 export interface MetricSources {
@@ -19,7 +21,14 @@ export interface GatewayMetrics {
   reload(ok: boolean): void;
 }
 
+/**
+ * Every label value comes from a fixed or capped set, whatever callers send:
+ * operation from the spec (or UNKNOWN_OPERATION), method from the operation
+ * methods (or OTHER_METHOD), code from STATUS_CLASS, project capped below.
+ */
 const UNKNOWN_OPERATION = '<unknown>';
+/** Methods no operation can have (PROPFIND, MKCALENDAR, ... as Node's parser accepts them). */
+const OTHER_METHOD = 'OTHER';
 /** Consumer projects are a real need per request, but a label must stay bounded. */
 const MAX_PROJECTS = 500;
 const STATUS_CLASS = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -93,6 +102,8 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
   mirrored(registry, 'endpoints_gateway_quota_checks_total', 'Quota charges.', () => quota()?.stats.checks);
   mirrored(registry, 'endpoints_gateway_quota_refusals_total', 'Calls refused 429 by quota.', () => quota()?.stats.refusals);
   mirrored(registry, 'endpoints_gateway_quota_fallbacks_total', 'Quota checks answered in memory because Redis was down or slow.', () => quota()?.stats.fallbacks);
+  // Log lines dropped because stdout was not keeping up (owned with logger.ts).
+  mirrored(registry, 'endpoints_gateway_log_lines_dropped_total', 'Log lines dropped because the log output (stdout) was not keeping up.', droppedLogLines);
 
   // Bound children cached by their label values: no label hashing per request.
   const requestChildren = new Map<string, { inc(): void }>();
@@ -111,11 +122,11 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
         if (projects.size < MAX_PROJECTS) projects.add(project);
         else project = 'other';
       }
-      const method = req.method ?? 'GET';
+      const method = asOperationMethod(req.method) ?? OTHER_METHOD;
       const key = `${op}\u0000${method}\u0000${code}\u0000${project}`;
       let child = requestChildren.get(key);
       if (child === undefined) {
-        // Bounded: operations come from the spec, methods from Node's parser, projects are capped above.
+        // Bounded: see UNKNOWN_OPERATION.
         child = requests.labels(op, method, code, project);
         requestChildren.set(key, child);
       }

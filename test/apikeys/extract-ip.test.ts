@@ -40,12 +40,21 @@ describe('clientIp', () => {
     assert.equal(clientIp('6.6.6.6', '10.0.0.1', 0), '10.0.0.1');
     assert.equal(clientIp(undefined, '::ffff:127.0.0.1', 0), '127.0.0.1');
   });
-  test('N hops: the N-th entry from the right, leftmost if fewer', () => {
+  test('N hops: the N-th entry from the right', () => {
     assert.equal(clientIp('6.6.6.6, 1.2.3.4', '10.0.0.1', 1), '1.2.3.4');
+    assert.equal(clientIp('192.16.31.84', '10.0.0.1', 1), '192.16.31.84'); // ESPv2 test, one trusted hop
     assert.equal(clientIp('6.6.6.6, 1.2.3.4, 35.1.1.1', '10.0.0.1', 2), '1.2.3.4');
-    assert.equal(clientIp('1.2.3.4', '10.0.0.1', 3), '1.2.3.4');
+    assert.equal(clientIp('1.2.3.4,35.1.1.1', '10.0.0.1', 2), '1.2.3.4');
     assert.equal(clientIp(['6.6.6.6', '1.2.3.4'], '10.0.0.1', 1), '1.2.3.4');
     assert.equal(clientIp(undefined, '10.0.0.1', 1), '10.0.0.1');
+  });
+  test('fewer entries than trusted hops, or an empty entry: the socket address, never a caller-written entry', () => {
+    assert.equal(clientIp('1.2.3.4', '10.0.0.1', 2), '10.0.0.1');
+    assert.equal(clientIp('1.2.3.4', '10.0.0.1', 3), '10.0.0.1');
+    assert.equal(clientIp('1.2.3.4, 5.6.7.8', '10.0.0.1', 3), '10.0.0.1');
+    assert.equal(clientIp('', '10.0.0.1', 1), '10.0.0.1');
+    assert.equal(clientIp('1.2.3.4, ', '10.0.0.1', 1), '10.0.0.1');
+    assert.equal(clientIp(',1.2.3.4', '10.0.0.1', 2), '10.0.0.1');
   });
   test('normalizes brackets, ports and mapped IPv4', () => {
     assert.equal(clientIp('[2001:db8::1]:443', undefined, 1), '2001:db8::1');

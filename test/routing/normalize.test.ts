@@ -18,12 +18,15 @@ describe('normalizePath', () => {
     ['/a%20b', '/a%20b'],
     ['/%3A%3a%40%25%2525', '/%3A%3a%40%25%2525'],
     ['/%C3%A9t%C3%A9', '/%C3%A9t%C3%A9'],
-    // Lone or malformed escapes are data.
-    ['/%', '/%'],
-    ['/a%', '/a%'],
-    ['/a%4', '/a%4'],
-    ['/%zz/%4g/%g4', '/%zz/%4g/%g4'],
-    ['/%%41', '/%A'],
+    // Backslashes are separators (Envoy: `/a/..\\c` → `/c`); an escaped one is data (`/%5c%25` kept).
+    ['/a/..\\c', '/c'],
+    ['/public/x\\..\\..\\admin', '/admin'],
+    ['/files/..\\admin', '/admin'],
+    ['/\\\\a\\b\\', '/a/b/'],
+    ['/a\\.\\b', '/a/b'],
+    ['/%5c%25', '/%5c%25'],
+    ['/a/..%5Cb', '/a/..%5Cb'],
+    ['/a%5C..%5C..%5Cadmin', '/a%5C..%5C..%5Cadmin'],
     // Dot segments.
     ['/a/./b', '/a/b'],
     ['/a/b/.', '/a/b/'],
@@ -68,6 +71,26 @@ describe('normalizePath', () => {
     assert.equal(normalizePath('%2Fa'), null);
   });
 
+  test('%00 and malformed escapes: null (refused 400), as Envoy refuses `/xyz/.%00../abc`', () => {
+    for (const p of [
+      '/xyz/.%00../abc',
+      '/xyz/%00.%00./abc',
+      '/xyz/AAAAA%%0000/abc',
+      '/a%00',
+      '/%',
+      '/a%',
+      '/a%4',
+      '/%zz',
+      '/%4g/x',
+      '/%g4/x',
+      '/%%41',
+      '/public/%%32%65%%32%65/admin',
+      '/a\\%zz',
+    ]) {
+      assert.equal(normalizePath(p), null, p);
+    }
+  });
+
   test('fast path returns the very same string', () => {
     for (const p of ['/', '/a/b/c', '/v1/shelves/1/books:cancel', '/a/b/', '/a.b/c..d']) {
       assert.equal(normalizePath(p), p);
@@ -87,7 +110,8 @@ describe('normalizePath', () => {
     assert.equal(normalizePath('/..'.repeat(100_000) + '/x'), '/x');
     assert.equal(normalizePath('/'.repeat(100_000) + 'x' + '/'.repeat(100_000)), '/x/');
     assert.equal(normalizePath('/%41'.repeat(100_000)), '/A'.repeat(100_000));
-    assert.equal(normalizePath('/%'.repeat(100_000)), '/%'.repeat(100_000));
+    assert.equal(normalizePath('/%'.repeat(100_000)), null);
+    assert.equal(normalizePath('/a\\..'.repeat(100_000) + '\\x'), '/x');
     const mixed = '/x/y'.repeat(50_000) + '/..'.repeat(50_000);
     assert.equal(normalizePath(mixed), '/x/y'.repeat(25_000) + '/');
   });

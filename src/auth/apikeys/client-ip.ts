@@ -2,14 +2,19 @@
  * The caller's IP for server-key restrictions. `trustedHops` is the number of
  * proxies in front of the gateway that append to X-Forwarded-For: the client
  * is the hops-th entry from the right. Entries further left are written by the
- * caller and are never trusted.
+ * caller and are never trusted. This is Envoy's `use_remote_address: true`
+ * with `xff_num_trusted_hops: N` (ESPv2 `--envoy_use_remote_address`;
+ * its test service_control_apikey_restriction_test: one hop, XFF
+ * `192.16.31.84` → caller 192.16.31.84).
  */
 
 /**
  * 0 → the socket's remote address (X-Forwarded-For ignored: a directly exposed
  * gateway must not believe a header the caller writes). N → the N-th entry from
- * the right of X-Forwarded-For, or its leftmost when it has fewer than N. The
- * result is normalized (no brackets, port or `::ffff:` prefix); '' if unknown.
+ * the right of X-Forwarded-For; the socket's address when it has fewer than N
+ * entries (as Envoy: the trusted proxies did not all append, so the leftmost
+ * entries may be the caller's own words) or that entry is empty. The result is
+ * normalized (no brackets, port or `::ffff:` prefix); '' if unknown.
  */
 export function clientIp(
   xForwardedFor: string | string[] | undefined,
@@ -21,12 +26,15 @@ export function clientIp(
     // Walk from the right without splitting into an array.
     let end = xff.length;
     let start = xff.lastIndexOf(',', end - 1) + 1;
-    for (let hop = 1; hop < trustedHops && start > 0; hop++) {
+    let hop = 1;
+    for (; hop < trustedHops && start > 0; hop++) {
       end = start - 1;
       start = xff.lastIndexOf(',', end - 1) + 1;
     }
-    const entry = xff.slice(start, end).trim();
-    if (entry !== '') return normalizeIp(entry);
+    if (hop === trustedHops) {
+      const entry = xff.slice(start, end).trim();
+      if (entry !== '') return normalizeIp(entry);
+    }
   }
   return remoteAddress === undefined ? '' : normalizeIp(remoteAddress);
 }

@@ -5,6 +5,7 @@
  * comparisons.
  */
 import ipaddr from 'ipaddr.js';
+import { Wildcard } from './wildcard.ts';
 
 // ---- raw shapes (as the API Keys service and the embedded store write them) ----
 
@@ -50,11 +51,12 @@ export interface ReferrerPattern {
   readonly source: string;
   /** null: any scheme. */
   readonly scheme: string | null;
-  readonly host: RegExp;
+  /** Matched against the lower-case hostname. */
+  readonly host: Wildcard;
   /** null: any port; otherwise the effective port as a string. */
   readonly port: string | null;
   /** null: any path. */
-  readonly path: RegExp | null;
+  readonly path: Wildcard | null;
 }
 export interface AndroidApp {
   readonly packageName: string;
@@ -223,8 +225,6 @@ export function normalizeSha1(s: string): string {
   return s.replaceAll(':', '').trim().toLowerCase();
 }
 
-const escapeRe = (s: string): string => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
-
 /**
  * Google's referrer syntax: `[scheme://]host[:port][/path]` where `*` is a
  * wildcard (`*.example.com` = any subdomain, not the bare domain; a lone `*`
@@ -255,8 +255,8 @@ export function compileReferrer(source: string): ReferrerPattern {
     hostPort = hostPort.slice(0, colon);
   }
   const hostGlob = hostPort.toLowerCase();
-  const host = new RegExp(`^${hostGlob.split('*').map(escapeRe).join('[^/]*')}$`);
+  // A hostname never holds '/', so a host `*` is any run of characters, as a path `*` is.
+  const host = new Wildcard(hostGlob);
   const anyPath = path === '' || path === '/*' || path === '*';
-  const pathRe = anyPath ? null : new RegExp(`^${path.split('*').map(escapeRe).join('.*')}$`);
-  return { source, scheme, host, port, path: pathRe };
+  return { source, scheme, host, port, path: anyPath ? null : new Wildcard(path) };
 }

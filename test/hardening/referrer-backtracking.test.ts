@@ -1,0 +1,102 @@
+// Browser keys are public, so a caller can pick any Referer for a key whose
+// patterns have several `*`: matching must stay linear in the Referer's length
+// (regexes like ^/.*/.*/.*/x$ backtrack polynomially and froze the process).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
+import { send } from '../helpers/http.ts';
+import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
+
+const SERVICE = 'ref.endpoints.p.cloud.goog';
+const KEY = 'AIzaSyBrowserKey0000000000000000000000';
+/** Just under the 60 KiB header limit, with room for the request line and other headers. */
+const BIG = 58 * 1024;
+
+let gw: ChildGateway;
+let backend: TestBackend;
+let dir: string;
+
+before(async () => {
+  backend = await startTestBackend();
+  dir = await mkdtemp(path.join(tmpdir(), 'egw-ref-'));
+  const specFile = path.join(dir, 'endpoint.yaml');
+  const keysFile = path.join(dir, 'keys.yaml');
+  await writeFile(
+    specFile,
+    stringify({
+      swagger: '2.0',
+      info: { title: 'ref', version: '1' },
+      host: SERVICE,
+      'x-google-backend': { address: backend.url },
+      securityDefinitions: { api_key: { type: 'apiKey', name: 'key', in: 'query' } },
+      security: [{ api_key: [] }],
+      paths: { '/hello': { get: { operationId: 'hello', responses: { 200: { description: 'ok' } } } } },
+    }),
+  );
+  await writeFile(
+    keysFile,
+    stringify({
+      keys: [
+        {
+          sha256: createHash('sha256').update(KEY).digest('hex'),
+          project: '333',
+          name: 'browser',
+          restrictions: { browserKeyRestrictions: { allowedReferrers: ['https://example.com/*/*/*/x', 'https://*.*.*.*.*.example.net/*'] } },
+        },
+      ],
+    }),
+  );
+  gw = await startChildGateway(['--spec', specFile, '--backend-auth', 'none', '--keys', `file:${keysFile}`]);
+});
+
+after(async () => {
+  // A process stuck in a regex never runs its SIGTERM handler.
+  gw.child.kill('SIGTERM');
+  const t = setTimeout(() => gw.child.kill('SIGKILL'), 5000);
+  await gw.exit();
+  clearTimeout(t);
+  await backend.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function timed<T>(p: Promise<T>): Promise<{ value: T; ms: number }> {
+  const t0 = performance.now();
+  const value = await p;
+  return { value, ms: performance.now() - t0 };
+}
+
+describe('referrer patterns with several wildcards', () => {
+  test('benign referrers keep their verdicts', async () => {
+    assert.equal((await send(gw.url, `/hello?key=${KEY}`, { headers: { referer: 'https://example.com/a/b/c/x' } })).status, 200);
+    assert.equal((await send(gw.url, `/hello?key=${KEY}`, { headers: { referer: 'https://a.b.c.d.e.example.net/p' } })).status, 200);
+    const no = await send(gw.url, `/hello?key=${KEY}`, { headers: { referer: 'https://example.com/a/b/c/y' } });
+    assert.deepEqual(no.json(), { code: 403, message: 'PERMISSION_DENIED: Referer blocked.' });
+  });
+
+  const hostile: Record<string, string> = {
+    'slashes in the path': `https://example.com/${'/'.repeat(BIG)}`,
+    'segments in the path': `https://example.com/${'a/'.repeat(BIG / 2)}`,
+    'labels in the host': `https://${'a.'.repeat(BIG / 2)}example.org/`,
+  };
+  for (const [name, referer] of Object.entries(hostile)) {
+    test(`${name}, ${referer.length} bytes: 403 at once, /healthz answers meanwhile`, async () => {
+      backend.clear();
+      const attack = timed(send(gw.url, `/hello?key=${KEY}`, { headers: { referer } }));
+      // Let the hostile request reach the gateway first, then ask for /healthz.
+      await new Promise((r) => setTimeout(r, 20));
+      const health = await timed(send(gw.url, '/healthz'));
+      const { value: r, ms } = await attack;
+      assert.equal(health.value.status, 200);
+      assert.ok(health.ms < 300, `/healthz took ${health.ms.toFixed(0)} ms during the attack`);
+      assert.equal(r.status, 403, r.body);
+      assert.deepEqual(r.json(), { code: 403, message: 'PERMISSION_DENIED: Referer blocked.' });
+      assert.ok(ms < 1000, `the hostile request took ${ms.toFixed(0)} ms`);
+      assert.equal(backend.requests.length, 0);
+    });
+  }
+});
