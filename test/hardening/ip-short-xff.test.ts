@@ -12,8 +12,8 @@ import { stringify } from 'yaml';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
+import { keyedSpec } from '../helpers/specs.ts';
 
-const SERVICE = 'ip.endpoints.p.cloud.goog';
 const ALLOWED = '203.0.113.7';
 /** Allows only ALLOWED: the test caller (127.0.0.1) is not in it. */
 const FAR_KEY = 'AIzaSyFarFarAwayKey000000000000000000';
@@ -34,12 +34,7 @@ before(async () => {
   await writeFile(
     specFile,
     stringify({
-      swagger: '2.0',
-      info: { title: 'ip', version: '1' },
-      host: SERVICE,
-      'x-google-backend': { address: backend.url },
-      securityDefinitions: { api_key: { type: 'apiKey', name: 'key', in: 'query' } },
-      security: [{ api_key: [] }],
+      ...keyedSpec('ip', backend.url),
       paths: { '/hello': { get: { operationId: 'hello', responses: { 200: { description: 'ok' } } } } },
     }),
   );

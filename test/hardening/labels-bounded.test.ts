@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import { freePort, startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { send, sendRaw } from '../helpers/http.ts';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
+import { keyedSpec } from '../helpers/specs.ts';
 
 const FIXED_METHODS = new Set(['GET', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'HEAD', 'PATCH', 'OTHER']);
 
@@ -27,12 +28,7 @@ before(async () => {
   await writeFile(
     specFile,
     stringify({
-      swagger: '2.0',
-      info: { title: 'labels', version: '1' },
-      host: 'labels.endpoints.p.cloud.goog',
-      'x-google-backend': { address: backend.url },
-      securityDefinitions: { api_key: { type: 'apiKey', name: 'key', in: 'query' } },
-      security: [{ api_key: [] }],
+      ...keyedSpec('labels', backend.url),
       paths: {
         '/public/x': { get: { operationId: 'publicX', security: [], responses: { 200: { description: 'ok' } } } },
         '/admin': { get: { operationId: 'admin', responses: { 200: { description: 'ok' } } } },

@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { sendRaw } from '../helpers/http.ts';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
+import { keyedSpec } from '../helpers/specs.ts';
 
 const MISSING_KEY =
   "UNAUTHENTICATED: Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.";
@@ -29,12 +30,7 @@ before(async () => {
   await writeFile(
     specFile,
     stringify({
-      swagger: '2.0',
-      info: { title: 'paths', version: '1' },
-      host: 'paths.endpoints.p.cloud.goog',
-      'x-google-backend': { address: backend.url },
-      securityDefinitions: { api_key: { type: 'apiKey', name: 'key', in: 'query' } },
-      security: [{ api_key: [] }],
+      ...keyedSpec('paths', backend.url),
       paths: {
         '/public/**': { get: { operationId: 'publicAny', security: [], ...ok } },
         '/files/{x=**}': {

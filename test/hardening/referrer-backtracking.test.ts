@@ -11,8 +11,8 @@ import { stringify } from 'yaml';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
+import { keyedSpec } from '../helpers/specs.ts';
 
-const SERVICE = 'ref.endpoints.p.cloud.goog';
 const KEY = 'AIzaSyBrowserKey0000000000000000000000';
 /** Just under the 60 KiB header limit, with room for the request line and other headers. */
 const BIG = 58 * 1024;
@@ -29,12 +29,7 @@ before(async () => {
   await writeFile(
     specFile,
     stringify({
-      swagger: '2.0',
-      info: { title: 'ref', version: '1' },
-      host: SERVICE,
-      'x-google-backend': { address: backend.url },
-      securityDefinitions: { api_key: { type: 'apiKey', name: 'key', in: 'query' } },
-      security: [{ api_key: [] }],
+      ...keyedSpec('ref', backend.url),
       paths: { '/hello': { get: { operationId: 'hello', responses: { 200: { description: 'ok' } } } } },
     }),
   );

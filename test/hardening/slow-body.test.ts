@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
+import { keyedSpec } from '../helpers/specs.ts';
 
 let gw: ChildGateway;
 let backend: TestBackend;
@@ -23,12 +24,7 @@ before(async () => {
   await writeFile(
     specFile,
     stringify({
-      swagger: '2.0',
-      info: { title: 'slow', version: '1' },
-      host: 'slow.endpoints.p.cloud.goog',
-      'x-google-backend': { address: backend.url },
-      securityDefinitions: { api_key: { type: 'apiKey', name: 'key', in: 'query' } },
-      security: [{ api_key: [] }],
+      ...keyedSpec('slow', backend.url),
       paths: { '/upload': { post: { operationId: 'upload', responses: { 200: { description: 'ok' } } } } },
     }),
   );
