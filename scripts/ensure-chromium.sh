@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The browser tests drive Debian's Chromium through playwright-core (nothing is
+# downloaded at run time). Install the package when it is missing.
+set -euo pipefail
+if [ -x /usr/bin/chromium ]; then exit 0; fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "endpoints-gateway: installing Debian's chromium for the browser tests" >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+else
+  echo "endpoints-gateway: /usr/bin/chromium is required for the browser tests; install it (e.g. sudo apt-get install chromium)" >&2
+  exit 1
+fi
