@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/ensure-redis.sh
+bash scripts/ensure-chromium.sh
 npx tsc -p tsconfig.json --noEmit
 # Tests must never reach Google: anything not pointed at an emulator sees no metadata server.
 export METADATA_SERVER_DETECTION="${METADATA_SERVER_DETECTION:-none}"
