@@ -17,7 +17,10 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
 FROM node:24-bookworm-slim
 # Caches that make each cold start cheaper: Node's bytecode cache and our
-# validated-spec cache, both owned by the runtime user.
+# validated-spec cache, both owned by the runtime user. With a read-only root
+# file system, mount a writable volume at /app/.cache (deploy/kubernetes/ mounts
+# an emptyDir); otherwise the gateway logs one "cache folder not writable" line
+# and starts without them.
 # V8's heap limits, the same as dist/cli.js's shebang sets (which `node dist/cli.js`
 # bypasses): without them V8 sizes its young generation and old-space growth to
 # the host, and RSS after load passes 400 MiB where Cloud Run gives 512 MiB. Caps

@@ -85,11 +85,11 @@ export interface GatewayProc extends Proc {
   adminUrl?: string;
 }
 
-/** The gateway run as `dist/cli.js serve ...` (its shebang starts node); `nodeOptions` go in through NODE_OPTIONS. */
-export async function startGateway(name: string, spec: string, up: Upstreams, nodeOptions: readonly string[] = []): Promise<GatewayProc> {
+/** The gateway run as `dist/cli.js serve ...` (its shebang starts node); `nodeOptions` go in through NODE_OPTIONS, `extraArgs` after the usual flags. */
+export async function startGateway(name: string, spec: string, up: Upstreams, nodeOptions: readonly string[] = [], extraArgs: readonly string[] = []): Promise<GatewayProc> {
   const cmd = await gatewayCommand(spec, up);
   const env = withNodeOptions(cmd.env, nodeOptions);
-  const p = await spawnServer({ name, command: CLI, args: cmd.args, env, readyPath: '/healthz', readyTimeoutMs: 60_000 });
+  const p = await spawnServer({ name, command: CLI, args: [...cmd.args, ...extraArgs], env, readyPath: '/healthz', readyTimeoutMs: 60_000 });
   return cmd.adminPort === undefined ? p : Object.assign(p, { adminUrl: `http://127.0.0.1:${cmd.adminPort}` });
 }
 

@@ -14,6 +14,7 @@ import {
   REPO,
   startBackend,
   startExpressHpm,
+  serveSupports,
   startGateway,
   startUndiciProxy,
   timeToFirst200,
@@ -112,6 +113,9 @@ const t00 = performance.now();
 const log = (msg: string) => process.stderr.write(`[bench ${((performance.now() - t00) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
 
 
+/** The main gateway with `--validate report`: what checking traffic against the spec costs. */
+const VALIDATE_ID = 'gateway-validate-report';
+
 interface LoadCase {
   id: string;
   label: string;
@@ -186,6 +190,7 @@ async function main(): Promise<number> {
     const profileDir = path.join(REPO, 'bench/results/profiles');
     if (s.profile) await mkdir(profileDir, { recursive: true });
     const rssInspectPort = await freePort();
+    const withValidate = serveSupports('--validate');
     const started = await Promise.allSettled([
       startExpressHpm(backend.url),
       startUndiciProxy(backend.url),
@@ -202,6 +207,8 @@ async function main(): Promise<number> {
       ...s.specSizes.map((n, i) =>
         startGateway(`gateway-${n}`, specOf(n), up, s.profile && i === 0 ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
       ),
+      // The main gateway again, with every request and response checked against the spec (last, popped below).
+      ...(withValidate ? [startGateway(VALIDATE_ID, specOf(s.specSizes[0]!), up, [], ['--validate', 'report'])] : []),
     ]);
     for (const r of started) if (r.status === 'fulfilled' && r.value !== undefined) procs.push(r.value);
     const failed = started.find((r) => r.status === 'rejected');
@@ -209,6 +216,7 @@ async function main(): Promise<number> {
     const [hpm, undici, ngx, rssGw, ...gateways] = started.map((r) => (r as PromiseFulfilledResult<GatewayProc | undefined>).value) as [
       Proc, Proc, Proc | undefined, GatewayProc, ...GatewayProc[],
     ];
+    const validateGw = withValidate ? gateways.pop() : undefined;
     log('all servers ready');
     const mainGw = gateways[0]!;
     const cases: LoadCase[] = [
@@ -222,6 +230,8 @@ async function main(): Promise<number> {
         proc: gw,
       })),
     ];
+    // Right after the everything-on case it is compared to (the last case stays the largest spec).
+    if (validateGw) cases.splice(cases.findIndex((c) => c.id === `gateway-${s.specSizes[0]}`) + 1, 0, { id: VALIDATE_ID, label: `gateway, --validate report (${s.specSizes[0]} ops)`, proc: validateGw });
     const path0 = withKey(MAIN_KEY);
 
     log(s.warmupS >= 1 ? `warming up (${s.warmupS} s each)` : 'warming up');
@@ -261,7 +271,7 @@ async function main(): Promise<number> {
       if (m.status !== 200) problems.push(`metrics scrape answered ${m.status}`);
     }
     log('stopping the side-by-side servers');
-    for (const p of [hpm, undici, ...(ngx ? [ngx] : []), ...gateways]) {
+    for (const p of [hpm, undici, ...(ngx ? [ngx] : []), ...gateways, ...(validateGw ? [validateGw] : [])]) {
       await p.stop(15_000);
       procs.splice(procs.indexOf(p), 1);
     }
@@ -348,6 +358,8 @@ async function main(): Promise<number> {
           `, ${ngx ? fmtX(gwVsNginx) : 'n/a'} nginx req/s (${fmtX(gwP99VsBase)} baseline p99)`;
         target = `${targets.gwRps!.text}, ${targets.gwFloor!.text}, ${targets.gwP99!.text}`;
         result = verdict([targets.gwRps!, targets.gwFloor!, targets.gwP99!]);
+      } else if (c.id === VALIDATE_ID) {
+        ratio = `${fmtX(pairedRatio(rps(c.id), rps(mainId)))} everything-on req/s, ${fmtX(pairedRatio(p99(c.id), p99(mainId)))} everything-on p99`;
       } else if (c.id.startsWith('gateway-')) {
         ratio = `${fmtX(pairedRatio(rps(c.id), rps(mainId)))} ${s.specSizes[0]}-op req/s`;
         if (c.id === largestId) {

@@ -47,7 +47,8 @@ export function buildSpec(o: SpecOptions): Record<string, unknown> {
       ],
       'x-google-backend': { address: `${o.backendUrl}${MEASURED_BACKEND_PATH}`, path_translation: 'CONSTANT_ADDRESS' },
       'x-google-quota': { metricCosts: { [METRIC]: 1 } },
-      responses: { '200': { description: 'a book' } },
+      // What --validate checks the backend's answer against (bench/servers/backend.ts sends a Book).
+      responses: { '200': { description: 'a book', schema: { $ref: '#/definitions/Book' } } },
     },
   };
   return {
@@ -65,6 +66,21 @@ export function buildSpec(o: SpecOptions): Record<string, unknown> {
       quota: { limits: [{ name: `${METRIC}-per-minute`, metric: METRIC, unit: '1/min/{project}', values: { STANDARD: 1_000_000_000 } }] },
     },
     paths,
+    definitions: {
+      Book: {
+        type: 'object',
+        required: ['id', 'title'],
+        properties: {
+          id: { type: 'string' },
+          shelf: { type: 'string' },
+          title: { type: 'string', minLength: 1 },
+          author: { type: 'string' },
+          pages: { type: 'integer', format: 'int32', minimum: 1 },
+          available: { type: 'boolean' },
+          tags: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
   };
 }
 

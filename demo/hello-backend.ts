@@ -2,8 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * A tiny hello service standing in for one of the article's private backends
- * (Cloud Run, Cloud Functions, App Engine). It echoes what the gateway sent,
+ * A tiny hello service standing in for one of the private backends (Cloud Run,
+ * Cloud Functions, App Engine) of Guillaume Blaquière, "Secure Cloud Run, Cloud Functions and App Engine with API Keys and Cloud Endpoint". It echoes what the gateway sent,
  * so a newcomer sees the path translation and the consumer headers.
  */
 export function startHelloBackend(name: string): Promise<{ url: string; close(): Promise<void> }> {

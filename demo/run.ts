@@ -1,6 +1,6 @@
 // `npm start`: the example spec served on this machine. Three loopback hello
-// services stand in for the article's Cloud Run service, Cloud Function and
-// App Engine app; keys live in an embedded store under .demo/.
+// services stand in for the Cloud Run service, Cloud Function and App Engine
+// app of Guillaume Blaquière, "Secure Cloud Run, Cloud Functions and App Engine with API Keys and Cloud Endpoint"; keys live in an embedded store under .demo/.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -8,6 +8,7 @@ import { createKey, listKeys, revokeKey } from '../src/auth/apikeys/keys-admin.t
 import { startGateway } from '../src/gateway.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { startHelloBackend } from './hello-backend.ts';
+import { startDemoSignin } from './signin-demo.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dir = path.join(root, '.demo');
@@ -29,6 +30,8 @@ spec['x-google-backend'].address = local(spec['x-google-backend'].address);
 for (const item of Object.values(spec.paths as Record<string, Record<string, any>>)) {
   for (const op of Object.values(item)) if (op?.['x-google-backend']) op['x-google-backend'].address = local(op['x-google-backend'].address);
 }
+// Browser sign-in at /app/ through a local OpenID provider (demo/signin-demo.ts).
+const signin = await startDemoSignin(spec, dir, port);
 const specFile = path.join(dir, 'endpoint.yaml');
 await writeFile(specFile, stringify(spec));
 
@@ -48,6 +51,7 @@ const gw = await startGateway({
   keys: `file:${store}`,
   trustedHops: 0,
   watch: true,
+  signin: signin.flags,
   logger,
 });
 
@@ -69,13 +73,17 @@ Try:
   curl -s '${base}/hello?key=AIzaSyThisKeyDoesNotExist000000000000'   # 400: invalid key
   curl -s '${base}/nowhere'                   # 404: not in the spec
 
+Sign in with a browser (identity-aware proxy mode; any login name, e.g. ada):
+  open ${signin.flags.publicUrl}/app/           # local OpenID provider at ${signin.issuer}
+  curl -s '${base}/app/'                      # 401 JSON: programs never get a login page
+
 More keys: npm run gateway -- keys create --store ${path.relative(root, store)} --project 123456789012
 Ctrl-C stops.
 `);
 
 const stop = async () => {
   await gw.close(2000);
-  await Promise.all([run.close(), fn.close(), gae.close()]);
+  await Promise.all([run.close(), fn.close(), gae.close(), signin.close()]);
   process.exit(0);
 };
 process.once('SIGINT', () => void stop());

@@ -11,6 +11,10 @@ export interface RequestContext {
   keyFingerprint: string | undefined;
   /** Set when the pipeline answered itself (an ESP error), for logs and metrics. */
   reason: string | undefined;
+  /** X-Request-Id: the caller's, one derived from its trace context, or generated ('' until assigned). */
+  requestId: string;
+  /** Verified end user's subject (a JWT's `sub`; a sign-in session may set it too), for the access log. */
+  endUser: string | undefined;
   upstreamStartNs: bigint;
   timer: NodeJS.Timeout | undefined;
   timedOut: boolean;
@@ -30,6 +34,8 @@ export function newContext(): RequestContext {
     consumerProject: '',
     keyFingerprint: undefined,
     reason: undefined,
+    requestId: '',
+    endUser: undefined,
     upstreamStartNs: 0n,
     timer: undefined,
     timedOut: false,

@@ -38,6 +38,8 @@ export const EspMessages = {
   refererBlocked: 'PERMISSION_DENIED: Referer blocked.',
   clientAppBlocked: 'PERMISSION_DENIED: Client application blocked.',
   keysUnavailable: 'UNAVAILABLE: One or more Google Service Control backends are unavailable.',
+  /** Ours (ESPv2 always has Service Control): the gateway runs with --keys none. */
+  noKeyStore: 'UNAVAILABLE: This gateway checks no API keys (it runs with --keys none), so a method that requires one cannot be called.',
   pathTooLong: 'Path is too long, max allowed size is 8192.',
   pathFragment: 'Path cannot contain fragment identifier (#)',
   upstreamTimeout: 'upstream request timeout',
@@ -59,6 +61,7 @@ export const Errors = {
   refererBlocked: () => new GatewayError(403, EspMessages.refererBlocked, 'referer_blocked'),
   clientAppBlocked: () => new GatewayError(403, EspMessages.clientAppBlocked, 'client_app_blocked'),
   keysUnavailable: () => new GatewayError(503, EspMessages.keysUnavailable, 'apikeys_unavailable'),
+  noKeyStore: () => new GatewayError(503, EspMessages.noKeyStore, 'no_key_store'),
   pathTooLong: () => new GatewayError(400, EspMessages.pathTooLong, 'path_too_long'),
   pathFragment: () => new GatewayError(400, EspMessages.pathFragment, 'path_fragment'),
   badRequest: (message = 'Bad Request') => new GatewayError(400, message, 'bad_request'),

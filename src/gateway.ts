@@ -1,11 +1,11 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { CompiledService, CompileOptions } from './config/compile.ts';
 import type { ServiceConfig } from './config/types.ts';
 import { SpecError } from './config/problems.ts';
-import { specDigest } from './config/service.ts';
 import { loadServiceOffThread } from './config/service-thread.ts';
+import { openSpecSource } from './config/versions.ts';
+import { loadVersion, RefusedVersion } from './config/version-loader.ts';
+import { createConfigStatus } from './config/config-status.ts';
 import { defaultCacheDir, openSpecCache } from './config/spec-cache.ts';
 import { createPipeline } from './pipeline.ts';
 import { createBackendProxy, DEFAULT_RETRY_ONS } from './backend/proxy.ts';
@@ -19,10 +19,24 @@ import { createKeyVerifierFromOption } from './auth/apikeys/from-option.ts';
 import type { ApiKeyVerifier } from './auth/apikeys/verifier.ts';
 import { createQuotaEnforcer, type QuotaEnforcer } from './quota/enforcer.ts';
 import { createJwtAuthenticator } from './auth/jwt/authenticator.ts';
+import { loadJwksFiles, type JwksFileEntry } from './auth/jwt/jwks-file.ts';
 import { ASSERTION_JWKS_PATH, createAssertionSigner } from './auth/assertion.ts';
+import type { SigninFlags } from './signin/index.ts';
+import { composeLocalRoutes } from './signin/reserved.ts';
+import { createIdTokenReporter, warmRetryDelay } from './backend/id-token-reporting.ts';
+import { cacheFolderWarning } from './observability/cache-folders.ts';
+import { warnIfKeysNeededWithoutStore } from './auth/apikeys/no-store-warning.ts';
+import { corsSpecProblems, createCorsPreset } from './cors/preset.ts';
+import { corsOptionsError } from './cors/options.ts';
+import { createDiscoveryReadiness } from './auth/jwt/discovery-readiness.ts';
 
 export interface GatewayOptions {
+  /** A spec file, or a folder of config versions (src/config/versions.ts). */
   readonly specFile: string;
+  /** With a folder: serve this config id (ESPv2's fixed rollout); the folder's pin file overrides it. */
+  readonly configId?: string | undefined;
+  /** Serve the API's docs page and sanitized spec under this path; off when undefined. */
+  readonly docsPath?: string | undefined;
   readonly port: number;
   readonly host?: string | undefined;
   readonly serviceName?: string | undefined;
@@ -59,6 +73,10 @@ export interface GatewayOptions {
   readonly jwksCacheMs?: number;
   /** Minimum time between JWKS refetches caused by an unknown `kid` (default 30 s). */
   readonly jwksCooldownMs?: number;
+  /** --jwks-file: issuers whose keys come from a local JWKS file, never fetched. */
+  readonly jwksFiles?: readonly JwksFileEntry[];
+  /** --backend-address-override (ESPv2 --enable_backend_address_override): every call goes here, path translation off. */
+  readonly backendAddressOverride?: string | undefined;
   /** ESPv2 --backend_retry_ons: the conditions a backend call is retried on. */
   readonly backendRetryOns?: readonly string[];
   /** ESPv2 --backend_retry_num: retries after the first try (default 1). */
@@ -71,6 +89,12 @@ export interface GatewayOptions {
   readonly backendMaxPending?: number;
   /** WebSocket upgrades (ESPv2 has them on). */
   readonly websockets?: boolean;
+  /** ESPv2 --cors_preset and its --cors_* companions; undefined: no preset (allowCors still works). */
+  readonly cors?: import('./cors/options.ts').CorsOptions | undefined;
+  /** --validate: check traffic against the spec (default off). */
+  readonly validate?: 'off' | 'report' | 'enforce';
+  /** Browser sign-in (x-endpoints-signin): public URL, secret files, session lifetime. */
+  readonly signin?: SigninFlags | undefined;
   readonly logger: Logger;
 }
 
@@ -81,6 +105,8 @@ export interface Gateway {
   readonly metrics: GatewayMetrics | undefined;
   service(): CompiledService;
   readiness(): { ready: boolean; why: string };
+  /** What GET /configz answers: the config served, the previous one, the last refused reload. */
+  configz(): Record<string, unknown>;
   /** Load the spec again; swap it in when valid, keep the old one otherwise. Resolves whether it swapped. */
   reload(): Promise<boolean>;
   /** Graceful stop: not ready, stop accepting, finish in-flight requests up to graceMs, release everything. */
@@ -113,10 +139,13 @@ function sameLimits(a: ServiceConfig, b: ServiceConfig): boolean {
 /** Loads the spec and every dependency, then listens. Throws SpecError on a bad spec, before listening. */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const log = opts.logger;
+  const corsError = opts.cors ? corsOptionsError(opts.cors) : undefined;
+  if (corsError) throw new Error(corsError);
   const compileOpts: CompileOptions = {
     ...(opts.serviceName ? { serviceName: opts.serviceName } : {}),
     ...(opts.producerProject ? { producerProject: opts.producerProject } : {}),
     ...(opts.localBackend ? { localBackend: opts.localBackend } : {}),
+    ...(opts.backendAddressOverride ? { backendAddressOverride: opts.backendAddressOverride } : {}),
   };
 
   const newQuota = (config: ServiceConfig): QuotaEnforcer | undefined =>
@@ -130,14 +159,45 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         })
       : undefined;
 
-  const cache = openSpecCache(opts.specCacheDir === undefined ? defaultCacheDir(process.env) : opts.specCacheDir || undefined);
+  const cacheDir = opts.specCacheDir === undefined ? defaultCacheDir(process.env) : opts.specCacheDir || undefined;
+  const cache = openSpecCache(cacheDir);
+  const cacheWarning = cacheFolderWarning(cacheDir, cache !== undefined);
+  if (cacheWarning) log.warn(cacheWarning.fields, cacheWarning.message);
   // Validation runs in a worker: a reload never stalls serving (a start compiles a cache hit here).
+  // --spec may be a folder of versions; config ids, pinning and fall-through live in config/versions.ts.
+  const source = await openSpecSource(opts.specFile, opts.configId);
+  const docsMod = opts.docsPath !== undefined ? await import('./docs-page/docs-page.ts') : undefined;
+  let skipped: RefusedVersion | undefined;
+  // --validate: each loaded spec's contract is built before the spec is swapped in (ajv loads only then).
+  const validation =
+    opts.validate === 'report' || opts.validate === 'enforce'
+      ? (await import('./validation/traffic-validation.ts')).createTrafficValidation({ mode: opts.validate, log, metrics: () => metrics })
+      : undefined;
   const readSpec = async (starting = false) => {
-    const service = await loadServiceOffThread(opts.specFile, compileOpts, cache, { cacheHitsHere: starting });
-    return { service, digest: service.digest };
+    const v = await loadVersion(source, starting, (file) => loadServiceOffThread(file, compileOpts, cache, { cacheHitsHere: starting }), {
+      check:
+        docsMod || opts.cors
+          ? (c) => [...(docsMod ? docsMod.docsPathProblems(c, opts.docsPath!) : []), ...(opts.cors ? corsSpecProblems(c) : [])]
+          : undefined,
+      onSkip: (e) => {
+        skipped ??= e;
+        log.warn({ spec: e.file, config_id: e.configId, problems: e.lines(e.file) }, 'config version refused; trying the one before it');
+      },
+    });
+    await validation?.prepare(v.service, v.file);
+    return { service: v.service, digest: v.service.digest, file: v.file, selectedBy: v.selectedBy, configId: v.configId };
   };
 
   const first = await readSpec(true);
+  for (const w of first.service.config.warnings ?? []) log.warn({ spec: first.file }, `spec warning: ${w}`);
+  const status = createConfigStatus({
+    configId: first.configId,
+    version: first.service.config.version,
+    spec: first.file,
+    selectedBy: first.selectedBy,
+    operations: first.service.config.operations.length,
+  });
+  if (skipped) status.refused({ configId: skipped.configId, spec: skipped.file, problems: skipped.lines(skipped.file) });
   let state: State = {
     service: first.service,
     quota: newQuota(first.service.config),
@@ -150,9 +210,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const tokens: IdTokenSource | undefined =
     opts.backendAuth === 'google'
       ? (await import('./backend/id-tokens.ts')).createGoogleIdTokenSource({
-          onFetch: (audience, ok, ms, error) => {
-            if (!ok) log.warn({ audience, ms, err: error?.message }, 'could not get a backend ID token');
-          },
+          onFetch: createIdTokenReporter(log),
         })
       : undefined;
 
@@ -166,20 +224,38 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     log,
   });
 
+  if (!keys) warnIfKeysNeededWithoutStore(state.service.config, log);
+
+  const localJwks = opts.jwksFiles?.length ? await loadJwksFiles(opts.jwksFiles, log) : undefined;
   const jwt = createJwtAuthenticator({
+    ...(localJwks ? { localKeys: localJwks } : {}),
     ...(opts.jwtCacheSize !== undefined ? { cacheSize: opts.jwtCacheSize } : {}),
     ...(opts.jwksCacheMs !== undefined ? { cacheMs: opts.jwksCacheMs } : {}),
     ...(opts.jwksCooldownMs !== undefined ? { cooldownMs: opts.jwksCooldownMs } : {}),
     onFetchError: (url, err) => log.warn({ url, err: err.message }, 'could not fetch JWT signing keys (JWKS)'),
   });
   const jwtSchemesOf = (config: ServiceConfig) => [...new Set(config.operations.flatMap((o) => o.security.jwtSchemes))];
+  // Off Google Cloud (--backend-auth none) nothing is contacted at start: an issuer's keys are
+  // fetched on the first token that needs them (and never with --jwks-file).
+  // Issuers without x-google-jwks_uri are discovered at start, as ESPv2 does; not ready until they are.
+  const discovery = createDiscoveryReadiness(
+    jwt,
+    (issuer, error, retryInMs) => log.warn({ issuer, error, retryInMs }, 'OpenID discovery failed: not ready; retrying'),
+    warmRetryDelay,
+  );
+  const warmJwks = (config: ServiceConfig): void => {
+    discovery.watch(jwtSchemesOf(config));
+    for (const issuer of localJwks?.unused(jwtSchemesOf(config).map((s) => s.issuer)) ?? [])
+      log.warn({ issuer }, '--jwks-file names an issuer that no operation of the spec accepts; its keys are unused');
+    if (opts.backendAuth !== 'none') void jwt.prefetch(jwtSchemesOf(config));
+  };
   const assertions = await createAssertionSigner({ keyFile: opts.signingKey });
 
   // Metrics are only readable on the admin listener: without it, nothing is counted.
   const metrics: GatewayMetrics | undefined =
     opts.adminPort === undefined
       ? undefined
-      : (await import('./observability/metrics.ts')).createMetrics({ keys: () => keys, tokens: () => tokens, quota: () => state.quota });
+      : (await import('./observability/metrics.ts')).createMetrics({ keys: () => keys, tokens: () => tokens, quota: () => state.quota, config: () => status.current() });
   const accessLog =
     opts.accessLog === false
       ? undefined
@@ -191,21 +267,31 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let draining = false;
   let closed = false;
   let retryTimer: NodeJS.Timeout | undefined;
-  const warmTokens = async (audiences: readonly string[]): Promise<void> => {
+  const warmTokens = async (audiences: readonly string[], attempt = 1): Promise<void> => {
     if (!tokens || audiences.length === 0 || closed) return;
     if (await tokens.prefetch(audiences)) {
       tokensReady = true;
       return;
     }
     if (!closed) {
-      retryTimer = setTimeout(() => void warmTokens(audiences), 2000);
+      // Backed off (2 s doubling to 60 s): off Google Cloud this never succeeds.
+      retryTimer = setTimeout(() => void warmTokens(audiences, attempt + 1), warmRetryDelay(attempt));
       retryTimer.unref();
     }
   };
-  const readiness = () =>
-    draining ? { ready: false, why: 'shutting down' } : tokensReady ? { ready: true, why: '' } : { ready: false, why: 'no backend ID token yet' };
+  const readiness = () => {
+    if (draining) return { ready: false, why: 'shutting down' };
+    if (!tokensReady) return { ready: false, why: 'no backend ID token yet' };
+    const undiscovered = discovery.why();
+    return undiscovered ? { ready: false, why: undiscovered } : { ready: true, why: '' };
+  };
 
+  // Sign-in loads only for specs that use it; it refuses to start without its secret and public URL.
+  const signin = state.service.config.signin
+    ? await (await import('./signin/index.ts')).startSignin(opts.signin ?? {}, opts.trustedHops, () => state.service.config.signin, (level, msg, fields) => log[level](fields ?? {}, msg))
+    : undefined;
   const pipeline = createPipeline({
+    signin,
     service: () => state.service,
     quota: () => state.quota,
     keys,
@@ -214,6 +300,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     allowUnderscoreHeaders: opts.underscoresInHeaders ?? false,
     jwt,
     assertions,
+    validate: validation?.checkRequest,
   });
   const proxy = createBackendProxy({
     retryOns: opts.backendRetryOns ?? DEFAULT_RETRY_ONS,
@@ -223,9 +310,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     maxPending: opts.backendMaxPending ?? 1024,
     onUpstreamError: (req, kind, err) => {
       metrics?.upstreamError(kind);
-      log.warn({ kind, err: err.message, operation: req.gw?.op?.id }, 'upstream error');
+      log.warn({ kind, err: err.message, operation: req.gw?.op?.id, requestId: req.gw?.requestId }, 'upstream error');
     },
     onWarning: (msg, fields) => log.warn(fields ?? {}, msg),
+    contract: validation?.proxy,
   });
   const app = createApp({
     pipeline,
@@ -234,6 +322,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     ready: readiness,
     draining: () => draining,
     jwks: { path: ASSERTION_JWKS_PATH, body: assertions.jwksJson },
+    cors: opts.cors ? createCorsPreset(opts.cors, () => state.service.router) : undefined,
+    localRoutes: composeLocalRoutes(
+      docsMod
+        ? docsMod.createDocsPage(opts.docsPath!, () => ({ file: status.current().spec, digest: state.digest, serviceName: state.service.config.serviceName })).handle
+        : undefined,
+      signin?.routes,
+    ),
     onFinish:
       accessLog && metrics
         ? (req, res) => {
@@ -249,25 +344,27 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     logger: log,
     onUpstreamError: (req, kind, err) => {
       metrics?.upstreamError(kind);
-      log.warn({ kind, err: err.message, operation: req.gw?.op?.id }, 'upstream error (upgrade)');
+      log.warn({ kind, err: err.message, operation: req.gw?.op?.id, requestId: req.gw?.requestId }, 'upstream error (upgrade)');
     },
   });
   const listener = await listen(app, opts.port, opts.host, upgrades);
   let admin: Listener | undefined;
   if (metrics && opts.adminPort !== undefined) {
     const { adminHandler } = await import('./observability/admin.ts');
-    admin = await listen(adminHandler(metrics.registry, readiness), opts.adminPort, opts.host);
+    admin = await listen(adminHandler(metrics.registry, readiness, status.configz), opts.adminPort, opts.host);
   }
 
   void warmTokens(state.service.config.audiences);
-  void jwt.prefetch(jwtSchemesOf(state.service.config));
+  warmJwks(state.service.config);
 
   let reloading: Promise<boolean> | undefined;
   const reload = (): Promise<boolean> => {
     // Reloads are serialized: a burst of file events makes one reload at a time.
     reloading = (reloading ?? Promise.resolve(true)).then(async () => {
       try {
+        await localJwks?.reload(); // --jwks-file keys are re-read with the spec
         const next = await readSpec();
+        for (const w of next.service.config.warnings ?? []) log.warn({ spec: next.file }, `spec warning: ${w}`);
         const old = state;
         const quota = sameLimits(old.service.config, next.service.config) ? old.quota : newQuota(next.service.config);
         state = { service: next.service, quota, secretParams: secretParamsOf(next.service.config), digest: next.digest };
@@ -277,16 +374,31 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         }
         const fresh = next.service.config.audiences.filter((a) => !old.service.config.audiences.includes(a));
         void warmTokens(fresh);
-        void jwt.prefetch(jwtSchemesOf(next.service.config));
+        warmJwks(next.service.config);
         metrics?.reload(true);
-        log.info({ operations: next.service.config.operations.length, service: next.service.config.serviceName }, 'spec reloaded');
+        const replaced = status.served({
+          configId: next.configId,
+          version: next.service.config.version,
+          spec: next.file,
+          selectedBy: next.selectedBy,
+          operations: next.service.config.operations.length,
+        });
+        log.info(
+          { config_id: next.configId, previous_config_id: replaced, spec: next.file, operations: next.service.config.operations.length, service: next.service.config.serviceName },
+          'spec reloaded',
+        );
         return true;
       } catch (err) {
         metrics?.reload(false);
+        const file = err instanceof RefusedVersion ? err.file : opts.specFile;
+        const configId = err instanceof RefusedVersion ? err.configId : undefined;
+        const serving = status.current().configId;
         if (err instanceof SpecError) {
-          log.error({ problems: err.lines(opts.specFile) }, 'spec reload refused: the new spec is invalid; still serving the previous one');
+          status.refused({ configId, spec: file, problems: err.lines(file) });
+          log.error({ spec: file, config_id: configId, serving_config_id: serving, problems: err.lines(file) }, 'spec reload refused: the new spec is invalid; still serving the previous one');
         } else {
-          log.error({ err }, 'spec reload failed; still serving the previous one');
+          status.refused({ configId, spec: file, problems: [(err as Error)?.message ?? String(err)] });
+          log.error({ err, spec: file, serving_config_id: serving }, 'spec reload failed; still serving the previous one');
         }
         return false;
       }
@@ -302,15 +414,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     // The digest of the bytes last tried, refused ones included: any event in the
     // folder (the gateway's own log file, an editor's swap file) triggers a look,
     // but only new spec bytes trigger a reload, so a refused spec is tried once.
-    let lastTried = state.digest;
-    watcher = watch(path.dirname(path.resolve(opts.specFile)), () => {
+    // With a folder, what would be loaded is the pinned or newest file: a new version or a pin change.
+    let lastTried = `${first.file}\u0000${state.digest}`;
+    watcher = watch(source.watchDir, () => {
       clearTimeout(debounce);
       debounce = setTimeout(async () => {
-        const text = await readFile(opts.specFile).catch(() => undefined);
-        if (!text) return;
-        const digest = specDigest(text);
-        if (digest === lastTried) return;
-        lastTried = digest;
+        const key = await source.probe();
+        if (!key || key === lastTried) return;
+        lastTried = key;
         void reload();
       }, 150);
       debounce.unref();
@@ -323,6 +434,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       port: listener.port,
       adminPort: admin?.port,
       service: state.service.config.serviceName,
+      config_id: first.configId,
+      spec: first.file,
+      selected_by: first.selectedBy,
       operations: state.service.config.operations.length,
       keys: opts.keys.split(':')[0],
       quotaStore: state.quota?.store,
@@ -338,6 +452,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     metrics,
     service: () => state.service,
     readiness,
+    configz: status.configz,
     reload,
     close: async (graceMs) => {
       draining = true;
@@ -351,6 +466,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       tokens?.close();
       keys?.close();
       jwt.close();
+      discovery.close();
       await state.quota?.close();
     },
   };

@@ -12,14 +12,58 @@ export function registerKeysCommands(program: Command): void {
     .command('create')
     .description('Create a key; it is printed once and only its hash is stored.')
     .addOption(new Option('--store <path>', 'key store file (YAML or JSON)').env('ENDPOINTS_KEYS_STORE').makeOptionMandatory())
-    .requiredOption('--project <project>', 'consumer project number the key belongs to')
+    .requiredOption('--project <number>', 'consumer project NUMBER the key belongs to (sent to backends as X-Endpoint-API-Consumer-Number)')
+    .option('--project-id <id>', "that project's id, recorded beside the number for people (never sent)")
     .option('--name <name>', 'id for list/revoke (default: key-<fingerprint>)')
     .option('--display-name <text>', 'human-readable name')
-    .option('--service <name>', 'restrict to this service (API target); repeatable', collect)
+    .option('--service <name[:methods]>', 'API target: NAME, or NAME:METHOD,METHOD (operationIds, a trailing * allowed); repeatable', collect)
     .option('--allowed-ip <cidr>', 'server key: allowed caller IP or CIDR; repeatable', collect)
     .option('--allowed-referrer <pattern>', 'browser key: allowed Referer pattern; repeatable', collect)
+    .option('--android-app <package:sha1>', 'Android key: allowed app, PACKAGE:SHA1 of its signing certificate; repeatable', collect)
+    .option('--ios-bundle-id <id>', 'iOS key: allowed bundle id; repeatable', collect)
+    .addOption(new Option('--key <value>', 'store this known key value (CI fixtures) instead of generating one; it is not printed back').env('ENDPOINTS_KEY_VALUE'))
     .action(async (o) => {
       const { key, entry } = await (await admin()).createKey(o.store, {
+        ...(o.key !== undefined ? { key: o.key } : {}),
+        project: o.project,
+        ...(o.name ? { name: o.name } : {}),
+        ...(o.displayName ? { displayName: o.displayName } : {}),
+        ...(o.service ? { services: o.service } : {}),
+        ...(o.allowedIp ? { allowedIps: o.allowedIp } : {}),
+        ...(o.allowedReferrer ? { allowedReferrers: o.allowedReferrer } : {}),
+        ...(o.androidApp ? { androidApps: o.androidApp } : {}),
+        ...(o.iosBundleId ? { iosBundleIds: o.iosBundleId } : {}),
+        ...(o.projectId ? { projectId: o.projectId } : {}),
+      });
+      if (o.key !== undefined) {
+        // The caller knows the value: echoing a credential into CI logs helps nobody.
+        process.stderr.write(`created ${entry.name} for project ${entry.project} from the given key (only its hash is stored)\n`);
+        return;
+      }
+      process.stderr.write(`created ${entry.name} for project ${entry.project}; the key is shown once, store it now:\n`);
+      process.stdout.write(`${key}\n`);
+    });
+
+  keys
+    .command('import')
+    .description('Add known key values, one per line (# comments), from a file or stdin (-); only their hashes are stored.')
+    .addOption(new Option('--store <path>', 'key store file (YAML or JSON)').env('ENDPOINTS_KEYS_STORE').makeOptionMandatory())
+    .requiredOption('--project <project>', 'consumer project number the keys belong to')
+    .option('--file <file>', "file of key values; '-' reads stdin")
+    .argument('[source]', "'-' reads the key values from stdin")
+    .option('--name <name>', 'id for list/revoke: <name> for one key, <name>-<n> for several (default: key-<fingerprint>)')
+    .option('--display-name <text>', 'human-readable name')
+    .option('--service <name>', 'restrict to this service (API target); repeatable', collect)
+    .option('--allowed-ip <cidr>', 'server keys: allowed caller IP or CIDR; repeatable', collect)
+    .option('--allowed-referrer <pattern>', 'browser keys: allowed Referer pattern; repeatable', collect)
+    .action(async (source: string | undefined, o) => {
+      const from = o.file ?? source;
+      if (from === undefined || (o.file !== undefined && source !== undefined) || (source !== undefined && source !== '-')) {
+        throw new Error("keys import reads one source: --file FILE, or '-' for stdin");
+      }
+      const { importKeys, readKeySource } = await import('./auth/apikeys/keys-import.ts');
+      const text = await readKeySource(from);
+      const entries = await importKeys(o.store, from === '-' ? 'stdin' : from, text, {
         project: o.project,
         ...(o.name ? { name: o.name } : {}),
         ...(o.displayName ? { displayName: o.displayName } : {}),
@@ -27,8 +71,8 @@ export function registerKeysCommands(program: Command): void {
         ...(o.allowedIp ? { allowedIps: o.allowedIp } : {}),
         ...(o.allowedReferrer ? { allowedReferrers: o.allowedReferrer } : {}),
       });
-      process.stderr.write(`created ${entry.name} for project ${entry.project}; the key is shown once, store it now:\n`);
-      process.stdout.write(`${key}\n`);
+      for (const e of entries) process.stdout.write(`${e.name}\tproject=${e.project}\tfingerprint=${e.sha256.slice(0, 12)}\n`);
+      process.stderr.write(`imported ${entries.length} key(s) into ${o.store} (only their hashes are stored)\n`);
     });
 
   keys
@@ -45,11 +89,13 @@ export function registerKeysCommands(program: Command): void {
       for (const k of list) {
         const r = k.restrictions;
         const what = [
-          r?.apiTargets?.length ? `services=${r.apiTargets.map((t) => t.service).join(',')}` : '',
+          r?.apiTargets?.length ? `services=${r.apiTargets.map((t) => (t.methods?.length ? `${t.service}:${t.methods.join('+')}` : t.service)).join(',')}` : '',
           r?.serverKeyRestrictions ? `ips=${r.serverKeyRestrictions.allowedIps?.join(',') ?? ''}` : '',
           r?.browserKeyRestrictions ? `referrers=${r.browserKeyRestrictions.allowedReferrers?.join(',') ?? ''}` : '',
+          r?.androidKeyRestrictions ? `android=${r.androidKeyRestrictions.allowedApplications?.map((a) => `${a.packageName}:${a.sha1Fingerprint}`).join(',') ?? ''}` : '',
+          r?.iosKeyRestrictions ? `ios=${r.iosKeyRestrictions.allowedBundleIds?.join(',') ?? ''}` : '',
         ].filter(Boolean);
-        process.stdout.write(`${k.name}\tproject=${k.project}\tfingerprint=${k.fingerprint}\t${k.displayName}\t${what.join(' ')}\n`);
+        process.stdout.write(`${k.name}\tproject=${k.project}${k.projectId ? ` (${k.projectId})` : ''}\tfingerprint=${k.fingerprint}\t${k.displayName}\t${what.join(' ')}\n`);
       }
     });
 

@@ -19,6 +19,9 @@ import { jwtError } from './auth/jwt/errors.ts';
 import { decideRequirement } from './auth/requirements.ts';
 import { authorize } from './auth/authorization.ts';
 import { ASSERTION_HEADER, type AssertionSigner } from './auth/assertion.ts';
+import type { TrafficValidation } from './validation/traffic-validation.ts';
+import { assignRequestId, REQUEST_ID_HEADER } from './observability/request-id.ts';
+import type { SigninRuntime } from './signin/index.ts';
 
 export interface PipelineDeps {
   /** The compiled spec in force; read once per request so a reload never changes a request mid-way. */
@@ -37,6 +40,10 @@ export interface PipelineDeps {
   readonly jwt?: JwtAuthenticator | undefined;
   /** Signs X-Endpoints-Gateway-Assertion for backends with `x-endpoints-identity-header: true`. */
   readonly assertions?: AssertionSigner | undefined;
+  /** --validate report|enforce: the request checked against the spec (undefined when off). */
+  readonly validate?: TrafficValidation['checkRequest'] | undefined;
+  /** Browser sign-in sessions (x-endpoints-signin); undefined: the spec has none. */
+  readonly signin?: SigninRuntime | undefined;
 }
 
 /** The longest path ESPv2 accepts (path_rewrite filter). */
@@ -75,6 +82,8 @@ export function sendError(res: ServerResponse, ctx: RequestContext | undefined, 
   // upload): Node would keep reading that body to reuse the connection, for as
   // long as the caller cares to send it. Close instead, as Envoy does.
   if (!res.req.complete) headers.connection = 'close';
+  // Kept readable through getHeader: the access log's responseSize.
+  res.setHeader('content-length', headers['content-length']!);
   res.writeHead(err.status, headers);
   res.end(body);
 }
@@ -91,6 +100,7 @@ export function createPipeline(deps: PipelineDeps) {
   let lastToken = '';
   let lastBearer = '';
   async function run(req: IncomingMessage, ctx: RequestContext): Promise<GatewayError | undefined> {
+    if (ctx.requestId === '') ctx.requestId = assignRequestId(req);
     const url = req.url ?? '/';
     if (url.length > MAX_PATH) return Errors.pathTooLong();
     if (url.includes('#')) return Errors.pathFragment();
@@ -116,7 +126,11 @@ export function createPipeline(deps: PipelineDeps) {
       req.method = m;
     }
     const match = service.router.match(req.method ?? 'GET', path);
-    if (match.kind === 'not-found') return Errors.notDefined();
+    // The gateway's own GET /healthz: other methods get ESPv2's 405 naming it (deny_invalid_method_test).
+    if (match.kind === 'not-found') {
+      const healthz = (path === '/healthz' || path === '/healthz/') && req.method !== 'GET' && req.method !== 'HEAD';
+      return healthz ? Errors.methodNotAllowed('/healthz') : Errors.notDefined();
+    }
     if (match.kind === 'method-not-allowed') return Errors.methodNotAllowed(match.template);
     const op: Operation = match.value;
     ctx.op = op;
@@ -129,25 +143,34 @@ export function createPipeline(deps: PipelineDeps) {
     const security = op.security;
     let user: VerifiedJwt | undefined;
     let keyNeeded = security.apiKeyRequired;
-    if (security.jwtSchemes.length > 0) {
+    // A sign-in session counts as its scheme in the OR-of-AND below (src/signin); the gateway's cookies never go upstream.
+    const signin = security.signin;
+    const session = deps.signin ? await deps.signin.authenticate(req, signin) : undefined;
+    if (security.jwtSchemes.length > 0 || signin) {
       const found = extractJwt(security.jwtLocations, rawQuery, headers);
       if (found !== undefined) {
         if (!deps.jwt) return jwtError('jwksFetchFailed');
         const verdict = await deps.jwt.authenticate(found.token, found.location, security.jwtSchemes);
         if (verdict instanceof GatewayError) return verdict;
         user = verdict;
+        if (typeof verdict.claims.sub === 'string') ctx.endUser = verdict.claims.sub;
         headers['x-endpoint-api-userinfo'] = verdict.payloadSegment;
       }
+      if (session && signin) {
+        user = user ? { ...user, schemes: new Set([...user.schemes, signin.name]) } : { ...session, schemes: new Set([signin.name]) };
+        if (headers['x-endpoint-api-userinfo'] === undefined) headers['x-endpoint-api-userinfo'] = session.payloadSegment;
+        ctx.endUser ??= typeof session.claims.sub === 'string' ? session.claims.sub : undefined;
+      }
       const decision = decideRequirement(security, user?.schemes);
-      if (decision.kind === 'refused') return decision.error;
+      if (decision.kind === 'refused') return signin && !user && deps.signin ? deps.signin.challenge(req, signin, security.jwtSchemes.length > 0 ? decision.error : undefined) : decision.error;
       keyNeeded = decision.kind === 'needs-key';
     }
 
     let keyHash: string | undefined;
     if (keyNeeded) {
       const key = extractApiKey(op.security.apiKeyLocations, rawQuery, headers);
-      if (key === undefined) return Errors.missingApiKey();
-      if (!deps.keys) return Errors.keysUnavailable();
+      if (key === undefined) return signin && !user && deps.signin ? deps.signin.challenge(req, signin, Errors.missingApiKey()) : Errors.missingApiKey();
+      if (!deps.keys) return Errors.noKeyStore();
       const verdict = await deps.keys.verify(key, {
         serviceName: service.config.serviceName,
         operationId: op.id,
@@ -156,6 +179,7 @@ export function createPipeline(deps: PipelineDeps) {
         androidPackage: headerValue(headers['x-android-package']),
         androidCert: headerValue(headers['x-android-cert']),
         iosBundleId: headerValue(headers['x-ios-bundle-identifier']),
+        requestId: ctx.requestId,
       });
       if (verdict instanceof GatewayError) return verdict;
       ctx.consumerProject = verdict.project;
@@ -169,6 +193,12 @@ export function createPipeline(deps: PipelineDeps) {
 
     if (op.authorization !== null) {
       const refusal = authorize(op.authorization, user?.claims);
+      if (refusal) return signin && deps.signin ? deps.signin.forbidden(req, user?.claims, refusal) : refusal;
+    }
+
+    // After the caller is known, before quota: a request refused for its contract costs no quota.
+    if (deps.validate !== undefined) {
+      const refusal = await deps.validate(req, service.config, op, rawQuery, match.bindings);
       if (refusal) return refusal;
     }
 
@@ -200,16 +230,23 @@ export function createPipeline(deps: PipelineDeps) {
           return Errors.tokenNotFound(aud);
         }
       }
-      // ESPv2 moves the caller's Authorization aside; a caller-sent
-      // X-Forwarded-Authorization never survives next to our token.
-      const callerAuth = headers.authorization;
-      if (callerAuth !== undefined) headers['x-forwarded-authorization'] = callerAuth;
-      else if (headers['x-forwarded-authorization'] !== undefined) delete headers['x-forwarded-authorization'];
       if (token !== lastToken) {
         lastToken = token;
         lastBearer = `Bearer ${token}`;
       }
-      headers.authorization = lastBearer;
+      if (rule.serverlessHeader) {
+        // Cloud Run checks X-Serverless-Authorization first: the app's own Authorization passes untouched.
+        headers['x-serverless-authorization'] = lastBearer;
+      } else {
+        // ESPv2 moves the caller's Authorization aside; a caller-sent
+        // X-Forwarded-Authorization never survives next to our token.
+        const callerAuth = headers.authorization;
+        if (callerAuth !== undefined) headers['x-forwarded-authorization'] = callerAuth;
+        else if (headers['x-forwarded-authorization'] !== undefined) delete headers['x-forwarded-authorization'];
+        // Cloud Run would check a caller's X-Serverless-Authorization before our token.
+        if (headers['x-serverless-authorization'] !== undefined) delete headers['x-serverless-authorization'];
+        headers.authorization = lastBearer;
+      }
     }
     headers.host = rule.hostHeader;
     req.url = upstreamPath(rule, path, rawQuery, match.bindings);
@@ -219,6 +256,9 @@ export function createPipeline(deps: PipelineDeps) {
   const middleware = function gateway(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
     const ctx = newContext();
     req.gw = ctx;
+    // Before any answer, so the gateway's own refusals carry it too.
+    ctx.requestId = assignRequestId(req);
+    res.setHeader(REQUEST_ID_HEADER, ctx.requestId);
     run(req, ctx).then(
       (err) => {
         if (err === undefined) return next();

@@ -21,6 +21,10 @@ export interface AppParts {
   readonly draining?: () => boolean;
   /** Public keys of the gateway's identity assertions, served at `path` (no key needed, never proxied). */
   readonly jwks?: { readonly path: string; readonly body: string };
+  /** --cors-preset (src/cors/preset.ts): CORS headers on every response, preflights answered here. */
+  readonly cors?: import('./cors/preset.ts').CorsPresetHandler | undefined;
+  /** Answered by the gateway itself before the pipeline (the docs page): true when it answered. */
+  readonly localRoutes?: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) | undefined;
 }
 
 /**
@@ -45,7 +49,9 @@ export function createApp(parts: AppParts): express.Express {
   const isJwksPath = (url: string): boolean =>
     jwks !== undefined && url.startsWith(jwks.path) && (url.length === jwks.path.length || url.charCodeAt(jwks.path.length) === 0x3f);
 
+  const cors = parts.cors;
   app.use((req: Request, res: Response, next: NextFunction) => {
+    cors?.decorate(req, res);
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (req.url === '/healthz') {
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -69,15 +75,17 @@ export function createApp(parts: AppParts): express.Express {
       res.end(body);
       return;
     }
+    if (parts.localRoutes?.(req, res)) return;
     if (draining()) res.setHeader('connection', 'close');
     if (done) res.once('close', onClose);
+    if (cors?.answer(req, res)) return;
     next();
   });
   app.use(parts.pipeline);
   app.use(parts.proxy);
   // express 5 sends rejected promises here too.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    parts.logger.error({ err, method: req.method, path: req.path }, 'internal error while handling a request');
+    parts.logger.error({ err, method: req.method, path: req.path, requestId: req.gw?.requestId }, 'internal error while handling a request');
     sendError(res, req.gw, Errors.internal());
   });
   return app;

@@ -11,6 +11,7 @@ export const AuthorizationMessages = {
   noIdentity: 'PERMISSION_DENIED: This method requires a verified end-user identity (JWT).',
   emailNotVerified: "PERMISSION_DENIED: The caller's email is not verified.",
   emailNotAllowed: "PERMISSION_DENIED: The caller's email is not allowed to call this method.",
+  groupNotAllowed: "PERMISSION_DENIED: The caller is in none of the groups allowed to call this method.",
   claimNotAllowed: (name: string) => `PERMISSION_DENIED: The caller's token lacks an allowed value of the claim "${name}".`,
 } as const;
 
@@ -40,6 +41,7 @@ export function authorize(rule: AuthorizationRule, claims: Readonly<Record<strin
     const domain = at < 0 ? '' : lower.slice(at + 1);
     if (!rule.emails.includes(lower) && !rule.emailDomains.includes(domain)) return denied(AuthorizationMessages.emailNotAllowed, 'authz_email');
   }
+  if (rule.groups && rule.groups.length > 0 && !claimMatches(claims.groups, rule.groups)) return denied(AuthorizationMessages.groupNotAllowed, 'authz_group');
   for (const c of rule.claims) {
     if (!claimMatches(claims[c.name], c.values)) return denied(AuthorizationMessages.claimNotAllowed(c.name), 'authz_claim');
   }

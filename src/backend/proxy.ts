@@ -23,12 +23,33 @@ export interface ProxyEvents {
   readonly perTryTimeoutMs?: number | undefined;
   readonly maxConnections?: number;
   readonly maxPending?: number;
+  /** --validate report|enforce (src/validation/); undefined (off): no check, no cost. */
+  readonly contract?: ContractHooks | undefined;
+}
+
+/** What the proxy asks the traffic validation, when it is on. */
+export interface ContractHooks {
+  /** The request body already read whole (to be validated), forwarded as is; undefined: read it as usual. */
+  requestBody(req: IncomingMessage): Buffer | undefined;
+  /** The final response head: undefined passes it untouched, an error is answered instead, a watch sees the body. */
+  response(req: IncomingMessage, status: number, headers: Record<string, string | string[] | undefined>): ResponseWatch | GatewayError | undefined;
+}
+
+export interface ResponseWatch {
+  /** True: send neither head nor body until end() passes (enforce); false: they pass as they come. */
+  readonly hold: boolean;
+  /** The chunks kept while holding, sent unchanged once end() passes. */
+  readonly held: readonly Buffer[];
+  /** An error (holding only) is answered instead of the response. */
+  data(chunk: Buffer): GatewayError | undefined;
+  end(): GatewayError | undefined;
 }
 
 interface Shared {
   readonly policy: RetryPolicy;
   readonly perTryTimeoutMs: number;
   readonly onUpstreamError: ((req: IncomingMessage, kind: string, err: Error) => void) | undefined;
+  readonly contract: ContractHooks | undefined;
 }
 
 const kExchange = Symbol('exchange');
@@ -88,6 +109,32 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 }
 
+/** An Attempt whose response body a contract watch sees (--validate); holding, it is sent only once judged. */
+class CheckedAttempt extends Attempt {
+  watch: ResponseWatch | undefined = undefined;
+
+  override onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const w = this.watch;
+    if (this.dead || w === undefined) return super.onResponseData(controller, chunk);
+    const refusal = w.data(chunk);
+    if (refusal !== undefined) {
+      this.kill();
+      this.ex.refuse(refusal);
+    } else if (!w.hold) super.onResponseData(controller, chunk);
+  }
+
+  override onResponseEnd(controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    const w = this.watch;
+    if (this.dead || w === undefined) return super.onResponseEnd(controller, trailers);
+    const refusal = w.end();
+    if (refusal === undefined && !w.hold) return super.onResponseEnd(controller, trailers);
+    // The response is complete: this try does nothing more, and has nothing left to abort.
+    this.dead = true;
+    if (refusal !== undefined) this.ex.refuse(refusal);
+    else this.ex.release(this, w, trailers);
+  }
+}
+
 /** One client request's trip to its backend, across tries. */
 class Exchange {
   readonly req: IncomingMessage;
@@ -105,6 +152,8 @@ class Exchange {
   finished = false;
   drainHooked = false;
   tryTimer: NodeJS.Timeout | undefined = undefined;
+  /** A response head held until its body is judged (--validate enforce). */
+  heldHead: [number, Record<string, string | string[] | undefined>] | undefined = undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, shared: Shared, origin: Origin) {
     this.req = req;
@@ -117,7 +166,7 @@ class Exchange {
 
   dispatchTry(): void {
     this.tries++;
-    const a = new Attempt(this);
+    const a = this.shared.contract === undefined ? new Attempt(this) : new CheckedAttempt(this);
     this.attempt = a;
     const b = this.body;
     // undici accepts async iterables as bodies (its types list only streams).
@@ -159,11 +208,55 @@ class Exchange {
     }
     clearTimeout(this.tryTimer);
     dropResponseHopByHop(headers);
+    if (this.shared.contract !== undefined && this.checkHead(a as CheckedAttempt, status, headers)) return;
+    this.sendHead(a, status, headers);
+  }
+
+  /** --validate: true when the head is not to be sent now (refused, or held until its body is judged). */
+  private checkHead(a: CheckedAttempt, status: number, headers: Record<string, string | string[] | undefined>): boolean {
+    const w = this.shared.contract!.response(this.req, status, headers);
+    if (w === undefined) return false;
+    if (w instanceof GatewayError) {
+      a.kill();
+      this.refuse(w);
+      return true;
+    }
+    a.watch = w;
+    if (!w.hold) return false;
+    this.heldHead = [status, headers];
+    // Nothing was sent, but the backend has answered: never retried, as once started.
+    this.started = true;
+    return true;
+  }
+
+  /** --validate enforce: the held response passed; it goes out as the backend sent it. */
+  release(a: Attempt, w: ResponseWatch, trailers: Record<string, string | string[] | undefined>): void {
+    const [status, headers] = this.heldHead!;
+    this.started = false;
+    this.sendHead(a, status, headers);
+    if (!this.started) return;
+    for (const chunk of w.held) this.res.write(chunk);
+    this.end(trailers);
+  }
+
+  /** --validate enforce: the contract's refusal instead of the backend's response. */
+  refuse(err: GatewayError): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.tryTimer);
+    clearTimeout(this.ctx.timer);
+    sendError(this.res, this.ctx, err);
+  }
+
+  private sendHead(a: Attempt, status: number, headers: Record<string, string | string[] | undefined>): void {
     const res = this.res;
     try {
       // Kept readable through getHeader (the access log's response size); writeHead sends it once.
       const cl = headers['content-length'];
       if (cl !== undefined) res.setHeader('content-length', cl);
+      // A cookie the gateway set on this response (a refreshed sign-in session) joins the backend's own.
+      const ours = res.getHeader('set-cookie');
+      if (ours !== undefined && headers['set-cookie'] !== undefined) headers['set-cookie'] = [...[headers['set-cookie']].flat(), ...[ours].flat().map(String)];
       res.writeHead(status, headers as Record<string, string | string[]>);
     } catch (err) {
       // A value Node refuses to send (a control byte): nothing was written yet.
@@ -280,6 +373,7 @@ export function createBackendProxy(events: ProxyEvents = {}) {
     policy: retryPolicy(events.retryOns ?? DEFAULT_RETRY_ONS, events.retryNum ?? 1, events.onWarning),
     perTryTimeoutMs: events.perTryTimeoutMs ?? 0,
     onUpstreamError: events.onUpstreamError,
+    contract: events.contract,
   };
 
   function proxy(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
@@ -327,6 +421,14 @@ export function createBackendProxy(events: ProxyEvents = {}) {
     res.once('close', onClose);
     ctx.timer = setTimeout(onDeadline, rule.deadlineMs, ex);
 
+    if (shared.contract !== undefined) {
+      const read = shared.contract.requestBody(req);
+      if (read !== undefined) {
+        ex.body = read;
+        ex.dispatchTry();
+        return;
+      }
+    }
     const cl = headers['content-length'];
     if (streamed) {
       ex.body = new StreamedBody(req);

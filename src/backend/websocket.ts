@@ -232,7 +232,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
       },
       (err: unknown) => {
         // The operation, not the URL: a query may carry an API key.
-        opts.logger?.error({ err, operation: ctx.op?.id }, 'internal error while handling an upgrade');
+        opts.logger?.error({ err, operation: ctx.op?.id, requestId: ctx.requestId }, 'internal error while handling an upgrade');
         if (!t.done) refuse(t, Errors.internal());
       },
     );

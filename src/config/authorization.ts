@@ -22,6 +22,7 @@ export function compileAuthorization(raw: unknown): AuthorizationRule | null {
     name,
     values: (Array.isArray(v) ? v : [v]).filter(isScalar),
   }));
-  if (emails.length === 0 && emailDomains.length === 0 && claims.length === 0) return null;
-  return { emails, emailDomains, claims };
+  const groups = arr(raw.groups).filter((g): g is string => typeof g === 'string');
+  if (emails.length === 0 && emailDomains.length === 0 && claims.length === 0 && groups.length === 0) return null;
+  return groups.length > 0 ? { emails, emailDomains, claims, groups } : { emails, emailDomains, claims };
 }

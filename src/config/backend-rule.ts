@@ -50,7 +50,14 @@ export function deadlineMs(value: unknown): number {
  * CONSTANT on an operation (reference 1.2). Without jwt_audience the ID-token
  * audience is the address exactly as written, as Google's compiler sets it.
  */
-export function backendRule(block: Json, level: 'top' | 'operation'): BackendRule | { error: string } {
+export function backendRule(block: Json, level: 'top' | 'operation', local?: BackendRule): BackendRule | { error: string } {
+  // No address (ESPv2's examples/testdata/sidecar_backend: `{deadline: "7.5"}`): Google's compiler
+  // emits a rule without one, which ESPv2 serves from its local --backend (no ID token, the
+  // request's own path) with that block's deadline.
+  if (block.address === undefined && local) {
+    const rule = { ...local, deadlineMs: deadlineMs(block.deadline) };
+    return block['x-endpoints-identity-header'] === true ? { ...rule, identityHeader: true } : rule;
+  }
   const address = String(block.address);
   const parsed = parseAddress(address);
   if ('error' in parsed) return parsed;
@@ -62,7 +69,9 @@ export function backendRule(block: Json, level: 'top' | 'operation'): BackendRul
         : 'CONSTANT_ADDRESS';
   const audience = block.disable_auth === true ? null : typeof block.jwt_audience === 'string' ? block.jwt_audience : address;
   const rule = ruleFrom(address, parsed, translation, audience, deadlineMs(block.deadline), block.protocol === 'h2' ? 'h2' : 'http/1.1');
-  return block['x-endpoints-identity-header'] === true ? { ...rule, identityHeader: true } : rule;
+  const withHeader = block['x-endpoints-identity-header'] === true ? { ...rule, identityHeader: true } : rule;
+  // Cloud Run reads the ID token from X-Serverless-Authorization first, leaving the app its own Authorization.
+  return typeof block.serverless_header === 'string' ? { ...withHeader, serverlessHeader: true } : withHeader;
 }
 
 /** The rule for operations with no address: ESPv2 sends them to its local --backend with auth disabled. */

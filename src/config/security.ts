@@ -1,4 +1,5 @@
-import type { ApiKeyLocation, ApiKeyScheme, JwtLocation, JwtScheme, SecurityRequirement, SecurityScheme } from './types.ts';
+import type { ApiKeyLocation, ApiKeyScheme, JwtLocation, JwtScheme, SecurityRequirement, SecurityScheme, SigninScheme } from './types.ts';
+import { compileSigninScheme } from '../signin/config.ts';
 import { arr, obj, type Json } from './openapi.ts';
 
 /** ESP's key locations when a spec says `{type: apiKey, name: key, in: query}` (reference 3.1). */
@@ -34,6 +35,8 @@ export function compileSchemes(defs: Json, serviceName: string): Map<string, Sec
       const isDefault = location.in === 'query' && location.name === 'key';
       const scheme: ApiKeyScheme = { kind: 'apiKey', name, locations: isDefault ? DEFAULT_API_KEY_LOCATIONS : [location] };
       out.set(name, scheme);
+    } else if (d.type === 'oauth2' && d['x-endpoints-signin'] !== undefined) {
+      out.set(name, compileSigninScheme(name, d));
     } else if (d.type === 'oauth2' && typeof d['x-google-issuer'] === 'string') {
       const audiences = typeof d['x-google-audiences'] === 'string'
         ? d['x-google-audiences'].split(',').map((a) => a.trim()).filter(Boolean)
@@ -82,6 +85,7 @@ export function compileRequirement(security: unknown, schemes: ReadonlyMap<strin
     jwtSchemes,
     jwtLocations: jwtLocationsOf(jwtSchemes),
     jwtRequired: alternatives.every((a) => a.some((s) => s.kind === 'jwt')),
+    signin: alternatives.flat().find((s): s is SigninScheme => s.kind === 'signin') ?? null,
   };
 }
 

@@ -4,6 +4,7 @@ import { parseSpecText, readSpecText } from './load.ts';
 import type { Json } from './openapi.ts';
 import { SpecError } from './problems.ts';
 import type { SpecCache } from './spec-cache.ts';
+import { missingServiceNameProblem } from './service-name.ts';
 
 export interface LoadedService extends CompiledService {
   /** SHA-256 of the spec file's bytes (reload compares it). */
@@ -29,7 +30,8 @@ export async function loadService(file: string, opts: CompileOptions = {}, cache
   // The validator (swagger-parser, Ajv) is loaded only when a spec needs validating.
   const { validateSpec } = await import('./validate.ts');
   const { api, problems } = await validateSpec(doc);
-  if (!api) throw new SpecError(file, problems);
+  // The missing-service-name problem, otherwise found only at compile time, is reported in the same pass.
+  if (!api) throw new SpecError(file, [...problems, ...[missingServiceNameProblem(doc, opts.serviceName)].filter((p) => p !== undefined)]);
   const compiled = compile(file, api, opts);
   const key = cache?.key(text);
   if (key !== undefined) cache?.put(key, api);

@@ -25,6 +25,8 @@ export interface BackendRule {
   readonly protocol: 'http/1.1' | 'h2';
   /** `x-endpoints-identity-header: true`: send the gateway-signed X-Endpoints-Gateway-Assertion. */
   readonly identityHeader: boolean;
+  /** `serverless_header: X-Serverless-Authorization`: the ID token goes there, the caller's Authorization stays (src/signin). */
+  readonly serverlessHeader?: boolean;
 }
 
 /** Where an API key may be read, in order (reference 3.1). */
@@ -57,7 +59,23 @@ export interface JwtScheme {
   readonly locations: readonly JwtLocation[];
 }
 
-export type SecurityScheme = ApiKeyScheme | JwtScheme;
+/** oauth2 accessCode with `x-endpoints-signin`: browser sign-in through an OpenID provider (src/signin). */
+export interface SigninScheme {
+  readonly kind: 'signin';
+  readonly name: string;
+  /** OpenID discovery from here. */
+  readonly issuer: string;
+  readonly authorizationUrl: string;
+  readonly tokenUrl: string;
+  readonly clientId: string;
+  readonly scopes: readonly string[];
+  /** Extra authorization request parameters (e.g. Google's access_type: offline). */
+  readonly authorizationParams: Readonly<Record<string, string>>;
+  /** Same-origin path the browser lands on after signing out. */
+  readonly postLogoutPath: string;
+}
+
+export type SecurityScheme = ApiKeyScheme | JwtScheme | SigninScheme;
 
 /**
  * OR of alternatives, AND inside one (OpenAPI `security`). An empty list of
@@ -75,6 +93,8 @@ export interface SecurityRequirement {
   readonly jwtLocations: readonly JwtLocation[];
   /** True iff every alternative contains a JWT scheme (else a missing token is allowed). */
   readonly jwtRequired: boolean;
+  /** The sign-in scheme some alternative names (one per spec); null: no browser sign-in here. */
+  readonly signin?: SigninScheme | null;
 }
 
 /** `x-endpoints-authorization`: who may call, checked against the verified JWT. */
@@ -85,6 +105,8 @@ export interface AuthorizationRule {
   readonly emailDomains: readonly string[];
   /** Each named claim must equal one of its values (or, for a list claim, contain one). */
   readonly claims: readonly { readonly name: string; readonly values: readonly (string | number | boolean)[] }[];
+  /** The `groups` claim must contain one of these (sign-in users and JWTs alike). */
+  readonly groups?: readonly string[];
 }
 
 export interface MetricCost {
@@ -130,12 +152,20 @@ export interface Operation {
 export interface ServiceConfig {
   /** Service name: --service-name, $ENDPOINTS_SERVICE_NAME, then the spec's host. */
   readonly serviceName: string;
+  /** `info.version` as written ('' when absent): the first part of the config id. */
+  readonly version: string;
   /** The producer project (for calls charged without a key), when known. */
   readonly producerProject: string;
   readonly basePath: string;
   readonly allowAll: boolean;
+  /** x-google-endpoints `allowCors: true` for this service (OPTIONS routes generated). */
+  readonly allowCors?: boolean;
+  /** Located warnings from validation (a dangling $ref taken as any value, an ignored extension). */
+  readonly warnings?: readonly string[];
   readonly operations: readonly Operation[];
   readonly quotaLimits: readonly QuotaLimit[];
   /** Backends with an ID-token audience, for readiness and prefetch. */
   readonly audiences: readonly string[];
+  /** The spec's browser sign-in scheme (x-endpoints-signin), when it has one. */
+  readonly signin?: SigninScheme | null;
 }

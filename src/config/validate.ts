@@ -7,6 +7,11 @@ import { arr, fullTemplate, HTTP_METHODS, isObject, obj, operationsOf, type Json
 import { shown, where, type SpecProblem } from './problems.ts';
 import { schemaProblems, type SchemaErrorLike } from './schema-errors.ts';
 import { refExpansionProblems } from './ref-expansion.ts';
+import { danglingRefs } from './dangling-refs.ts';
+import { extensionNameFindings } from './extension-names.ts';
+import { withWarnings } from './spec-warnings.ts';
+import { signinProblems } from '../signin/config.ts';
+import { locatedSwaggerProblem, missingPathParameterProblems, withPathParametersRepaired } from './path-parameters.ts';
 
 const schemaUrl = new URL('../../openapi/x-google-extensions.schema.json', import.meta.url);
 
@@ -205,11 +210,16 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
   const refs: SpecProblem[] = [];
   externalRefs(doc, [], refs);
   if (refs.length > 0) return { api: undefined, problems: refs };
+  // A $ref to nothing: taken as any value where only a payload is described, else refused.
+  const dangling = danglingRefs(doc);
+  if (dangling.problems.length > 0) return { api: undefined, problems: dangling.problems };
+  doc = dangling.doc;
+  const names = extensionNameFindings(doc);
   const expansion = refExpansionProblems(doc);
   if (expansion.length > 0) return { api: undefined, problems: expansion };
   const { api, problems } = await swaggerSchemaProblems(doc);
   if (!api) return { api, problems };
-  const out: SpecProblem[] = [];
+  const out: SpecProblem[] = [...names.problems];
   const defs = obj(api.securityDefinitions);
 
   if (api['x-google-backend'] !== undefined) checkExtension('backend', api['x-google-backend'], ['x-google-backend'], out);
@@ -237,6 +247,7 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
       checkExtension('jwtSecurityDefinition', d, ['securityDefinitions', name], out);
     }
   }
+  out.push(...signinProblems(defs));
   checkSecurityList(api.security, defs, ['security'], out);
   if (api['x-endpoints-authorization'] !== undefined) {
     if (checkExtension('authorization', api['x-endpoints-authorization'], ['x-endpoints-authorization'], out) && !Object.values(defs).some(isJwtDefinition)) {
@@ -257,6 +268,7 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
     }
   }
 
+  const missingParams = new Map<string, string[]>();
   const templatesSeen = new Map<string, string>();
   const operationIds = new Map<string, string>();
   checkEnforceable(api.security, defs, ['security'], out);
@@ -287,6 +299,8 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
         out.push({ where: where(...at, 'parameters'), message: `declares the path parameter ${shown(p.name)}, which the path template "${path}" does not contain` });
       }
     }
+    const missing = missingPathParameterProblems(path, method, params.map((p) => String(p.name)), out);
+    if (missing.length > 0) missingParams.set(`${method} ${path}`, missing);
 
     const backend = op['x-google-backend'];
     if (backend !== undefined && checkExtension('backend', backend, [...at, 'x-google-backend'], out)) {
@@ -320,6 +334,7 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
     out.push({ where: 'x-google-backend', message: 'sets both jwt_audience and disable_auth: true; they exclude each other (keep one)' });
   }
 
-  if (out.length === 0) out.push(...(await swaggerSpecProblems(doc)));
-  return { api: out.length === 0 ? api : undefined, problems: out };
+  // Its checks stop at the first problem; on a copy where ours are repaired, it reports one of its own, in the same pass.
+  out.push(...(await swaggerSpecProblems(withPathParametersRepaired(doc, missingParams))).filter((p) => !/is missing path parameter|has a path parameter named/.test(p.message)).map(locatedSwaggerProblem));
+  return { api: out.length === 0 ? withWarnings(api, [...dangling.warnings, ...names.warnings]) : undefined, problems: out };
 }

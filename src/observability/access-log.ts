@@ -86,9 +86,11 @@ export function createAccessLog(opts: AccessLogOptions) {
       `"responseSize":"${size}","latency":"${latency.toFixed(6)}s","remoteIp":${q(req.socket.remoteAddress ?? '')},` +
       (ua !== undefined ? `"userAgent":${q(ua)},` : '') +
       `"protocol":"HTTP/${req.httpVersion}"}`;
+    if (ctx?.requestId) line += `,"requestId":${q(ctx.requestId)}`;
     if (ctx?.op) line += `,"operation":${q(ctx.op.id)}`;
     if (ctx?.consumerProject) line += `,"consumerProject":${q(ctx.consumerProject)}`;
     if (ctx?.keyFingerprint) line += `,"keyFingerprint":"${ctx.keyFingerprint}"`;
+    if (ctx?.endUser !== undefined) line += `,"endUser":${q(ctx.endUser)}`;
     if (ctx?.reason) line += `,"reason":"${ctx.reason}"`;
     if (!res.writableFinished) line += ',"aborted":true';
     const trace = traceProject ? traceId(req.headers) : undefined;

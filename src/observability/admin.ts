@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
  * The admin listener (--admin-port): Prometheus metrics, liveness and
  * readiness. Never on the serving port, so metrics are not exposed to API callers.
  */
-export function adminHandler(registry: Registry, ready: () => { ready: boolean; why: string }) {
+export function adminHandler(registry: Registry, ready: () => { ready: boolean; why: string }, configz?: () => Record<string, unknown>) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -17,6 +17,10 @@ export function adminHandler(registry: Registry, ready: () => { ready: boolean; 
         (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
         () => res.writeHead(500, { 'content-type': 'application/json' }).end('{"code":500,"message":"metrics unavailable"}'),
       );
+      return;
+    }
+    if (path === '/configz' && configz) {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(configz()));
       return;
     }
     if (path === '/healthz') {

@@ -11,6 +11,8 @@ export interface MetricSources {
   readonly keys?: (() => ApiKeyVerifier | undefined) | undefined;
   readonly tokens?: (() => IdTokenSource | undefined) | undefined;
   readonly quota?: (() => QuotaEnforcer | undefined) | undefined;
+  /** The config served, for endpoints_gateway_config_info. */
+  readonly config?: (() => { readonly configId: string; readonly version: string }) | undefined;
 }
 
 export interface GatewayMetrics {
@@ -19,6 +21,8 @@ export interface GatewayMetrics {
   observe(req: IncomingMessage, res: ServerResponse): void;
   upstreamError(kind: string): void;
   reload(ok: boolean): void;
+  /** --validate: a request or response that broke the spec's contract (kind: a fixed set, see src/validation/violations.ts). */
+  contractViolation(operation: string, kind: string): void;
 }
 
 /**
@@ -83,8 +87,26 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
     labelNames: ['result'] as const,
     registers: [registry],
   });
+  const contractViolations = new Counter({
+    name: 'endpoints_gateway_contract_violations_total',
+    help: 'Requests and backend responses that broke the spec (--validate report|enforce), by operation and kind.',
+    labelNames: ['operation', 'kind'] as const,
+    registers: [registry],
+  });
   const info = new Gauge({ name: 'endpoints_gateway_up', help: '1 while the gateway serves.', registers: [registry] });
   info.set(1);
+  const config = sources.config;
+  new Gauge({
+    name: 'endpoints_gateway_config_info',
+    help: 'The config served: 1, labelled with its config id and info.version.',
+    labelNames: ['config_id', 'version'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const c = config?.();
+      if (c) this.labels(c.configId, c.version).set(1);
+    },
+  });
 
   const keys = sources.keys ?? (() => undefined);
   const tokens = sources.tokens ?? (() => undefined);
@@ -150,6 +172,10 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
     },
     reload(ok) {
       reloads.labels(ok ? 'success' : 'failure').inc();
+    },
+    contractViolation(operation, kind) {
+      // Bounded: operations come from the spec, kinds from a fixed set.
+      contractViolations.labels(operation, kind).inc();
     },
   };
 }

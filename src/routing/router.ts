@@ -36,11 +36,49 @@ class Leaf<T> {
   }
 }
 
+/**
+ * A template that goes on after its `**` with literal segments (`/a/**\/b/c`,
+ * `/{x=a/**\/b}:custom`): matched by ESPv2's own regex for the rest of the path.
+ */
+class Tail<T> {
+  readonly key: readonly string[];
+  readonly literals: readonly string[];
+  readonly verb: string | null;
+  readonly leaf: Leaf<T>;
+  /** Sticky, from just after the '/' before `**`: `(.*)/l1/l2\/?(:verb)?$`, as ESPv2's `.*`. */
+  readonly re: RegExp;
+  constructor(literals: readonly string[], verb: string | null, leaf: Leaf<T>) {
+    this.literals = literals;
+    this.verb = verb;
+    this.leaf = leaf;
+    // ESPv2's sort trie counts the verb as one more segment key.
+    this.key = verb === null ? literals : [...literals, verb];
+    const esc = (v: string) => v.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    this.re = new RegExp(`(.*)${literals.map((l) => `\\/${esc(l)}`).join('')}\\/?${verb === null ? '' : `:${esc(verb)}`}$`, 'y');
+  }
+}
+
+/** ESPv2's order among a `**` node's children: segment keys compared in turn, a prefix first (sort.go). */
+function byKey(a: Tail<unknown>, b: Tail<unknown>): number {
+  const n = Math.min(a.key.length, b.key.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.key[i]!;
+    const y = b.key[i]!;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return a.key.length - b.key.length;
+}
+
 class TrieNode<T> {
   literals: Map<string, TrieNode<T>> | null = null;
   single: TrieNode<T> | null = null;
-  /** `**` is always the last segment: this child only ever has `routes` and `verbs`. */
+  /** Only literals may follow `**` (ESPv2): this child has `routes`, `verbs` and `tails`. */
   double: TrieNode<T> | null = null;
+  /**
+   * On a `**` node with templates going on after it: those and the verbs, in
+   * ESPv2's order (children before the node's own routes); null otherwise.
+   */
+  tails: Tail<T>[] | null = null;
   /** Templates without a verb ending here. */
   routes: Leaf<T> | null = null;
   /** Templates with a verb ending here, by verb. */
@@ -76,6 +114,11 @@ export class Router<T> {
   add(method: string, template: PathTemplate, value: T): void {
     let node = this.#root;
     const segs = template.segments;
+    const double = segs.findIndex((seg) => seg.kind === 'double');
+    if (double >= 0 && double < segs.length - 1) {
+      this.#addTail(method, template, value, double);
+      return;
+    }
     for (const seg of segs) {
       if (seg.kind === 'literal') {
         node.literals ??= new Map();
@@ -102,12 +145,58 @@ export class Router<T> {
       throw new Error(`duplicate route ${method} ${template.raw}${same}`);
     }
     leaf.methods.set(method, { template, value });
-    if (template.verb !== null) this.#verbs.add(template.verb);
-    if (segs.length >= this.#starts.length) {
-      this.#starts = new Int32Array(segs.length * 2);
-      this.#ends = new Int32Array(segs.length * 2);
+    if (template.verb !== null) {
+      this.#verbs.add(template.verb);
+      // A `**` node walked by its ordered list keeps its verbs there too.
+      if (node.tails && segs[segs.length - 1]?.kind === 'double' && !node.tails.some((t) => t.leaf === leaf)) {
+        node.tails.push(new Tail([], template.verb, leaf));
+        node.tails.sort(byKey);
+      }
     }
+    this.#sized(segs.length);
     this.#size++;
+  }
+
+  /** A template with literal segments after its `**` (index `double`). */
+  #addTail(method: string, template: PathTemplate, value: T, double: number): void {
+    const segs = template.segments;
+    let node = this.#root;
+    for (let i = 0; i <= double; i++) {
+      const seg = segs[i]!;
+      if (seg.kind === 'literal') {
+        node.literals ??= new Map();
+        let child = node.literals.get(seg.value);
+        if (!child) node.literals.set(seg.value, (child = new TrieNode()));
+        node = child;
+      } else if (seg.kind === 'single') node = node.single ??= new TrieNode();
+      else node = node.double ??= new TrieNode();
+    }
+    const literals = segs.slice(double + 1).map((seg) => (seg as { value: string }).value);
+    if (!node.tails) {
+      // From now on this node's verbs are matched through the ordered list as well.
+      node.tails = [...(node.verbs ?? new Map<string, Leaf<T>>())].map(([verb, leaf]) => new Tail([], verb, leaf));
+    }
+    const same = node.tails.find((t) => t.verb === template.verb && t.literals.join('/') === literals.join('/'));
+    const tail = same ?? new Tail(literals, template.verb, new Leaf(template));
+    const prior = tail.leaf.methods.get(method);
+    if (prior) {
+      const alias = prior.template.raw === template.raw ? '' : ` (same path pattern as ${prior.template.raw})`;
+      throw new Error(`duplicate route ${method} ${template.raw}${alias}`);
+    }
+    tail.leaf.methods.set(method, { template, value });
+    if (!same) {
+      node.tails.push(tail);
+      node.tails.sort(byKey);
+    }
+    this.#sized(segs.length);
+    this.#size++;
+  }
+
+  #sized(segments: number): void {
+    if (segments >= this.#starts.length) {
+      this.#starts = new Int32Array(segments * 2);
+      this.#ends = new Int32Array(segments * 2);
+    }
   }
 
   /** Matches an already normalized path (no query string). */
@@ -133,7 +222,7 @@ export class Router<T> {
     if (hit) {
       result = { kind: 'found', value: hit.value, bindings: this.#bindings(hit.template) };
     } else if (miss) {
-      result = { kind: 'method-not-allowed', template: miss.first.raw };
+      result = { kind: 'method-not-allowed', template: miss.first.compiled };
     } else {
       result = NOT_FOUND;
     }
@@ -210,7 +299,8 @@ export class Router<T> {
     if (d) {
       // `/**` takes everything after this '/'.
       this.#starts[depth] = s;
-      if (vp >= 0 && d.verbs) {
+      if (d.tails && (hit = this.#tails(d.tails, depth, s))) return hit;
+      if (!d.tails && vp >= 0 && d.verbs) {
         this.#ends[depth] = vp; // keeps a slash before the verb, as ESPv2 does
         if ((hit = this.#leaf(d.verbs.get(this.#verb)))) return hit;
       }
@@ -218,6 +308,28 @@ export class Router<T> {
         this.#ends[depth] = s < len && p.charCodeAt(len - 1) === SLASH ? len - 1 : len;
         if ((hit = this.#leaf(d.routes))) return hit;
       }
+    }
+    return null;
+  }
+
+  /** The templates going on after a `**` (and its verbs), first match in ESPv2's order. */
+  #tails(tails: readonly Tail<T>[], depth: number, s: number): Entry<T> | null {
+    const p = this.#path;
+    const starts = this.#starts;
+    const ends = this.#ends;
+    for (const t of tails) {
+      t.re.lastIndex = s;
+      const m = t.re.exec(p);
+      if (m === null) continue;
+      let at = s + m[1]!.length;
+      ends[depth] = at;
+      for (let j = 0; j < t.literals.length; j++) {
+        starts[depth + 1 + j] = at + 1;
+        at += 1 + t.literals[j]!.length;
+        ends[depth + 1 + j] = at;
+      }
+      const hit = this.#leaf(t.leaf);
+      if (hit) return hit;
     }
     return null;
   }

@@ -25,6 +25,12 @@ export interface TemplateVariable {
 
 export interface PathTemplate {
   readonly raw: string;
+  /**
+   * The template as Google's compiler writes it into the service config, with
+   * variable names snake-cased (`{shelfId}` → `{shelf_id}`): the name ESPv2's
+   * 405 text reports. Query names of CONSTANT_ADDRESS keep the spec's names.
+   */
+  readonly compiled: string;
   readonly segments: readonly Segment[];
   readonly verb: string | null;
   readonly variables: readonly TemplateVariable[];
@@ -67,10 +73,15 @@ class Parser {
       else if (c === '}') this.fail("unbalanced '}'");
       else this.fail(`unexpected ${JSON.stringify(c)}`);
     }
+    // ESPv2's parser (httppattern validateParts): after a `**` only literal
+    // segments may follow (`/a/{b=c/**}/d/e`), never `*`, `{x}` or another `**`.
     const segs = this.segments;
-    for (let i = 0; i < segs.length; i++) {
-      if (segs[i]!.kind === 'double' && i !== segs.length - 1) {
-        this.fail(`'**' must be the last segment (found at segment ${i + 1} of ${segs.length})`, this.raw.indexOf('**'));
+    const double = segs.findIndex((s) => s.kind === 'double');
+    if (double >= 0) {
+      for (let i = double + 1; i < segs.length; i++) {
+        if (segs[i]!.kind !== 'literal') {
+          this.fail(`only literal segments may follow '**' (segment ${i + 1} of ${segs.length} is a wildcard)`, this.raw.indexOf('**'));
+        }
       }
     }
     return freeze(raw, segs, this.verb, this.variables);
@@ -188,10 +199,33 @@ class Parser {
 }
 
 function freeze(raw: string, segments: Segment[], verb: string | null, variables: TemplateVariable[]): PathTemplate {
-  return Object.freeze({ raw, segments: Object.freeze(segments), verb, variables: Object.freeze(variables) });
+  const compiled = variables.length === 0 ? raw : raw.replace(/\{([^}=]+)/g, (_, name: string) => `{${snakeCase(name)}`);
+  return Object.freeze({ raw, compiled, segments: Object.freeze(segments), verb, variables: Object.freeze(variables) });
+}
+
+/**
+ * Google's compiler's field names for path parameters: each upper-case letter
+ * becomes `_` and its lower case, except at the start of a dotted component
+ * (`shelfId` → `shelf_id`, `SHELF` → `s_h_e_l_f`, `SHELF.ID` → `s_h_e_l_f.i_d`,
+ * as ESPv2's test configs show).
+ */
+export function snakeCase(name: string): string {
+  return name
+    .split('.')
+    .map((part) => part.replace(/[A-Z]/g, (c, i: number) => (i === 0 ? c.toLowerCase() : `_${c.toLowerCase()}`)))
+    .join('.');
 }
 
 /** Parses an HttpRule path template; throws TemplateError saying what is wrong and where. */
 export function parseTemplate(raw: string): PathTemplate {
   return new Parser(raw).parse();
+}
+
+/**
+ * What a template matches, without its variable names: `/a/{id}` and
+ * `/a/{name}` are one pattern (ESPv2 compares the routes' regexes).
+ */
+export function patternKey(t: PathTemplate): string {
+  const parts = t.segments.map((s) => (s.kind === 'literal' ? `=${s.value}` : s.kind === 'single' ? '*' : '**'));
+  return `/${parts.join('/')}${t.verb === null ? '' : `:${t.verb}`}`;
 }

@@ -181,7 +181,7 @@ describe('precedence, methods and 405', () => {
       ['DELETE', '/libraries/{library_id}/shelves/{shelfId}'],
     ]);
     expectFound(r, 'DELETE', '/libraries/1/shelves/2', 'DELETE /libraries/{library_id}/shelves/{shelfId}', { library_id: '1', shelfId: '2' });
-    expect405(r, 'POST', '/libraries/1/shelves/2', '/libraries/{library_id}/shelves/{shelfId}');
+    expect405(r, 'POST', '/libraries/1/shelves/2', '/libraries/{library_id}/shelves/{shelf_id}'); // ESPv2 examples/testdata/route_match: snake-cased
     expectNotFound(r, 'GET', '/libraries/1/shelves');
     expectNotFound(r, 'GET', '/libraries/1/shelves/2/3');
   });

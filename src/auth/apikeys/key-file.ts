@@ -6,6 +6,7 @@
  *   keys:
  *     - sha256: <64 hex: SHA-256 of the key; the key itself is never stored>
  *       project: "123456789"        # consumer project number (quotas, X-Endpoint-API-Consumer-Number)
+ *       projectId: my-project        # optional: its project id, for people (never sent)
  *       name: demo-key              # unique id, used by `keys list` / `keys revoke`
  *       displayName: Demo key       # optional
  *       createTime: 2026-11-25T00:00:00Z   # optional, informative
@@ -24,6 +25,8 @@ import type { KeyRecord } from './key-record.ts';
 export interface StoredKeyEntry {
   sha256: string;
   project: string;
+  /** The project's id, informative (keys create --project-id). */
+  projectId?: string;
   name: string;
   displayName?: string;
   createTime?: string;
@@ -47,7 +50,7 @@ export class KeyFileError extends Error {
 
 export const isJsonPath = (path: string): boolean => path.toLowerCase().endsWith('.json');
 
-const ENTRY_FIELDS = new Set(['sha256', 'project', 'name', 'displayName', 'createTime', 'restrictions']);
+const ENTRY_FIELDS = new Set(['sha256', 'project', 'projectId', 'name', 'displayName', 'createTime', 'restrictions']);
 const RESTRICTION_FIELDS = new Set([
   'apiTargets', 'browserKeyRestrictions', 'serverKeyRestrictions', 'androidKeyRestrictions', 'iosKeyRestrictions',
 ]);
@@ -86,6 +89,7 @@ export function parseKeyFile(text: string, path: string): ParsedKeyFile {
     if (typeof name !== 'string' || name.trim() === '') problems.push(`${label}.name: required`);
     else if (names.has(name)) problems.push(`${label}.name: duplicate name`);
     if (e.displayName !== undefined && typeof e.displayName !== 'string') problems.push(`${label}.displayName: must be a string`);
+    if (e.projectId !== undefined && typeof e.projectId !== 'string') problems.push(`${label}.projectId: must be a string (the project id; project holds the number)`);
     let createTime: string | undefined;
     if (e.createTime instanceof Date) createTime = e.createTime.toISOString();
     else if (typeof e.createTime === 'string') createTime = e.createTime;
@@ -100,6 +104,7 @@ export function parseKeyFile(text: string, path: string): ParsedKeyFile {
     names.add(n);
     const entry: StoredKeyEntry = { sha256, project: project as string, name: n };
     if (typeof e.displayName === 'string') entry.displayName = e.displayName;
+    if (typeof e.projectId === 'string') entry.projectId = e.projectId;
     if (createTime !== undefined) entry.createTime = createTime;
     if (rawR) entry.restrictions = rawR;
     entries.push(entry);

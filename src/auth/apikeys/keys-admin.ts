@@ -11,6 +11,8 @@ import type { RawRestrictions } from './compile.ts';
 import { isJsonPath, parseKeyFile, type StoredKeyEntry } from './key-file.ts';
 import { fingerprint, hashKey } from './key-record.ts';
 import { updateStoreFile } from './store-update.ts';
+import { checkKnownKeyValue } from './known-key-value.ts';
+import { checkProjectNumber, ensureStoreFolder, restrictionsFromFlags } from './key-flags.ts';
 
 export interface CreateKeyOptions {
   project: string;
@@ -21,11 +23,20 @@ export interface CreateKeyOptions {
   services?: readonly string[];
   allowedIps?: readonly string[];
   allowedReferrers?: readonly string[];
+  /** `PACKAGE:SHA1` each (androidKeyRestrictions). */
+  androidApps?: readonly string[];
+  /** iosKeyRestrictions.allowedBundleIds. */
+  iosBundleIds?: readonly string[];
+  /** The consumer project's id, recorded beside its number for people; never sent. */
+  projectId?: string;
+  /** A known key value (a CI fixture's) instead of a generated one; checked by checkKnownKeyValue. */
+  key?: string;
 }
 
 export interface KeyListing {
   readonly name: string;
   readonly project: string;
+  readonly projectId?: string;
   readonly displayName: string;
   readonly fingerprint: string;
   readonly createTime: string | undefined;
@@ -49,26 +60,31 @@ export function generateApiKey(): string {
  */
 export async function createKey(storePath: string, opts: CreateKeyOptions): Promise<{ key: string; entry: StoredKeyEntry }> {
   if (!opts.project || opts.project.trim() === '') throw new Error('--project is required');
-  if ((opts.allowedIps?.length ?? 0) > 0 && (opts.allowedReferrers?.length ?? 0) > 0)
-    throw new Error('a key has one application restriction: --allowed-ip and --allowed-referrer cannot be combined');
-  const key = generateApiKey();
-  const sha256 = hashKey(key);
-  const entry: StoredKeyEntry = { sha256, project: opts.project.trim(), name: opts.name ?? `key-${fingerprint(sha256)}` };
-  if (opts.displayName) entry.displayName = opts.displayName;
-  entry.createTime = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const restrictions: { -readonly [K in keyof RawRestrictions]: RawRestrictions[K] } = {};
-  if (opts.services?.length) restrictions.apiTargets = opts.services.map((service) => ({ service, methods: [] }));
-  if (opts.allowedIps?.length) restrictions.serverKeyRestrictions = { allowedIps: [...opts.allowedIps] };
-  if (opts.allowedReferrers?.length) restrictions.browserKeyRestrictions = { allowedReferrers: [...opts.allowedReferrers] };
-  if (Object.keys(restrictions).length > 0) entry.restrictions = restrictions;
-
+  if (opts.key !== undefined) checkKnownKeyValue(opts.key);
+  const key = opts.key ?? generateApiKey();
+  const entry = newKeyEntry(key, opts);
+  await ensureStoreFolder(storePath);
   await updateStoreFile(storePath, (text) => {
     const file = editable(storePath, text);
     if (file.entries.some((e) => e.name === entry.name)) throw new Error(`a key named "${entry.name}" already exists`);
+    const same = file.entries.find((e) => e.sha256 === entry.sha256);
+    if (same) throw new Error(`this key value is already in the store (as "${same.name}")`);
     file.add(entry);
     return { text: file.serialize(), result: undefined };
   });
   return { key, entry };
+}
+
+/** The stored entry (hash, never the key) for `key` with the options' name and restrictions. */
+export function newKeyEntry(key: string, opts: CreateKeyOptions): StoredKeyEntry {
+  const sha256 = hashKey(key);
+  const entry: StoredKeyEntry = { sha256, project: checkProjectNumber(opts.project), name: opts.name ?? `key-${fingerprint(sha256)}` };
+  if (opts.projectId) entry.projectId = opts.projectId.trim();
+  if (opts.displayName) entry.displayName = opts.displayName;
+  entry.createTime = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const restrictions = restrictionsFromFlags(opts);
+  if (restrictions) entry.restrictions = restrictions;
+  return entry;
 }
 
 export async function listKeys(storePath: string): Promise<KeyListing[]> {
@@ -77,6 +93,7 @@ export async function listKeys(storePath: string): Promise<KeyListing[]> {
   return file.entries.map((e) => ({
     name: e.name,
     project: e.project,
+    ...(e.projectId !== undefined ? { projectId: e.projectId } : {}),
     displayName: e.displayName ?? '',
     fingerprint: fingerprint(e.sha256),
     createTime: e.createTime,
@@ -102,7 +119,7 @@ export async function revokeKey(storePath: string, nameOrFingerprint: string): P
   });
 }
 
-interface EditableFile {
+export interface EditableFile {
   readonly entries: readonly StoredKeyEntry[];
   add(entry: StoredKeyEntry): void;
   remove(index: number): void;
@@ -111,7 +128,7 @@ interface EditableFile {
 }
 
 /** `text` null: a new, empty store. */
-function editable(path: string, text: string | null): EditableFile {
+export function editable(path: string, text: string | null): EditableFile {
   const entries = text === null ? [] : [...parseKeyFile(text, path).entries];
   if (isJsonPath(path)) {
     const obj = text === null ? { keys: [] as unknown[] } : (JSON.parse(text) as { keys: unknown[] });

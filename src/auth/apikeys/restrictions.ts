@@ -25,6 +25,8 @@ export interface RequestFacts {
   readonly androidPackage: string | undefined;
   readonly androidCert: string | undefined;
   readonly iosBundleId: string | undefined;
+  /** The request's id, for the log lines about this request (never used to decide). */
+  readonly requestId?: string | undefined;
 }
 
 /** null: allowed. Otherwise the 403 to answer with. */

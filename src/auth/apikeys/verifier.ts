@@ -134,14 +134,14 @@ export function createApiKeyVerifier(store: KeyStore, opts: ApiKeyVerifierOption
     },
   });
 
-  function outage(hash: string): VerifiedKey | GatewayError {
+  function outage(hash: string, requestId: string | undefined): VerifiedKey | GatewayError {
     if (failOpen) {
       stats.failOpen++;
-      log.warn({ key: fingerprint(hash) }, 'API key admitted unverified (fail-open)');
+      log.warn({ key: fingerprint(hash), requestId }, 'API key admitted unverified (fail-open)');
       return { ...UNVERIFIED_RECORD, keyHash: hash, fingerprint: fingerprint(hash) };
     }
     stats.failClosed++;
-    log.warn({ key: fingerprint(hash) }, 'API key refused: API Keys service unavailable (fail-closed)');
+    log.warn({ key: fingerprint(hash), requestId }, 'API key refused: API Keys service unavailable (fail-closed)');
     return Errors.keysUnavailable();
   }
 
@@ -184,9 +184,9 @@ export function createApiKeyVerifier(store: KeyStore, opts: ApiKeyVerifierOption
         else stats.hits++;
       }
     } catch {
-      return outage(hash);
+      return outage(hash, facts.requestId);
     }
-    if (v === undefined) return outage(hash);
+    if (v === undefined) return outage(hash, facts.requestId);
     return judge(v, facts);
   }
 

@@ -15,6 +15,7 @@ import type { GatewayError } from '../../errors.ts';
 import type { JwtLocation, JwtScheme } from '../../config/types.ts';
 import { jwtError, type JwtFailure } from './errors.ts';
 import { JwksFetchError, JwksSource, type JwksOptions } from './jwks.ts';
+import type { KeySource } from './jwks-file.ts';
 
 /** What a verified token tells the rest of the pipeline. */
 export interface VerifiedJwt {
@@ -33,6 +34,8 @@ export interface JwtAuthenticatorOptions extends JwksOptions {
   readonly cacheSize?: number;
   /** Allowed clock difference for exp/nbf, seconds (default 60, Envoy's clock_skew_seconds). */
   readonly clockSkewS?: number;
+  /** Issuers whose keys come from a local file (--jwks-file), never fetched. */
+  readonly localKeys?: { get(issuer: string): KeySource | undefined };
 }
 
 export interface JwtAuthenticatorStats {
@@ -51,6 +54,8 @@ export interface JwtAuthenticator {
   authenticate(token: string, location: JwtLocation, schemes: readonly JwtScheme[]): Promise<VerifiedJwt | GatewayError>;
   /** Fetches the keys of these schemes in the background (startup, reload). */
   prefetch(schemes: readonly JwtScheme[]): Promise<void>;
+  /** OpenID discovery for the schemes without x-google-jwks_uri: the issuers whose discovery failed, with why. */
+  discover(schemes: readonly JwtScheme[]): Promise<{ issuer: string; error: string }[]>;
   /** JWKS fetches made so far, all issuers. */
   jwksFetches(): number;
   readonly stats: Readonly<JwtAuthenticatorStats>;
@@ -151,11 +156,13 @@ export function createJwtAuthenticator(opts: JwtAuthenticatorOptions = {}): JwtA
   const skew = opts.clockSkewS ?? 60;
   const cache = new LRUCache<string, Parsed>({ max: opts.cacheSize ?? 1000, ttl: MAX_TTL_MS, ttlAutopurge: false });
   // Keyed by JWKS URI (or issuer when discovered): shared by schemes and kept across spec reloads.
-  const sources = new Map<string, JwksSource>();
+  const sources = new Map<string, KeySource>();
   const audiences = new WeakMap<JwtScheme, ReadonlySet<string>>();
   const stats: JwtAuthenticatorStats = { hits: 0, misses: 0, verifications: 0 };
 
-  const sourceOf = (s: JwtScheme): JwksSource => {
+  const sourceOf = (s: JwtScheme): KeySource => {
+    const local = opts.localKeys?.get(s.issuer);
+    if (local) return local;
     const id = s.jwksUri ?? `discover:${s.issuer}`;
     let src = sources.get(id);
     if (!src) sources.set(id, (src = new JwksSource(s.issuer, s.jwksUri, opts)));
@@ -220,6 +227,16 @@ export function createJwtAuthenticator(opts: JwtAuthenticatorOptions = {}): JwtA
     authenticate,
     prefetch: async (schemes) => {
       await Promise.all([...new Set(schemes.map(sourceOf))].map((s) => s.prefetch()));
+    },
+    discover: async (schemes) => {
+      const failed: { issuer: string; error: string }[] = [];
+      for (const s of schemes) {
+        const src = sourceOf(s);
+        if (s.jwksUri !== null || !(src instanceof JwksSource)) continue;
+        const error = await src.discovered();
+        if (error !== undefined && !failed.some((f) => f.issuer === s.issuer)) failed.push({ issuer: s.issuer, error });
+      }
+      return failed;
     },
     jwksFetches: () => {
       let n = 0;

@@ -9,7 +9,7 @@
  * - OpenID discovery when the spec gives no `x-google-jwks_uri`: one cached
  *   fetch of `<issuer>/.well-known/openid-configuration` (retried after a failure).
  */
-import { createRemoteJWKSet, jwksCache, type CryptoKey, type JWSHeaderParameters, type FlattenedJWSInput, type ExportedJWKSCache } from 'jose';
+import { createRemoteJWKSet, customFetch, jwksCache, type CryptoKey, type JWSHeaderParameters, type FlattenedJWSInput, type ExportedJWKSCache } from 'jose';
 
 export interface JwksOptions {
   /** How long fetched keys are used (default 5 min). */
@@ -24,6 +24,8 @@ export interface JwksOptions {
 }
 
 type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+
+import { x509AwareFetch } from './x509-jwks.ts';
 
 /** Thrown by `JwksSource.key` when the keys (or the discovery document) cannot be fetched. */
 export class JwksFetchError extends Error {}
@@ -70,6 +72,8 @@ export class JwksSource {
       cooldownDuration: this.cooldownMs,
       timeoutDuration: this.timeoutMs,
       [jwksCache]: this.cache,
+      // Google's service-account endpoints publish X.509 certificates by kid, not a JWKS.
+      [customFetch]: x509AwareFetch,
     });
   }
 
@@ -139,6 +143,21 @@ export class JwksSource {
       () => this.fetches++,
       (err: Error) => this.onFetchError?.(this.jwksUri ?? this.id, err),
     );
+  }
+
+  /**
+   * OpenID discovery now, whatever the last failure: undefined once the
+   * issuer's jwks_uri is known (or none is needed), else why it failed.
+   */
+  async discovered(): Promise<string | undefined> {
+    if (this.remote) return undefined;
+    this.discoveryFailedAt = 0;
+    try {
+      await this.resolveRemote();
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
   }
 
   /** Fetches the keys now (startup warm-up). Resolves whether it worked. */

@@ -1,0 +1,40 @@
+import { Command, Option } from 'commander';
+
+/** `endpoints-gateway diff OLD NEW`: what changes between two configs, and whether CI should stop. */
+export function registerDiffCommand(program: Command): void {
+  program
+    .command('diff')
+    .description('Compare two specs (files, or config ids in a --spec folder) by what the gateway does; exit 1 when a change reaches --fail-on, 2 on invalid input.')
+    .argument('<old>', 'the current spec: a file, or a config id or file name in the --spec folder')
+    .argument('<new>', 'the proposed spec')
+    .addOption(new Option('--spec <folder>', 'folder of config versions, to name specs by config id').env('ENDPOINTS_SPEC'))
+    .addOption(new Option('--format <format>', 'output').choices(['text', 'json', 'markdown']).default('text'))
+    .addOption(new Option('--fail-on <level>', 'exit 1 when a change reaches it: breaking (breaking or security-relevant), any, none').choices(['breaking', 'any', 'none']).default('breaking'))
+    .addOption(new Option('--service-name <name>', "service name (default: each spec's host)").env('ENDPOINTS_SERVICE_NAME'))
+    .action(async (oldArg: string, newArg: string, o: { spec?: string; format: string; failOn: 'breaking' | 'any' | 'none'; serviceName?: string }) => {
+      const { loadDiffSide } = await import('./load.ts');
+      const { compareConfigs } = await import('./compare.ts');
+      const { formatJson, formatMarkdown, formatText } = await import('./format.ts');
+      const { reaches } = await import('./changes.ts');
+      const { RefusedVersion } = await import('../config/version-loader.ts');
+      const { SpecError } = await import('../config/problems.ts');
+      const opts = o.serviceName ? { serviceName: o.serviceName } : {};
+      let sides;
+      try {
+        sides = [await loadDiffSide(oldArg, o.spec, opts), await loadDiffSide(newArg, o.spec, opts)] as const;
+      } catch (err) {
+        if (err instanceof SpecError) {
+          const file = err instanceof RefusedVersion ? err.file : oldArg;
+          for (const line of err.lines(file)) process.stderr.write(`${line}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        throw err;
+      }
+      const [a, b] = sides;
+      const changes = compareConfigs(a, b);
+      const text = o.format === 'json' ? formatJson(a, b, changes) : o.format === 'markdown' ? formatMarkdown(a, b, changes) : formatText(a, b, changes);
+      process.stdout.write(text);
+      process.exitCode = changes.some((c) => reaches(c, o.failOn)) ? 1 : 0;
+    });
+}

@@ -1,0 +1,88 @@
+/**
+ * The session: what the gateway keeps about a signed-in person, sealed in
+ * the session cookie (sealed-cookie.ts). Only what requests need: subject,
+ * email, email_verified, name, groups, issuer, expiry, and, when the
+ * provider granted offline access, its refresh token (encrypted with the
+ * rest). Stateless: any instance with the same secret reads it.
+ */
+import { createHash } from 'node:crypto';
+import * as oidc from 'openid-client';
+import type { SealedCookieCodec } from './sealed-cookie.ts';
+
+/** The identity part: what authorization checks and backends see. */
+export interface SessionIdentity {
+  readonly iss: string;
+  readonly sub: string;
+  readonly email?: string;
+  readonly email_verified?: boolean;
+  readonly name?: string;
+  readonly groups?: readonly string[];
+}
+
+export interface Session {
+  readonly identity: SessionIdentity;
+  /** Seconds since the epoch. */
+  readonly exp: number;
+  readonly iat: number;
+  /** The provider's refresh token, when offline access was granted. */
+  readonly rt?: string;
+}
+
+/** What the pipeline uses: claims for authorization, the X-Endpoint-API-UserInfo value, a cache key. */
+export interface SessionUser {
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly payloadSegment: string;
+  readonly tokenHash: string;
+}
+
+/** The identity claims of a verified ID token (plus userinfo claims it lacked). */
+export function identityFrom(claims: Record<string, unknown>): SessionIdentity {
+  const out: { -readonly [K in keyof SessionIdentity]: SessionIdentity[K] } = { iss: String(claims.iss), sub: String(claims.sub) };
+  if (typeof claims.email === 'string') out.email = claims.email;
+  if (claims.email_verified !== undefined) out.email_verified = claims.email_verified === true || claims.email_verified === 'true';
+  if (typeof claims.name === 'string') out.name = claims.name;
+  const g = claims.groups;
+  if (Array.isArray(g)) out.groups = g.filter((x): x is string => typeof x === 'string');
+  else if (typeof g === 'string') out.groups = [g];
+  return out;
+}
+
+export async function sealSession(codec: SealedCookieCodec, s: Omit<Session, 'iat'>): Promise<string> {
+  return codec.seal({ ...s.identity, ...(s.rt ? { rt: s.rt } : {}) }, s.exp);
+}
+
+export async function openSession(codec: SealedCookieCodec, value: string): Promise<Session | undefined> {
+  const p = await codec.open(value);
+  if (!p || typeof p.sub !== 'string' || typeof p.iss !== 'string' || typeof p.exp !== 'number') return undefined;
+  return { identity: identityFrom(p), exp: p.exp, iat: typeof p.iat === 'number' ? p.iat : 0, ...(typeof p.rt === 'string' ? { rt: p.rt } : {}) };
+}
+
+export function sessionUser(s: Session, cookieValue: string): SessionUser {
+  const claims = { ...s.identity, exp: s.exp, iat: s.iat };
+  return {
+    claims,
+    payloadSegment: Buffer.from(JSON.stringify(claims)).toString('base64url'),
+    tokenHash: createHash('sha256').update(cookieValue).digest('base64url'),
+  };
+}
+
+/**
+ * The identity after a token response: the ID token's claims (already
+ * verified by openid-client), with userinfo filling in email, name and
+ * groups when the provider keeps them out of the ID token.
+ */
+export async function identityOfTokens(config: oidc.Configuration, tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): Promise<SessionIdentity | undefined> {
+  const claims = tokens.claims();
+  if (!claims) return undefined;
+  let merged: Record<string, unknown> = { ...claims };
+  if ((claims.email === undefined || claims.groups === undefined) && config.serverMetadata().userinfo_endpoint && tokens.access_token) {
+    try {
+      const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
+      merged = { ...info, ...claims, iss: claims.iss, sub: claims.sub };
+      for (const k of ['email', 'email_verified', 'name', 'groups']) if (merged[k] === undefined && info[k] !== undefined) merged[k] = info[k];
+    } catch {
+      // The ID token alone still identifies the person.
+    }
+  }
+  return identityFrom(merged);
+}

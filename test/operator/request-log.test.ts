@@ -1,0 +1,165 @@
+// What an on-call engineer follows a request by: its id (caller's, trace-derived or generated) on the
+// backend, on the client and in every log line of it; the response size; who called (project, key, user).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
+import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
+import { send } from '../helpers/http.ts';
+import { startTestIssuer, type TestIssuer } from '../jwt/issuer.ts';
+import { runCli } from './run-cli.ts';
+
+const SERVICE = 'reqlog.endpoints.p.cloud.goog';
+let dir: string;
+let backend: TestBackend;
+let issuer: TestIssuer;
+let gw: ChildGateway;
+let key: string;
+
+const ok = { 200: { description: 'ok' } };
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'egw-operator-reqlog-'));
+  backend = await startTestBackend();
+  issuer = await startTestIssuer();
+  await issuer.addKey('idp');
+  const spec = path.join(dir, 'endpoint.yaml');
+  await writeFile(
+    spec,
+    stringify({
+      swagger: '2.0',
+      info: { title: 'reqlog', version: '1' },
+      host: SERVICE,
+      'x-google-backend': { address: backend.url },
+      securityDefinitions: {
+        api_key: { type: 'apiKey', name: 'key', in: 'query' },
+        idp: { type: 'oauth2', flow: 'implicit', authorizationUrl: '', 'x-google-issuer': issuer.iss('idp'), 'x-google-jwks_uri': issuer.jwksUri('idp'), 'x-google-audiences': 'reqlog-aud' },
+      },
+      security: [{ api_key: [] }],
+      paths: {
+        '/keyed': { get: { operationId: 'keyed', responses: ok } },
+        '/user': { get: { operationId: 'user', security: [{ idp: [], api_key: [] }], responses: ok } },
+        '/open': { get: { operationId: 'open', security: [], responses: ok } },
+      },
+    }),
+  );
+  const store = path.join(dir, 'keys.yaml');
+  const made = await runCli(['keys', 'create', '--store', store, '--project', '123456789012', '--name', 'ops']);
+  assert.equal(made.code, 0, made.stderr);
+  key = made.stdout.trim();
+  gw = await startChildGateway(['--spec', spec, '--keys', `file:${store}`, '--backend-auth', 'none']);
+});
+after(async () => {
+  gw.child.kill('SIGTERM');
+  await gw.exit();
+  await backend.close();
+  await issuer.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The access-log line of the request with this id. */
+const accessLine = (id: string) => gw.waitForLog((l) => l.message === 'request' && l.requestId === id);
+
+describe('request ids', () => {
+  test("the caller's X-Request-Id reaches the backend, comes back, and is in the access-log line", async () => {
+    const r = await send(gw.url, '/open', { headers: { 'x-request-id': 'caller-chose-this-1' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-request-id'], 'caller-chose-this-1');
+    assert.equal(backend.last()!.headers['x-request-id'], 'caller-chose-this-1');
+    const line = await accessLine('caller-chose-this-1');
+    assert.equal(line.operation, 'open');
+  });
+
+  test('without one: derived from X-Cloud-Trace-Context, else traceparent, else generated', async () => {
+    const trace = '105445aa7843bc8bf206b12000100000';
+    const cloud = await send(gw.url, '/open', { headers: { 'x-cloud-trace-context': `${trace}/123456;o=1` } });
+    assert.equal(cloud.headers['x-request-id'], `${trace}-123456`);
+    assert.equal(backend.last()!.headers['x-request-id'], `${trace}-123456`);
+    const w3c = await send(gw.url, '/open', { headers: { traceparent: `00-${trace}-00f067aa0ba902b7-01` } });
+    assert.equal(w3c.headers['x-request-id'], `${trace}-00f067aa0ba902b7`);
+    const a = await send(gw.url, '/open');
+    const b = await send(gw.url, '/open');
+    assert.match(String(a.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    assert.notEqual(a.headers['x-request-id'], b.headers['x-request-id']);
+    await accessLine(String(a.headers['x-request-id']));
+    // A caller's id that could not go into a log line or a header as is gets replaced.
+    const odd = await send(gw.url, '/open', { headers: { 'x-request-id': 'has spaces in it' } });
+    assert.match(String(odd.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    // Nor does one that carries an API key: the access log never holds a key.
+    const keyed = await send(gw.url, '/open', { headers: { 'x-request-id': `id-${key}` } });
+    assert.match(String(keyed.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    await accessLine(String(keyed.headers['x-request-id']));
+    assert.ok(!gw.logs.some((l) => JSON.stringify(l).includes(key)), 'no line holds the key');
+  });
+
+  test("the gateway's own answers carry it too, with their real size in the access log", async () => {
+    const cases: [string, number][] = [
+      ['/nowhere', 404],
+      ['/keyed', 401],
+      ['/keyed?key=AIzaSyNotAKeyOfThisStore0000000000000', 400],
+    ];
+    for (const [p, status] of cases) {
+      const id = `own-answer-${status}`;
+      const r = await send(gw.url, p, { headers: { 'x-request-id': id } });
+      assert.equal(r.status, status);
+      assert.equal(r.headers['x-request-id'], id);
+      const line = await accessLine(id);
+      const http = line.httpRequest as Record<string, unknown>;
+      assert.equal(http.status, status);
+      assert.equal(http.responseSize, String(Buffer.byteLength(r.body)), `${p}: responseSize`);
+      assert.ok(Buffer.byteLength(r.body) > 0);
+    }
+    const post = await send(gw.url, '/open', { method: 'POST', headers: { 'x-request-id': 'own-answer-405' } });
+    assert.equal(post.status, 405);
+    const line405 = (await accessLine('own-answer-405')).httpRequest as Record<string, unknown>;
+    assert.equal(line405.responseSize, String(Buffer.byteLength(post.body)));
+  });
+
+  test('an upstream error log line carries the request id', async () => {
+    // A backend that is gone: the gateway logs the failure for this request.
+    const spec = path.join(dir, 'gone.yaml');
+    await writeFile(
+      spec,
+      stringify({
+        swagger: '2.0',
+        info: { title: 'gone', version: '1' },
+        host: 'gone.endpoints.p.cloud.goog',
+        'x-google-backend': { address: 'http://127.0.0.1:1' },
+        paths: { '/x': { get: { operationId: 'x', responses: ok } } },
+      }),
+    );
+    const g = await startChildGateway(['--spec', spec, '--keys', 'none', '--backend-auth', 'none']);
+    try {
+      const r = await send(g.url, '/x', { headers: { 'x-request-id': 'upstream-gone-1' } });
+      assert.equal(r.status, 503);
+      assert.equal(r.headers['x-request-id'], 'upstream-gone-1');
+      const err = await g.waitForLog((l) => l.message === 'upstream error');
+      assert.equal(err.requestId, 'upstream-gone-1');
+      assert.equal((await g.waitForLog((l) => l.message === 'request')).requestId, 'upstream-gone-1');
+    } finally {
+      g.child.kill('SIGTERM');
+      await g.exit();
+    }
+  });
+});
+
+describe('who called', () => {
+  test('the access log has the consumer project, the key fingerprint and the verified end user', async () => {
+    const token = await issuer.mint('idp', { aud: 'reqlog-aud', sub: 'user-42' });
+    const r = await send(gw.url, `/user?key=${key}`, { headers: { authorization: `Bearer ${token}`, 'x-request-id': 'who-1' } });
+    assert.equal(r.status, 200, r.body);
+    const line = await accessLine('who-1');
+    assert.equal(line.consumerProject, '123456789012');
+    assert.match(String(line.keyFingerprint), /^[0-9a-f]{12}$/);
+    assert.equal(line.endUser, 'user-42');
+    assert.ok(!JSON.stringify(line).includes(key), 'never the key');
+    // A key alone: no end user.
+    await send(gw.url, `/keyed?key=${key}`, { headers: { 'x-request-id': 'who-2' } });
+    const keyOnly = await accessLine('who-2');
+    assert.equal(keyOnly.consumerProject, '123456789012');
+    assert.equal(keyOnly.endUser, undefined);
+  });
+});

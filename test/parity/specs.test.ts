@@ -1,0 +1,205 @@
+// Specs and templates ESPv2 accepts: its checked-in example specs as they are (a dangling $ref, an
+// x-google-backend without address), templates with segments after `**`, the 405 naming the template
+// as ESPv2's compiled config spells it, POST /healthz, allowCors next to x-google-allow, and unknown
+// x-google-* names. Real CLI (serve and validate), loopback backends.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
+import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
+import { send } from '../helpers/http.ts';
+import { cli, specDir, type SpecDir } from './parity-helpers.ts';
+
+const FIXTURES = path.resolve(import.meta.dirname, 'fixtures');
+const fixture = async (name: string) => JSON.parse(await readFile(path.join(FIXTURES, name), 'utf8')) as Record<string, unknown>;
+const ok = { 200: { description: 'ok' } };
+
+let backend: TestBackend;
+let dir: SpecDir;
+const gateways: ChildGateway[] = [];
+async function serve(file: string, args: string[] = []): Promise<ChildGateway> {
+  const gw = await startChildGateway(['--spec', file, '--backend-auth', 'none', '--keys', 'none', '--access-log', 'off', '--backend', backend.url, ...args], { ENDPOINTS_CACHE_DIR: 'off' });
+  gateways.push(gw);
+  return gw;
+}
+
+before(async () => {
+  backend = await startTestBackend();
+  dir = await specDir();
+});
+after(async () => {
+  for (const gw of gateways) {
+    gw.child.kill('SIGTERM');
+    await gw.exit();
+  }
+  await backend?.close();
+  await dir?.close();
+});
+
+describe('a dangling internal $ref (examples/dynamic_routing, examples/service_control)', () => {
+  test("ESPv2's example spec is valid, with a located warning", async () => {
+    const r = await cli(['validate', '--spec', path.join(FIXTURES, 'esp-v2-dynamic-routing.json')]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /valid \(2 operations/);
+    assert.match(r.stdout, /warning: paths\["\/shelves"\]\.get\.responses\["200"\]\.schema\.\$ref: refers to #\/definitions\/listShelvesResponse, which the document does not define; taken as any value/);
+  });
+
+  test('is refused where it would change what the gateway does (a parameter)', async () => {
+    const spec = {
+      swagger: '2.0',
+      info: { title: 't', version: '1' },
+      host: 'refs.endpoints.parity-project.cloud.goog',
+      paths: { '/a': { get: { operationId: 'a', parameters: [{ $ref: '#/parameters/missing' }], responses: ok } } },
+    };
+    const r = await cli(['validate', '--spec', await dir.write('param-ref.json', spec)]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /paths\["\/a"\]\.get\.parameters\[0\]\.\$ref: refers to #\/parameters\/missing, which the document does not define/);
+  });
+});
+
+describe('x-google-backend without address (examples/testdata/sidecar_backend)', () => {
+  test("ESPv2's example spec is valid", async () => {
+    const r = await cli(['validate', '--spec', path.join(FIXTURES, 'esp-v2-sidecar-backend.json')]);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  test('means the local --backend with the block deadline, the path as requested', async () => {
+    const spec = await fixture('esp-v2-sidecar-backend.json');
+    // The example's shape, with deadlines short enough to observe: the operation's 0.3 s, the top level's 25 s.
+    const paths = spec.paths as Record<string, Record<string, Record<string, unknown>>>;
+    paths['/shelves']!.get!['x-google-backend'] = { deadline: '0.3' };
+    const gw = await serve(await dir.write('sidecar.json', spec));
+    backend.clear();
+    const fast = await send(gw.url, '/shelves?x=1');
+    assert.equal(fast.status, 200);
+    assert.equal(backend.last()?.url, '/shelves?x=1');
+    assert.equal(backend.last()?.headers.authorization, undefined);
+    backend.setDelayMs(1200);
+    try {
+      const slow = await send(gw.url, '/shelves');
+      assert.equal(slow.status, 504);
+      assert.equal(slow.body, '{"code":504,"message":"upstream request timeout"}');
+      const post = await send(gw.url, '/shelves', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"a","theme":"b"}' });
+      assert.equal(post.status, 200, 'the top-level block (25 s) applies to createShelf');
+    } finally {
+      backend.setDelayMs(0);
+    }
+  });
+});
+
+describe('templates with segments after ** are served, bindings in CONSTANT_ADDRESS queries', () => {
+  let gw: ChildGateway;
+  before(async () => {
+    const spec = {
+      swagger: '2.0',
+      info: { title: 't', version: '1' },
+      host: 'tail.endpoints.parity-project.cloud.goog',
+      paths: {
+        '/a/{b=c/**}/d/e': { get: { operationId: 'tail', parameters: [{ name: 'b', in: 'path', required: true, type: 'string' }], 'x-google-backend': { address: `${backend.url}/tail`, disable_auth: true }, responses: ok } },
+        '/{x.y.z=a/**/b}:custom': { post: { operationId: 'custom', parameters: [{ name: 'x.y.z', in: 'path', required: true, type: 'string' }], 'x-google-backend': { address: `${backend.url}/custom`, disable_auth: true }, responses: ok } },
+        '/libraries/{library_id}/shelves/{shelfId}': {
+          get: {
+            operationId: 'getShelf',
+            parameters: [
+              { name: 'library_id', in: 'path', required: true, type: 'integer' },
+              { name: 'shelfId', in: 'path', required: true, type: 'integer' },
+            ],
+            'x-google-backend': { address: `${backend.url}/shelves`, path_translation: 'CONSTANT_ADDRESS', disable_auth: true },
+            responses: ok,
+          },
+        },
+      },
+    };
+    gw = await serve(await dir.write('tails.json', spec));
+  });
+
+  test('/a/{b=c/**}/d/e and /{x.y.z=a/**/b}:custom route, with their bindings', async () => {
+    backend.clear();
+    assert.equal((await send(gw.url, '/a/c/1/2/d/e')).status, 200);
+    assert.equal(backend.last()?.url, '/tail?b=c/1/2');
+    assert.equal((await send(gw.url, '/a/1/2/b:custom', { method: 'POST' })).status, 200);
+    assert.equal(backend.last()?.url, '/custom?x.y.z=a/1/2/b');
+    assert.equal((await send(gw.url, '/a/c/1/d')).status, 404);
+  });
+
+  test('the 405 names the template snake-cased; CONSTANT_ADDRESS keeps the spec names (envoy_config.json: {shelfId=*})', async () => {
+    const r = await send(gw.url, '/libraries/1/shelves/2', { method: 'POST' });
+    assert.equal(r.status, 405);
+    assert.equal(r.json<{ message: string }>().message, 'The current request is matched to the defined url template "/libraries/{library_id}/shelves/{shelf_id}" but its http method is not allowed');
+    backend.clear();
+    assert.equal((await send(gw.url, '/libraries/1/shelves/2')).status, 200);
+    assert.equal(backend.last()?.url, '/shelves?library_id=1&shelfId=2');
+  });
+
+  test('POST /healthz answers 405 naming /healthz (deny_invalid_method_test); GET stays 200', async () => {
+    for (const [method, p] of [['POST', '/healthz'], ['PUT', '/healthz'], ['DELETE', '/healthz/']] as const) {
+      const r = await send(gw.url, p, { method });
+      assert.equal(r.status, 405, `${method} ${p}`);
+      assert.equal(r.body, '{"code":405,"message":"The current request is matched to the defined url template \\"/healthz\\" but its http method is not allowed"}');
+    }
+    assert.equal((await send(gw.url, '/healthz')).status, 200);
+  });
+});
+
+describe("ESPv2's examples/testdata/route_match, unchanged (allowCors, x-google-allow: all, {library_id}/{shelfId})", () => {
+  test('starts, and its 405 names the template as the compiled config does (envoy_config.json)', async () => {
+    const gw = await serve(path.join(FIXTURES, 'esp-v2-route-match.json'));
+    const r = await send(gw.url, '/libraries/1/shelves/2', { method: 'TRACE' });
+    assert.equal(r.status, 405);
+    assert.equal(r.body, '{"code":405,"message":"The current request is matched to the defined url template \\"/libraries/{library_id}/shelves/{shelf_id}\\" but its http method is not allowed"}');
+  });
+});
+
+describe('allowCors next to x-google-allow: all, and one template under two parameter names', () => {
+  test('OPTIONS on an unregistered path goes to the top-level backend; both spellings start and route', async () => {
+    const host = 'cors-all.endpoints.parity-project.cloud.goog';
+    const spec = {
+      swagger: '2.0',
+      info: { title: 't', version: '1' },
+      host,
+      'x-google-endpoints': [{ name: host, allowCors: true }],
+      'x-google-allow': 'all',
+      'x-google-backend': { address: `${backend.url}/top`, disable_auth: true },
+      paths: {
+        '/items/{id}': { get: { operationId: 'getItem', parameters: [{ name: 'id', in: 'path', required: true, type: 'string' }], responses: ok } },
+        '/items/{name}': { put: { operationId: 'putItem', parameters: [{ name: 'name', in: 'path', required: true, type: 'string' }], responses: ok } },
+      },
+    };
+    const gw = await serve(await dir.write('cors-all.json', spec));
+    backend.clear();
+    const pre = await send(gw.url, '/not/registered?q=1', { method: 'OPTIONS', headers: { origin: 'http://x.example', 'access-control-request-method': 'GET' } });
+    assert.equal(pre.status, 200);
+    assert.equal(backend.last()?.method, 'OPTIONS');
+    assert.equal(backend.last()?.url, '/top/not/registered?q=1');
+    const item = await send(gw.url, '/items/7', { method: 'OPTIONS' });
+    assert.equal(item.status, 200);
+    assert.equal(backend.last()?.url, '/top/items/7');
+    assert.equal((await send(gw.url, '/items/7', { method: 'PUT' })).status, 200);
+  });
+});
+
+describe('x-google-* extension names', () => {
+  const base = (extra: Record<string, unknown>) => ({
+    swagger: '2.0',
+    info: { title: 't', version: '1' },
+    host: 'names.endpoints.parity-project.cloud.goog',
+    paths: { '/a': { get: { operationId: 'a', responses: ok } } },
+    ...extra,
+  });
+
+  test('an unknown name (x-google-backends) is refused with a did-you-mean, at the top level and on an operation', async () => {
+    const spec = base({ 'x-google-backends': { address: 'https://example.com' } });
+    (spec.paths['/a'].get as Record<string, unknown>)['x-google-quotas'] = { metricCosts: {} };
+    const r = await cli(['validate', '--spec', await dir.write('typo.json', spec)]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /x-google-backends: is not a Google extension the gateway knows; did you mean "x-google-backend"\?/);
+    assert.match(r.stderr, /paths\["\/a"\]\.get\.x-google-quotas: is not a Google extension the gateway knows; did you mean "x-google-quota"\?/);
+  });
+
+  test('real names the gateway does not implement are accepted with a warning naming them', async () => {
+    const r = await cli(['validate', '--spec', await dir.write('api-name.json', base({ 'x-google-api-name': 'bookstore' }))]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /warning: x-google-api-name: names the API in Google's compiled service config/);
+  });
+});

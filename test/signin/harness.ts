@@ -1,0 +1,189 @@
+// Shared parts of the sign-in tests: the spec, a cookie-keeping HTTP client
+// that walks the provider's login and consent forms the way a browser would,
+// and gateways as child processes.
+import http from 'node:http';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { baseSpec, op } from '../helpers/gateway.ts';
+import { freePort, startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
+
+export const SECRET = 'the-session-secret-of-the-sign-in-tests-0123456789';
+export const OTHER_SECRET = 'another-session-secret-nobody-shares-with-us-9876543210';
+export const SCOPES = ['openid', 'email', 'profile', 'groups', 'offline_access'];
+/** What a browser sends on a top-level navigation. */
+export const NAV = { 'sec-fetch-mode': 'navigate', accept: 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.8' };
+/** What a program sends. */
+export const API = { accept: 'application/json', 'sec-fetch-mode': 'cors' };
+
+export function signinSpec(issuer: string, clientId: string, backend: string): Record<string, unknown> {
+  const signin = [{ signin: [] }];
+  return baseSpec({
+    host: 'signin-test.endpoints.test-project.cloud.goog',
+    'x-google-backend': { address: backend },
+    securityDefinitions: {
+      signin: {
+        type: 'oauth2',
+        flow: 'accessCode',
+        authorizationUrl: `${issuer}/auth`,
+        tokenUrl: `${issuer}/token`,
+        'x-google-issuer': issuer,
+        'x-endpoints-signin': { client_id: clientId, scopes: SCOPES, post_logout_path: '/' },
+      },
+      api_key: { type: 'apiKey', name: 'key', in: 'query' },
+    },
+    paths: {
+      '/': { get: op('home', { security: signin }) },
+      '/app/**': {
+        get: op('app', {
+          security: signin,
+          'x-endpoints-authorization': { email_domains: ['example.com'] },
+          'x-google-backend': { address: backend, path_translation: 'APPEND_PATH_TO_ADDRESS', serverless_header: 'X-Serverless-Authorization' },
+        }),
+      },
+      '/mixed': { get: op('mixed', { security: [{ signin: [] }, { api_key: [] }] }) },
+      '/eng': { get: op('eng', { security: signin, 'x-endpoints-authorization': { groups: ['eng'] } }) },
+      '/open': { get: op('open') },
+    },
+  });
+}
+
+export interface Hop {
+  readonly url: string;
+  readonly status: number;
+  readonly location: string | undefined;
+  readonly setCookies: string[];
+  readonly headers: Headers;
+  readonly body: string;
+}
+
+/** Cookies per host, ignoring ports and paths as browsers do for the host part (enough for these tests). */
+export class Jar {
+  readonly cookies = new Map<string, Map<string, string>>();
+  header(url: string): string | undefined {
+    const m = this.cookies.get(new URL(url).hostname);
+    if (!m || m.size === 0) return undefined;
+    return [...m].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+  store(url: string, setCookies: string[]): void {
+    const host = new URL(url).hostname;
+    let m = this.cookies.get(host);
+    if (!m) this.cookies.set(host, (m = new Map()));
+    for (const c of setCookies) {
+      const [pair, ...attrs] = c.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      if (attrs.some((a) => /^\s*max-age=0\s*$/i.test(a)) || value === '') m.delete(name);
+      else m.set(name, value);
+    }
+  }
+  get(name: string, host = '127.0.0.1'): string | undefined {
+    return this.cookies.get(host)?.get(name);
+  }
+  set(name: string, value: string, host = '127.0.0.1'): void {
+    let m = this.cookies.get(host);
+    if (!m) this.cookies.set(host, (m = new Map()));
+    m.set(name, value);
+  }
+  delete(name: string, host = '127.0.0.1'): void {
+    this.cookies.get(host)?.delete(name);
+  }
+}
+
+/** One request as a browser makes it (node:http: fetch would set its own Sec-Fetch-Mode). */
+export async function hop(jar: Jar, url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Hop> {
+  const headers: Record<string, string> = { ...NAV, ...(init.headers ?? {}) };
+  const cookie = jar.header(url);
+  if (cookie && headers.cookie === undefined) headers.cookie = cookie;
+  // '' removes a default header.
+  for (const [k, v] of Object.entries(headers)) if (v === '') delete headers[k];
+  if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
+  const { status, raw, body } = await new Promise<{ status: number; raw: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = http.request(url, { method: init.method ?? 'GET', headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, raw: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+  const setCookies = raw['set-cookie'] ?? [];
+  jar.store(url, setCookies);
+  const h = new Headers();
+  for (const [k, v] of Object.entries(raw)) if (v !== undefined && k !== 'set-cookie') h.set(k, Array.isArray(v) ? v.join(', ') : v);
+  const loc = raw.location;
+  return { url, status, location: loc === undefined ? undefined : new URL(loc, url).href, setCookies, headers: h, body };
+}
+
+function formAction(html: string): string {
+  const m = /<form[^>]*action="([^"]+)"/.exec(html);
+  if (!m) throw new Error(`no form in ${html.slice(0, 300)}`);
+  return m[1]!.replace(/&amp;/g, '&').replace(/&#x2F;/g, '/').replace(/&#47;/g, '/');
+}
+
+/**
+ * Follows redirects from `url`, filling in the provider's login form (as
+ * `login`) and its consent form, until a response that is no redirect, or
+ * until `stop` says to stop before requesting a URL (the callback, say).
+ */
+export async function walk(jar: Jar, url: string, login: string, stop?: (url: string) => boolean): Promise<{ last: Hop; stoppedAt?: string; hops: Hop[] }> {
+  const hops: Hop[] = [];
+  let next: string | undefined = url;
+  let init: { method?: string; headers?: Record<string, string>; body?: string } = {};
+  for (let i = 0; i < 20 && next; i++) {
+    if (stop && i > 0 && stop(next)) return { last: hops[hops.length - 1]!, stoppedAt: next, hops };
+    const h = await hop(jar, next, init);
+    hops.push(h);
+    init = {};
+    if (h.status >= 300 && h.status < 400 && h.location) {
+      next = h.location;
+      continue;
+    }
+    if (h.status === 200 && h.body.includes('name="prompt" value="login"')) {
+      next = formAction(h.body);
+      init = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ prompt: 'login', login, password: 'any' }).toString() };
+      continue;
+    }
+    if (h.status === 200 && h.body.includes('name="prompt" value="consent"')) {
+      next = formAction(h.body);
+      init = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'prompt=consent' };
+      continue;
+    }
+    return { last: h, hops };
+  }
+  throw new Error(`too many hops from ${url}`);
+}
+
+export interface SigninGateway extends ChildGateway {
+  readonly publicUrl: string;
+  close(): Promise<void>;
+}
+
+/** A gateway process serving `spec` at a port chosen beforehand (its public URL names it). */
+export async function startSigninGateway(
+  port: number,
+  spec: Record<string, unknown>,
+  opts: { args?: string[]; env?: Record<string, string>; publicUrl?: false } = {},
+): Promise<SigninGateway> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'signin-gw-'));
+  const specFile = path.join(dir, 'endpoint.json');
+  await writeFile(specFile, JSON.stringify(spec));
+  const publicUrl = `http://127.0.0.1:${port}`;
+  const gw = await startChildGateway(
+    ['--spec', specFile, '--port', String(port), ...(opts.publicUrl === false ? [] : ['--public-url', publicUrl]), '--access-log', 'off', ...(opts.args ?? [])],
+    { ENDPOINTS_SESSION_SECRET: SECRET, ...(opts.env ?? {}) },
+  );
+  return {
+    ...gw,
+    publicUrl,
+    close: async () => {
+      gw.child.kill('SIGTERM');
+      await gw.exit();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export { freePort };

@@ -1,0 +1,87 @@
+// A real OpenID provider for the sign-in tests: oidc-provider (a certified
+// implementation) on loopback, with one registered confidential client,
+// discovery, JWKS, refresh tokens (offline_access), end-session and its own
+// development login and consent pages.
+import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { generateKeyPairSync } from 'node:crypto';
+import Provider from 'oidc-provider';
+
+export interface Account {
+  readonly email: string;
+  readonly email_verified?: boolean;
+  readonly name: string;
+  readonly groups: readonly string[];
+}
+
+export const ACCOUNTS: Readonly<Record<string, Account>> = {
+  alice: { email: 'alice@example.com', email_verified: true, name: 'Alice Example', groups: ['eng', 'staff'] },
+  bob: { email: 'bob@other.org', email_verified: true, name: 'Bob Other', groups: ['staff'] },
+  carol: { email: 'carol@example.com', email_verified: true, name: 'Carol Example', groups: ['sales'] },
+};
+
+export interface TestProvider {
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** Requests the provider saw, `METHOD path` (token and end-session calls among them). */
+  readonly seen: string[];
+  close(): Promise<void>;
+}
+
+export async function startProvider(opts: { redirectUris: string[]; postLogoutRedirectUris: string[]; clientId?: string; clientSecret?: string }): Promise<TestProvider> {
+  let handler: http.RequestListener = (_req, res) => res.end();
+  const seen: string[] = [];
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url?.split('?')[0]}`);
+    handler(req, res);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const clientId = opts.clientId ?? 'gateway-test';
+  const clientSecret = opts.clientSecret ?? 'a-client-secret-for-the-sign-in-tests';
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...(privateKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: 'test-key', use: 'sig', alg: 'RS256' };
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: clientId,
+        client_secret: clientSecret,
+        redirect_uris: opts.redirectUris,
+        post_logout_redirect_uris: opts.postLogoutRedirectUris,
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    ],
+    jwks: { keys: [jwk as never] },
+    cookies: { keys: ['sign-in-test-cookie-key-0123456789abcdef'] },
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
+    // Claims in the ID token as Google does (the gateway also falls back to userinfo).
+    conformIdTokenClaims: false,
+    // Explicit lifetimes (oidc-provider nags about its defaults otherwise).
+    ttl: { Interaction: 600, Session: 86_400, Grant: 1_209_600, AccessToken: 3600, RefreshToken: 1_209_600, IdToken: 3600 },
+    features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
+    findAccount: (_ctx, id) => {
+      const a = ACCOUNTS[id];
+      if (!a) return undefined;
+      return { accountId: id, claims: () => ({ sub: id, ...a, groups: [...a.groups] }) };
+    },
+  });
+  // Quiet: the dev-only warnings are expected here.
+  provider.on('server_error', (_ctx, err) => process.stderr.write(`oidc-provider: ${String(err)}\n`));
+  handler = provider.callback();
+  return {
+    issuer,
+    clientId,
+    clientSecret,
+    seen,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
