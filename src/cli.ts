@@ -224,7 +224,13 @@ export function buildCli(): Command {
     .action(async (o) => {
       // A valid spec is also recorded in the validated-spec cache, so images can warm it at build time.
       const cache = openSpecCache(defaultCacheDir(process.env));
-      for (const file of await specFilesOf(o.spec)) {
+      const files = await specFilesOf(o.spec).catch((err: unknown) => {
+        if (!(err instanceof SpecError)) throw err;
+        printSpecError(o.spec, err);
+        process.exitCode = 2;
+        return [];
+      });
+      for (const file of files) {
         try {
           const { config } = await loadServiceOffThread(file, o.serviceName ? { serviceName: o.serviceName } : {}, cache);
           const docs = o.docsPath !== undefined ? docsPathProblems(config, o.docsPath) : [];

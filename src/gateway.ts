@@ -244,7 +244,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     warmRetryDelay,
   );
   const warmJwks = (config: ServiceConfig): void => {
-    discovery.watch(jwtSchemesOf(config));
+    // Discovery gates readiness only where keys are fetched ahead (--backend-auth google): a CI job
+    // serving a production spec offline must not wait for, or even try, an issuer it never calls,
+    // and an issuer given --jwks-file needs no discovery at all.
+    if (opts.backendAuth !== 'none') discovery.watch(jwtSchemesOf(config).filter((s) => !localJwks?.has(s.issuer)));
+    else discovery.watch([]);
     for (const issuer of localJwks?.unused(jwtSchemesOf(config).map((s) => s.issuer)) ?? [])
       log.warn({ issuer }, '--jwks-file names an issuer that no operation of the spec accepts; its keys are unused');
     if (opts.backendAuth !== 'none') void jwt.prefetch(jwtSchemesOf(config));
@@ -288,7 +292,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   // Sign-in loads only for specs that use it; it refuses to start without its secret and public URL.
   const signin = state.service.config.signin
-    ? await (await import('./signin/index.ts')).startSignin(opts.signin ?? {}, opts.trustedHops, () => state.service.config.signin, (level, msg, fields) => log[level](fields ?? {}, msg))
+    ? await (await import('./signin/index.ts')).startSignin(opts.signin ?? {}, opts.trustedHops, () => state.service.config, (level, msg, fields) => log[level](fields ?? {}, msg))
     : undefined;
   const pipeline = createPipeline({
     signin,

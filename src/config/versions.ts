@@ -163,7 +163,12 @@ export async function openSpecSource(spec: string, configId?: string): Promise<S
       watchDir: path.dirname(path.resolve(spec)),
       candidates: async () => {
         const bytes = await readFile(spec).catch(() => undefined);
-        return [{ file: spec, digest: bytes ? specDigest(bytes) : '', selectedBy: 'file' }];
+        const digest = bytes ? specDigest(bytes) : '';
+        // With one file, --config-id is a guard: serve it only when it is that config.
+        if (configId !== undefined && bytes && configIdOf(versionOf(bytes), digest) !== configId) {
+          throw new SpecError(spec, [{ where: '', message: `is config ${configIdOf(versionOf(bytes), digest)}, not the --config-id ${configId}` }]);
+        }
+        return [{ file: spec, digest, selectedBy: configId !== undefined ? 'config-id' : 'file' }];
       },
       probe: async () => {
         const bytes = await readFile(spec).catch(() => undefined);
@@ -206,5 +211,8 @@ export async function openSpecSource(spec: string, configId?: string): Promise<S
 
 /** What `validate --spec` checks: the file, or every version in the folder. */
 export async function specFilesOf(spec: string): Promise<string[]> {
-  return (await isFolder(spec)) ? (await listVersionFiles(spec)).map((f) => f.file) : [spec];
+  if (!(await isFolder(spec))) return [spec];
+  const files = await listVersionFiles(spec);
+  if (files.length === 0) throw new SpecError(spec, [{ where: '', message: 'holds no spec file (*.yaml, *.yml, *.json)' }]);
+  return files.map((f) => f.file);
 }

@@ -53,7 +53,7 @@ export type FlowOutcome =
 const fail = (reason: string, message: string): FlowOutcome => ({ ok: false, reason, message });
 
 export interface FlowFinisher {
-  finish(config: oidc.Configuration, scheme: SigninScheme, origin: string, requestUrl: string, flowCookie: string | undefined, ttlS: number): Promise<FlowOutcome>;
+  finish(config: oidc.Configuration, scheme: SigninScheme, origin: string, requestUrl: string, flowCookie: string | undefined, ttlS: number, extra: readonly string[]): Promise<FlowOutcome>;
 }
 
 export function createFlowFinisher(codec: SealedCookieCodec): FlowFinisher {
@@ -61,7 +61,7 @@ export function createFlowFinisher(codec: SealedCookieCodec): FlowFinisher {
   // (the provider refuses a reused code too, which covers other instances).
   const used = new LRUCache<string, true>({ max: 50_000, ttl: FLOW_TTL_S * 1000 });
   return {
-    async finish(config, scheme, origin, requestUrl, flowCookie, ttlS) {
+    async finish(config, scheme, origin, requestUrl, flowCookie, ttlS, extra) {
       const url = new URL(requestUrl, origin);
       const flow = flowCookie === undefined ? undefined : await codec.open(flowCookie);
       if (!flow || typeof flow.st !== 'string' || typeof flow.cv !== 'string' || typeof flow.no !== 'string') {
@@ -86,7 +86,7 @@ export function createFlowFinisher(codec: SealedCookieCodec): FlowFinisher {
         const code = (err as { error?: unknown; code?: unknown }).error ?? (err as { code?: unknown }).code;
         return fail('signin_exchange_failed', `The sign-in could not be completed${typeof code === 'string' ? ` (${code.slice(0, 100)})` : ''}.`);
       }
-      const identity = await identityOfTokens(config, tokens);
+      const identity = await identityOfTokens(config, tokens, extra);
       if (!identity) return fail('signin_no_id_token', 'The identity provider sent no ID token.');
       const exp = Math.floor(Date.now() / 1000) + ttlS;
       return {
@@ -103,7 +103,7 @@ export function createFlowFinisher(codec: SealedCookieCodec): FlowFinisher {
  * a new ID token (group changes show up), else the old ones.
  * Throws `revoked` when the provider refuses the token: the session ends.
  */
-export async function refreshSession(config: oidc.Configuration, s: Session, ttlS: number): Promise<Omit<Session, 'iat'>> {
+export async function refreshSession(config: oidc.Configuration, s: Session, ttlS: number, extra: readonly string[]): Promise<Omit<Session, 'iat'>> {
   let tokens: Awaited<ReturnType<typeof oidc.refreshTokenGrant>>;
   try {
     tokens = await oidc.refreshTokenGrant(config, s.rt!);
@@ -111,7 +111,7 @@ export async function refreshSession(config: oidc.Configuration, s: Session, ttl
     if (err instanceof oidc.ResponseBodyError) throw new Error('revoked');
     throw err;
   }
-  const fresh = tokens.id_token ? await identityOfTokens(config, tokens).catch(() => undefined) : undefined;
+  const fresh = tokens.id_token ? await identityOfTokens(config, tokens, extra).catch(() => undefined) : undefined;
   const identity = fresh && fresh.sub === s.identity.sub ? fresh : s.identity;
   return { identity, exp: Math.floor(Date.now() / 1000) + ttlS, rt: tokens.refresh_token ?? s.rt! };
 }

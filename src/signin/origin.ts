@@ -2,9 +2,10 @@
  * The gateway's external origin, for the redirect URI and the same-origin
  * checks. `--public-url` names it; without it, it is read from the request
  * only when trusted proxies stand in front (`--trusted-hops` > 0: Cloud Run's
- * front end sets Host and X-Forwarded-Proto itself). A caller-controlled Host
- * is never used, so nobody can make the gateway name a redirect URI on
- * another host.
+ * front end and Google's load balancers route by Host and set
+ * X-Forwarded-Proto themselves). X-Forwarded-Host is never read (front ends
+ * pass a caller's along), and without trusted proxies neither is Host, so
+ * nobody can make the gateway name a redirect URI on another host.
  */
 import type { IncomingMessage } from 'node:http';
 
@@ -44,7 +45,7 @@ export function createOriginResolver(publicUrl: string | undefined, trustedHops:
   if (trustedHops <= 0) return () => undefined;
   return (req) => {
     const proto = first(req.headers['x-forwarded-proto']) ?? 'https';
-    const host = first(req.headers['x-forwarded-host']) ?? req.headers.host;
+    const host = req.headers.host;
     if ((proto !== 'https' && proto !== 'http') || !host || !HOST.test(host)) return undefined;
     return { origin: `${proto}://${host.toLowerCase()}`, https: proto === 'https' };
   };

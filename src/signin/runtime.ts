@@ -38,6 +38,8 @@ export interface SigninOptions {
   readonly sessionTtlMs?: number | undefined;
   /** The spec's sign-in scheme now (it changes on a reload). */
   readonly scheme: () => SigninScheme | null | undefined;
+  /** Claim names the spec's authorization rules check: kept in the session besides the fixed set. */
+  readonly claimNames?: () => readonly string[];
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -92,7 +94,7 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     if (!p) {
       p = (async () => {
         const config = await providers.get(scheme);
-        const next = await refreshSession(config, s, ttlS);
+        const next = await refreshSession(config, s, ttlS, opts.claimNames?.() ?? []);
         const cookie = await sealSession(sessions, next);
         return { session: { ...next, iat: Math.floor(Date.now() / 1000) }, cookie };
       })().catch((err: Error) => {
@@ -167,7 +169,7 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     const flowName = cookieName(FLOW_COOKIE, origin.https);
     const config = await providerOf(scheme);
     if (config instanceof PageAnswer) return answer(res, config.status, config.html);
-    const out = await finisher.finish(config as oidc.Configuration, scheme, origin.origin, req.url ?? '/', readCookie(req.headers.cookie, flowName), ttlS);
+    const out = await finisher.finish(config as oidc.Configuration, scheme, origin.origin, req.url ?? '/', readCookie(req.headers.cookie, flowName), ttlS, opts.claimNames?.() ?? []);
     if (!out.ok) {
       opts.log('warn', 'sign-in refused at the callback', { reason: out.reason });
       if (req.gw) req.gw.reason = out.reason;

@@ -17,6 +17,8 @@ export interface SessionIdentity {
   readonly email_verified?: boolean;
   readonly name?: string;
   readonly groups?: readonly string[];
+  /** Other claims the spec's x-endpoints-authorization rules name (e.g. Google's `hd`). */
+  readonly [claim: string]: unknown;
 }
 
 export interface Session {
@@ -35,9 +37,16 @@ export interface SessionUser {
   readonly tokenHash: string;
 }
 
-/** The identity claims of a verified ID token (plus userinfo claims it lacked). */
-export function identityFrom(claims: Record<string, unknown>): SessionIdentity {
-  const out: { -readonly [K in keyof SessionIdentity]: SessionIdentity[K] } = { iss: String(claims.iss), sub: String(claims.sub) };
+/** Never identity: the cookie's own bookkeeping, or token claims a backend has no use for. */
+const NOT_IDENTITY = new Set(['rt', 'iat', 'exp', 'nbf', 'aud', 'azp', 'nonce', 'at_hash', 'c_hash', 'sid', 'jti', 'auth_time', 'acr', 'amr']);
+
+/**
+ * The identity claims of a verified ID token (plus userinfo claims it lacked): the fixed set,
+ * and `extra` names (claims that authorization rules check).
+ */
+export function identityFrom(claims: Record<string, unknown>, extra: readonly string[] = []): SessionIdentity {
+  const out: Record<string, unknown> & { iss: string; sub: string; email?: string; email_verified?: boolean; name?: string; groups?: string[] } = { iss: String(claims.iss), sub: String(claims.sub) };
+  for (const k of extra) if (!NOT_IDENTITY.has(k) && !(k in out) && claims[k] !== undefined) out[k] = claims[k];
   if (typeof claims.email === 'string') out.email = claims.email;
   if (claims.email_verified !== undefined) out.email_verified = claims.email_verified === true || claims.email_verified === 'true';
   if (typeof claims.name === 'string') out.name = claims.name;
@@ -54,7 +63,8 @@ export async function sealSession(codec: SealedCookieCodec, s: Omit<Session, 'ia
 export async function openSession(codec: SealedCookieCodec, value: string): Promise<Session | undefined> {
   const p = await codec.open(value);
   if (!p || typeof p.sub !== 'string' || typeof p.iss !== 'string' || typeof p.exp !== 'number') return undefined;
-  return { identity: identityFrom(p), exp: p.exp, iat: typeof p.iat === 'number' ? p.iat : 0, ...(typeof p.rt === 'string' ? { rt: p.rt } : {}) };
+  // Everything sealed is ours: keep it all but the bookkeeping.
+  return { identity: identityFrom(p, Object.keys(p)), exp: p.exp, iat: typeof p.iat === 'number' ? p.iat : 0, ...(typeof p.rt === 'string' ? { rt: p.rt } : {}) };
 }
 
 export function sessionUser(s: Session, cookieValue: string): SessionUser {
@@ -71,18 +81,22 @@ export function sessionUser(s: Session, cookieValue: string): SessionUser {
  * verified by openid-client), with userinfo filling in email, name and
  * groups when the provider keeps them out of the ID token.
  */
-export async function identityOfTokens(config: oidc.Configuration, tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): Promise<SessionIdentity | undefined> {
+export async function identityOfTokens(
+  config: oidc.Configuration,
+  tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
+  extra: readonly string[] = [],
+): Promise<SessionIdentity | undefined> {
   const claims = tokens.claims();
   if (!claims) return undefined;
   let merged: Record<string, unknown> = { ...claims };
   if ((claims.email === undefined || claims.groups === undefined) && config.serverMetadata().userinfo_endpoint && tokens.access_token) {
     try {
       const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
-      merged = { ...info, ...claims, iss: claims.iss, sub: claims.sub };
-      for (const k of ['email', 'email_verified', 'name', 'groups']) if (merged[k] === undefined && info[k] !== undefined) merged[k] = info[k];
+      // The ID token's claims win; userinfo only fills gaps.
+      merged = { ...info, ...claims };
     } catch {
       // The ID token alone still identifies the person.
     }
   }
-  return identityFrom(merged);
+  return identityFrom(merged, extra);
 }

@@ -160,6 +160,26 @@ test('the published spec: sanitized, host = service name, no key needed, never p
   assert.equal((await send(gw.url, '/v1/hello')).status, 401);
 });
 
+test('the page follows reloads: it publishes the config served, not a refused one', async () => {
+  const next = spec(backend.url) as { info: { version: string }; paths: Record<string, unknown> };
+  next.info.version = '3.2.0';
+  next.paths['/v1/authors'] = { get: { operationId: 'authors', responses: { '200': { description: 'ok' } } } };
+  await writeFile(specFile, stringify(next));
+  gw.child.kill('SIGHUP');
+  await gw.waitForLog((l) => l.message === 'spec reloaded');
+  let doc = (await send(gw.url, '/docs/openapi.json')).json<{ info: { version: string }; paths: Record<string, unknown> }>();
+  assert.equal(doc.info.version, '3.2.0');
+  assert.ok('/v1/authors' in doc.paths);
+  // A refused version (colliding with the docs path) is never published.
+  const clash = { ...next, info: { ...next.info, version: '3.3.0' }, paths: { ...next.paths, '/docs/extra': { get: { operationId: 'extra', responses: { '200': { description: 'ok' } } } } } };
+  await writeFile(specFile, stringify(clash));
+  gw.child.kill('SIGHUP');
+  await gw.waitForLog((l) => String(l.message).startsWith('spec reload refused'));
+  doc = (await send(gw.url, '/docs/openapi.json')).json();
+  assert.equal(doc.info.version, '3.2.0');
+  await writeFile(specFile, stringify(spec(backend.url)));
+});
+
 test('validate --docs-path refuses a spec whose paths collide with it; serve refuses to start', async () => {
   const run = promisify(execFile);
   const ok = await run(process.execPath, [CLI, 'validate', '--spec', specFile, '--docs-path', '/docs']);

@@ -181,6 +181,10 @@ test('--config-id pins a version; SIGHUP keeps it; an unknown id refuses to star
   const r = await cli('serve', '--spec', folder, '--config-id', '1.0.0-abcdefabcdef', '--port', '0', ...base);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--config-id names config 1\.0\.0-abcdefabcdef, which no spec file in the folder has/);
+  // With one file, --config-id guards it: another config refuses to start.
+  const one = await cli('serve', '--spec', path.join(folder, 'api-v9.yaml'), '--config-id', ids['api-v10.yaml']!, '--port', '0', ...base);
+  assert.equal(one.code, 2);
+  assert.match(one.stderr, new RegExp(`is config ${ids['api-v9.yaml']}, not the --config-id ${ids['api-v10.yaml']}`));
 });
 
 test('a start with a broken newest version serves the newest valid one, and says why', async () => {

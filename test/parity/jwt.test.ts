@@ -12,6 +12,9 @@ import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
 import { specDir, type SpecDir } from './parity-helpers.ts';
+import { startMetadataEmulator, type MetadataEmulator } from '../emulators/metadata-server.ts';
+
+let meta: MetadataEmulator;
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 
 interface X509Fixture {
@@ -44,13 +47,20 @@ function spec(scheme: Record<string, unknown>) {
   };
 }
 
-async function serve(file: string): Promise<ChildGateway> {
-  const gw = await startChildGateway(['--spec', file, '--backend-auth', 'none', '--keys', 'none', '--access-log', 'off'], { ENDPOINTS_CACHE_DIR: 'off' });
+async function serve(file: string, backendAuth: 'none' | 'google' = 'none'): Promise<ChildGateway> {
+  // Discovery gates readiness where keys are fetched ahead, i.e. with --backend-auth google (the
+  // metadata emulator hands out the backend's ID tokens); offline it waits for the first token.
+  const env: Record<string, string> =
+    backendAuth === 'google'
+      ? { ENDPOINTS_CACHE_DIR: 'off', GCE_METADATA_HOST: meta.host, METADATA_SERVER_DETECTION: 'assume-present', GOOGLE_CLOUD_PROJECT: 'test-project' }
+      : { ENDPOINTS_CACHE_DIR: 'off' };
+  const gw = await startChildGateway(['--spec', file, '--backend-auth', backendAuth, '--keys', 'none', '--access-log', 'off'], env);
   gateways.push(gw);
   return gw;
 }
 
 before(async () => {
+  meta = await startMetadataEmulator();
   fixture = JSON.parse(await readFile(path.resolve(import.meta.dirname, 'fixtures/esp-v2-x509-jwt.json'), 'utf8')) as X509Fixture;
   backend = await startTestBackend();
   dir = await specDir();
@@ -87,6 +97,7 @@ after(async () => {
   }
   await new Promise((r) => keyServer?.close(r));
   await backend?.close();
+  await meta?.close();
   await dir?.close();
 });
 
@@ -111,7 +122,7 @@ describe('OpenID discovery failing at start (TestInvalidOpenIDConnectDiscovery)'
   test('/readyz stays 503 naming the issuer until a retry succeeds; then tokens verify', async () => {
     discoveryOk = false;
     // No x-google-jwks_uri: the keys come from <issuer>/.well-known/openid-configuration.
-    const gw = await serve(await dir.write('discovery.json', spec({ 'x-google-issuer': keyBase, 'x-google-audiences': fixture.audience })));
+    const gw = await serve(await dir.write('discovery.json', spec({ 'x-google-issuer': keyBase, 'x-google-audiences': fixture.audience })), 'google');
     const waitReady = async (want: number, ms: number) => {
       const end = Date.now() + ms;
       for (;;) {

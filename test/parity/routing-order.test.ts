@@ -33,6 +33,11 @@ describe('ESPv2 sort order (sort_test.go TestSort)', () => {
     check(['GET /**/a', 'GET /**:verb', 'GET /**'], ['/a', '/x/a', '/x/y/a', '/x:verb', '/a:verb', '/x/a/', '/x', '/', '/x/b', '/a/b:verb']);
   });
 
+  test('constant prefix and root prefix', () => {
+    check(['GET /foo', 'GET /foo/a', 'GET /foo:verb'], ['/foo', '/foo/', '/foo/a', '/foo:verb', '/foo/b']);
+    check(['GET /', 'GET /foo', 'GET /**'], ['/', '/foo', '/foo/', '/bar', '/foo/bar']);
+  });
+
   test('constant with wildcard', () => {
     check(
       ['GET /a', 'GET /a/x', 'GET /a/x/b', 'GET /a/x/b/c', 'GET /a/*', 'GET /a/*/b', 'GET /a/*/b/c', 'GET /a/**/b', 'GET /a/**/b/c', 'GET /a/**'],

@@ -44,6 +44,7 @@ export function signinSpec(issuer: string, clientId: string, backend: string): R
       '/mixed': { get: op('mixed', { security: [{ signin: [] }, { api_key: [] }] }) },
       '/eng': { get: op('eng', { security: signin, 'x-endpoints-authorization': { groups: ['eng'] } }) },
       '/open': { get: op('open') },
+      '/dept': { get: op('dept', { security: signin, 'x-endpoints-authorization': { claims: { department: 'engineering' } } }) },
     },
   });
 }

@@ -13,10 +13,11 @@ export interface Account {
   readonly email_verified?: boolean;
   readonly name: string;
   readonly groups: readonly string[];
+  readonly department?: string;
 }
 
 export const ACCOUNTS: Readonly<Record<string, Account>> = {
-  alice: { email: 'alice@example.com', email_verified: true, name: 'Alice Example', groups: ['eng', 'staff'] },
+  alice: { email: 'alice@example.com', email_verified: true, name: 'Alice Example', groups: ['eng', 'staff'], department: 'engineering' },
   bob: { email: 'bob@other.org', email_verified: true, name: 'Bob Other', groups: ['staff'] },
   carol: { email: 'carol@example.com', email_verified: true, name: 'Carol Example', groups: ['sales'] },
 };
@@ -59,7 +60,7 @@ export async function startProvider(opts: { redirectUris: string[]; postLogoutRe
     jwks: { keys: [jwk as never] },
     cookies: { keys: ['sign-in-test-cookie-key-0123456789abcdef'] },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'department'], groups: ['groups'] },
     // Claims in the ID token as Google does (the gateway also falls back to userinfo).
     conformIdTokenClaims: false,
     // Explicit lifetimes (oidc-provider nags about its defaults otherwise).

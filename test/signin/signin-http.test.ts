@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { startMetadataEmulator, type MetadataEmulator } from '../emulators/metadata-server.ts';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { createKey } from '../../src/auth/apikeys/keys-admin.ts';
@@ -30,6 +33,8 @@ let rotated: SigninGateway;
 let proxied: SigninGateway;
 let dir: string;
 let apiKey: string;
+/** A backend that sets its own cookie on every response. */
+let cookieApp: http.Server;
 
 before(async () => {
   meta = await startMetadataEmulator();
@@ -44,7 +49,13 @@ before(async () => {
   await writeFile(secretFile, `# current first, then the previous one\n${OTHER_SECRET}\n${SECRET}\n`);
   const clientSecretFile = path.join(dir, 'client-secret');
   await writeFile(clientSecretFile, `${idp.clientSecret}\n`);
+  cookieApp = http.createServer((_req, res) => res.writeHead(200, { 'set-cookie': 'app_pref=1; Path=/' }).end('ok'));
+  cookieApp.listen(0, '127.0.0.1');
+  await once(cookieApp, 'listening');
   const spec = signinSpec(idp.issuer, idp.clientId, backend.url);
+  (spec.paths as Record<string, unknown>)['/sets-cookie'] = {
+    get: { operationId: 'setsCookie', security: [{ signin: [] }], 'x-google-backend': { address: `http://127.0.0.1:${(cookieApp.address() as AddressInfo).port}` }, responses: { '200': { description: 'ok' } } },
+  };
   // Programs holding an ID token of the same provider: a JWT alternative next to sign-in.
   Object.assign((spec.securityDefinitions as Record<string, unknown>), {
     idp_jwt: { type: 'oauth2', flow: 'implicit', authorizationUrl: '', 'x-google-issuer': idp.issuer, 'x-google-audiences': idp.clientId },
@@ -64,6 +75,8 @@ after(async () => {
   await Promise.all([gw?.close(), twin?.close(), rotated?.close(), proxied?.close()]);
   await idp?.close();
   await backend?.close();
+  cookieApp?.closeAllConnections();
+  await new Promise((r) => (cookieApp ? cookieApp.close(r) : r(undefined)));
   await meta?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -147,8 +160,10 @@ describe('the origin and the cookie names', () => {
     assert.equal(new URL(h.location!).searchParams.get('redirect_uri'), `${gw.publicUrl}/.endpoints/callback`);
   });
 
-  test('behind a trusted proxy on https: the origin comes from X-Forwarded-*, the cookies are __Host- and Secure', async () => {
-    const h = await hop(new Jar(), `${proxied.url}/app/x`, { headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'app.example.test', 'x-forwarded-for': '203.0.113.9' } });
+  test('behind a trusted proxy on https: the origin comes from its Host and X-Forwarded-Proto, the cookies are __Host- and Secure', async () => {
+    const h = await hop(new Jar(), `${proxied.url}/app/x`, {
+      headers: { host: 'app.example.test', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example', 'x-forwarded-for': '203.0.113.9' },
+    });
     assert.equal(h.status, 302, h.body);
     assert.equal(new URL(h.location!).searchParams.get('redirect_uri'), 'https://app.example.test/.endpoints/callback');
     const flow = h.setCookies.find((c) => c.startsWith(`__Host-${FLOW}=`));
@@ -335,6 +350,17 @@ describe('authorization for signed-in users', () => {
     assert.equal((await hop(alice, `${gw.url}/eng`)).status, 200);
   });
 
+  test('claims: a claim a rule names is kept in the session (and only then)', async () => {
+    const alice = await signIn(gw, 'alice', '/dept');
+    backend.clear();
+    assert.equal((await hop(alice, `${gw.url}/dept`, { headers: API })).status, 200);
+    const user = JSON.parse(Buffer.from(String(backend.last()!.headers['x-endpoint-api-userinfo']), 'base64url').toString('utf8'));
+    assert.equal(user.department, 'engineering');
+    assert.equal(user.nonce, undefined);
+    const carol = await signIn(gw, 'carol', '/');
+    assert.equal((await hop(carol, `${gw.url}/dept`, { headers: API })).status, 403);
+  });
+
   test('email_domains: bob@other.org is refused on /app, alice@example.com is let in', async () => {
     const bob = await signIn(gw, 'bob', '/');
     const page = await hop(bob, `${gw.url}/app/x`);
@@ -360,6 +386,17 @@ describe('refresh and sign-out', () => {
     const renewed = (await openSession(codec, jar.get(SESSION)!))!;
     assert.ok(renewed.exp > Math.floor(Date.now() / 1000) + 11 * 3600, 'a fresh 12 h session');
     assert.equal(renewed.identity.email, 'alice@example.com');
+  });
+
+  test("a refreshed cookie rides along with the backend's own Set-Cookie", async () => {
+    const jar = await signIn(gw, 'alice');
+    const codec = createSealedCookieCodec([SECRET], 'session');
+    const s = (await openSession(codec, jar.get(SESSION)!))!;
+    jar.set(SESSION, await sealSession(codec, { identity: s.identity, exp: Math.floor(Date.now() / 1000) + 30, rt: s.rt }));
+    const r = await hop(jar, `${gw.url}/sets-cookie`, { headers: API });
+    assert.equal(r.status, 200, r.body);
+    assert.ok(r.setCookies.some((c) => c.startsWith('app_pref=1')), r.setCookies.join('\n'));
+    assert.ok(r.setCookies.some((c) => c.startsWith(`${SESSION}=`)), r.setCookies.join('\n'));
   });
 
   test('sign-out clears the cookie and sends the browser to the provider\'s end_session_endpoint with a same-origin return', async () => {

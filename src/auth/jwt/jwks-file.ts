@@ -161,6 +161,7 @@ export class JwksFileSource implements KeySource {
 /** Every `--jwks-file`, by issuer. */
 export interface LocalJwks {
   get(issuer: string): KeySource | undefined;
+  has(issuer: string): boolean;
   /** Re-reads every file (a spec reload). */
   reload(): Promise<void>;
   /** Issuers given a file that none of `issuers` (the spec's) names: a typo, most likely. */
@@ -173,6 +174,7 @@ export async function loadJwksFiles(entries: readonly JwksFileEntry[], log?: Log
   for (const e of entries) sources.set(e.issuer, await JwksFileSource.load(e, log));
   return {
     get: (issuer) => sources.get(issuer),
+    has: (issuer) => sources.has(issuer),
     reload: async () => {
       await Promise.all([...sources.values()].map((s) => s.reload()));
     },
