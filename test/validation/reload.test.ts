@@ -2,7 +2,8 @@
 // them with the spec, and a refused spec keeps the old ones. Mode from ENDPOINTS_VALIDATE.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { send } from '../helpers/http.ts';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { contractSpec, startContractBackend, writeSpecFile, type ContractBackend } from './fixture.ts';
@@ -25,6 +26,7 @@ describe('--validate across a reload', () => {
     gw?.child.kill('SIGTERM');
     await gw?.exit();
     await backend?.close();
+    if (file) await rm(path.dirname(file), { recursive: true, force: true });
   });
 
   const reloads = () => gw.logs.filter((l) => l.message === 'spec reloaded').length;

@@ -3,6 +3,8 @@
 // nothing at all under off.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import http from 'node:http';
 import { send } from '../helpers/http.ts';
 import {
@@ -76,6 +78,7 @@ function bigUpload(bytes: number): Buffer {
 
 describe('--validate on requests', () => {
   let backend: ContractBackend;
+  let file: string;
   let enforce: ContractGateway;
   let report: ContractGateway;
   let off: ContractGateway;
@@ -87,7 +90,7 @@ describe('--validate on requests', () => {
     for (const id of ['7', 'rex']) backend.answer('GET', `/pets/${id}`, { status: 200, headers: JSON_TYPE, body: '{"id":7,"name":"rex"}' });
     backend.answer('PUT', '/pets/7', { status: 200, headers: JSON_TYPE, body: '{"id":7,"name":"rex"}' });
     backend.answer('GET', '/search', { status: 200, headers: { 'content-type': 'text/plain' }, body: 'found' });
-    const file = await writeSpecFile(contractSpec(backend.url));
+    file = await writeSpecFile(contractSpec(backend.url));
     [enforce, report, off] = await Promise.all([
       startContractGateway(file, 'enforce'),
       startContractGateway(file, 'report'),
@@ -97,6 +100,7 @@ describe('--validate on requests', () => {
   after(async () => {
     await Promise.all([enforce?.stop(), report?.stop(), off?.stop()]);
     await backend?.close();
+    if (file) await rm(path.dirname(file), { recursive: true, force: true });
   });
 
   test('enforce: each rule answers 400 in ESP form naming the parameter, and the backend never sees the call', async () => {

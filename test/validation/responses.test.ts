@@ -3,6 +3,8 @@
 // enforce answers 502 in ESP form instead; report logs, counts and passes the bytes unchanged.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import http from 'node:http';
 import { send } from '../helpers/http.ts';
 import { contractSpec, startContractBackend, startContractGateway, writeSpecFile, type Answer, type ContractBackend, type ContractGateway } from './fixture.ts';
@@ -132,17 +134,19 @@ function bigPets(bytes: number): Buffer {
 
 describe('--validate on responses', () => {
   let backend: ContractBackend;
+  let file: string;
   let enforce: ContractGateway;
   let report: ContractGateway;
 
   before(async () => {
     backend = await startContractBackend();
-    const file = await writeSpecFile(contractSpec(backend.url));
+    file = await writeSpecFile(contractSpec(backend.url));
     [enforce, report] = await Promise.all([startContractGateway(file, 'enforce'), startContractGateway(file, 'report')]);
   });
   after(async () => {
     await Promise.all([enforce?.stop(), report?.stop()]);
     await backend?.close();
+    if (file) await rm(path.dirname(file), { recursive: true, force: true });
   });
 
   const call = (gw: ContractGateway, c: { method?: string; path: string; body?: string }) =>
