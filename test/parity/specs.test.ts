@@ -1,19 +1,75 @@
-// Specs and templates ESPv2 accepts: its checked-in example specs as they are (a dangling $ref, an
-// x-google-backend without address), templates with segments after `**`, the 405 naming the template
-// as ESPv2's compiled config spells it, POST /healthz, allowCors next to x-google-allow, and unknown
-// x-google-* names. Real CLI (serve and validate), loopback backends.
+// Specs and templates ESPv2 accepts: what its checked-in example specs rely on (a dangling $ref, an
+// x-google-backend without address, allowCors beside x-google-allow: all), reproduced in small specs of
+// our own; templates with segments after `**`, the 405 naming the template as ESPv2's compiled config
+// spells it, POST /healthz, and unknown x-google-* names. Real CLI (serve and validate), loopback backends.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
 import { cli, specDir, type SpecDir } from './parity-helpers.ts';
 
-const FIXTURES = path.resolve(import.meta.dirname, 'fixtures');
-const fixture = async (name: string) => JSON.parse(await readFile(path.join(FIXTURES, name), 'utf8')) as Record<string, unknown>;
 const ok = { 200: { description: 'ok' } };
+
+// ESPv2's examples/dynamic_routing/openapi_swagger.json (also examples/service_control) answers GET /shelves
+// with `$ref: #/definitions/listShelvesResponse`, which it never defines, and Google's compiler still made
+// its service_config_generated.json. Here: that dangling reference, and a resolving one beside it.
+const danglingResponseRef = {
+  swagger: '2.0',
+  info: { title: 'dangling', version: '3' },
+  host: 'dangling.endpoints.parity-project.cloud.goog',
+  definitions: { note: { type: 'object', properties: { text: { type: 'string' } } } },
+  paths: {
+    '/shelves': {
+      get: { operationId: 'listShelves', responses: { 200: { description: 'all', schema: { $ref: '#/definitions/listShelvesResponse' } } } },
+      put: { operationId: 'putNote', parameters: [{ in: 'body', name: 'note', schema: { $ref: '#/definitions/note' } }], responses: ok },
+    },
+  },
+};
+
+// ESPv2's examples/testdata/sidecar_backend/openapi_swagger.json: x-google-backend blocks with only a
+// deadline, written as a string ("7.5" on one operation, "25" at the top level), so every operation goes
+// to the local backend (service_info.go: `r.Address == ""`).
+function addresslessBackends(operationDeadline: string) {
+  return {
+    swagger: '2.0',
+    info: { title: 'sidecar', version: '3' },
+    host: 'sidecar.endpoints.parity-project.cloud.goog',
+    'x-google-backend': { deadline: '25' },
+    paths: {
+      '/books': {
+        get: { operationId: 'listBooks', 'x-google-backend': { deadline: operationDeadline }, responses: ok },
+        post: { operationId: 'addBook', responses: ok },
+      },
+    },
+  };
+}
+
+// ESPv2's examples/testdata/route_match/openapi_swagger.json: allowCors and `x-google-allow: all` together,
+// a top-level backend, and one CONSTANT_ADDRESS operation whose template mixes `{library_id}` and `{shelfId}`
+// (int64 integers); its envoy_config.json answers 405 naming `{shelf_id}`.
+function corsAllowAllLibrary(backendUrl: string) {
+  const host = 'library.endpoints.parity-project.cloud.goog';
+  const id = (name: string) => ({ name, in: 'path', required: true, type: 'integer', format: 'int64' });
+  return {
+    swagger: '2.0',
+    info: { title: 'library', version: '3' },
+    host,
+    'x-google-endpoints': [{ name: host, allowCors: true }],
+    'x-google-allow': 'all',
+    'x-google-backend': { address: `${backendUrl}/everything` },
+    paths: {
+      '/libraries/{library_id}/shelves/{shelfId}': {
+        get: {
+          operationId: 'getShelf',
+          parameters: [id('library_id'), id('shelfId')],
+          'x-google-backend': { address: `${backendUrl}/shelf`, path_translation: 'CONSTANT_ADDRESS' },
+          responses: ok,
+        },
+      },
+    },
+  };
+}
 
 let backend: TestBackend;
 let dir: SpecDir;
@@ -38,11 +94,12 @@ after(async () => {
 });
 
 describe('a dangling internal $ref (examples/dynamic_routing, examples/service_control)', () => {
-  test("ESPv2's example spec is valid, with a located warning", async () => {
-    const r = await cli(['validate', '--spec', path.join(FIXTURES, 'esp-v2-dynamic-routing.json')]);
+  test('in a response schema it is valid, with a located warning (and none for the reference that resolves)', async () => {
+    const r = await cli(['validate', '--spec', await dir.write('dangling.json', danglingResponseRef)]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /valid \(2 operations/);
     assert.match(r.stdout, /warning: paths\["\/shelves"\]\.get\.responses\["200"\]\.schema\.\$ref: refers to #\/definitions\/listShelvesResponse, which the document does not define; taken as any value/);
+    assert.doesNotMatch(r.stdout + r.stderr, /definitions\/note/);
   });
 
   test('is refused where it would change what the gateway does (a parameter)', async () => {
@@ -59,29 +116,27 @@ describe('a dangling internal $ref (examples/dynamic_routing, examples/service_c
 });
 
 describe('x-google-backend without address (examples/testdata/sidecar_backend)', () => {
-  test("ESPv2's example spec is valid", async () => {
-    const r = await cli(['validate', '--spec', path.join(FIXTURES, 'esp-v2-sidecar-backend.json')]);
+  test('blocks holding only a string deadline are valid', async () => {
+    const r = await cli(['validate', '--spec', await dir.write('sidecar-valid.json', addresslessBackends('7.5'))]);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /valid \(2 operations/);
   });
 
   test('means the local --backend with the block deadline, the path as requested', async () => {
-    const spec = await fixture('esp-v2-sidecar-backend.json');
-    // The example's shape, with deadlines short enough to observe: the operation's 0.3 s, the top level's 25 s.
-    const paths = spec.paths as Record<string, Record<string, Record<string, unknown>>>;
-    paths['/shelves']!.get!['x-google-backend'] = { deadline: '0.3' };
-    const gw = await serve(await dir.write('sidecar.json', spec));
+    // Deadlines short enough to observe: the operation's 0.3 s; the top level's 25 s covers addBook.
+    const gw = await serve(await dir.write('sidecar.json', addresslessBackends('0.3')));
     backend.clear();
-    const fast = await send(gw.url, '/shelves?x=1');
+    const fast = await send(gw.url, '/books?x=1');
     assert.equal(fast.status, 200);
-    assert.equal(backend.last()?.url, '/shelves?x=1');
+    assert.equal(backend.last()?.url, '/books?x=1');
     assert.equal(backend.last()?.headers.authorization, undefined);
     backend.setDelayMs(1200);
     try {
-      const slow = await send(gw.url, '/shelves');
+      const slow = await send(gw.url, '/books');
       assert.equal(slow.status, 504);
       assert.equal(slow.body, '{"code":504,"message":"upstream request timeout"}');
-      const post = await send(gw.url, '/shelves', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"a","theme":"b"}' });
-      assert.equal(post.status, 200, 'the top-level block (25 s) applies to createShelf');
+      const post = await send(gw.url, '/books', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":"t"}' });
+      assert.equal(post.status, 200, 'the top-level block (25 s) applies to addBook');
     } finally {
       backend.setDelayMs(0);
     }
@@ -142,12 +197,15 @@ describe('templates with segments after ** are served, bindings in CONSTANT_ADDR
   });
 });
 
-describe("ESPv2's examples/testdata/route_match, unchanged (allowCors, x-google-allow: all, {library_id}/{shelfId})", () => {
+describe('examples/testdata/route_match: allowCors, x-google-allow: all, {library_id}/{shelfId}', () => {
   test('starts, and its 405 names the template as the compiled config does (envoy_config.json)', async () => {
-    const gw = await serve(path.join(FIXTURES, 'esp-v2-route-match.json'));
+    const gw = await serve(await dir.write('library.json', corsAllowAllLibrary(backend.url)));
     const r = await send(gw.url, '/libraries/1/shelves/2', { method: 'TRACE' });
     assert.equal(r.status, 405);
     assert.equal(r.body, '{"code":405,"message":"The current request is matched to the defined url template \\"/libraries/{library_id}/shelves/{shelf_id}\\" but its http method is not allowed"}');
+    backend.clear();
+    assert.equal((await send(gw.url, '/libraries/1/shelves/2')).status, 200);
+    assert.equal(backend.last()?.url, '/shelf?library_id=1&shelfId=2');
   });
 });
 
