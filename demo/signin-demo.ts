@@ -50,6 +50,13 @@ export async function startDemoSignin(spec: Record<string, any>, dir: string, ga
   let handler: http.RequestListener = (_q, r) => r.end();
   const idpServer = http.createServer((q, r) => handler(q, r));
   const issuer = await listen(idpServer);
+  // The demo's provider is meant to be oidc-provider's in-memory, development-only one (the demo
+  // says it is a local stand-in): its two "development-only" warnings would only alarm a newcomer.
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].includes('oidc-provider WARNING: a quick start development-only')) return;
+    warn(...args);
+  };
   const provider = new Provider(issuer, {
     clients: [
       {
