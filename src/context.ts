@@ -16,6 +16,8 @@ export interface RequestContext {
   /** Verified end user's subject (a JWT's `sub`; a sign-in session may set it too), for the access log. */
   endUser: string | undefined;
   upstreamStartNs: bigint;
+  /** Backend body bytes sent to the client: the access log's size for chunked responses. */
+  responseBytes: number;
   timer: NodeJS.Timeout | undefined;
   timedOut: boolean;
 }
@@ -37,6 +39,7 @@ export function newContext(): RequestContext {
     requestId: '',
     endUser: undefined,
     upstreamStartNs: 0n,
+    responseBytes: 0,
     timer: undefined,
     timedOut: false,
   };

@@ -90,6 +90,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.dead) return;
     const res = this.ex.res;
+    this.ex.ctx.responseBytes += chunk.length;
     // Backpressure: stop reading the backend until the client has drained.
     if (!res.write(chunk)) {
       controller.pause();
@@ -235,7 +236,10 @@ class Exchange {
     this.started = false;
     this.sendHead(a, status, headers);
     if (!this.started) return;
-    for (const chunk of w.held) this.res.write(chunk);
+    for (const chunk of w.held) {
+      this.ctx.responseBytes += chunk.length;
+      this.res.write(chunk);
+    }
     this.end(trailers);
   }
 

@@ -76,7 +76,8 @@ export function createAccessLog(opts: AccessLogOptions) {
     const ctx = req.gw;
     const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
     const latency = ctx ? Number(process.hrtime.bigint() - ctx.startNs) / 1e9 : 0;
-    const size = Number(res.getHeader('content-length') ?? 0) || 0;
+    // Content-Length when there is one (HEAD answers included); else the bytes relayed (chunked).
+    const size = Math.max(Number(res.getHeader('content-length') ?? 0) || 0, ctx?.responseBytes ?? 0);
     const rawUa = headerValue(req.headers['user-agent']);
     const secrets = secret();
     const ua = rawUa === undefined ? undefined : redactSecrets(rawUa, secrets, HEADER_SYNTAX);

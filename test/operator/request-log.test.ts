@@ -6,6 +6,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { send } from '../helpers/http.ts';
@@ -18,6 +20,9 @@ let backend: TestBackend;
 let issuer: TestIssuer;
 let gw: ChildGateway;
 let key: string;
+/** Answers without Content-Length (chunked), in two writes. */
+let chunked: Server;
+const CHUNKS = ['{"part":1,', '"rest":"' + 'x'.repeat(3000) + '"}'];
 
 const ok = { 200: { description: 'ok' } };
 
@@ -26,6 +31,12 @@ before(async () => {
   backend = await startTestBackend();
   issuer = await startTestIssuer();
   await issuer.addKey('idp');
+  chunked = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write(CHUNKS[0]);
+    setTimeout(() => res.end(CHUNKS[1]), 5);
+  }).listen(0, '127.0.0.1');
+  await new Promise((r) => chunked.once('listening', r));
   const spec = path.join(dir, 'endpoint.yaml');
   await writeFile(
     spec,
@@ -43,6 +54,14 @@ before(async () => {
         '/keyed': { get: { operationId: 'keyed', responses: ok } },
         '/user': { get: { operationId: 'user', security: [{ idp: [], api_key: [] }], responses: ok } },
         '/open': { get: { operationId: 'open', security: [], responses: ok } },
+        '/chunked': {
+          get: {
+            operationId: 'chunked',
+            security: [],
+            'x-google-backend': { address: `http://127.0.0.1:${(chunked.address() as AddressInfo).port}/c` },
+            responses: ok,
+          },
+        },
       },
     }),
   );
@@ -57,6 +76,7 @@ after(async () => {
   await gw.exit();
   await backend.close();
   await issuer.close();
+  await new Promise((r) => chunked.close(r));
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -116,6 +136,15 @@ describe('request ids', () => {
     assert.equal(post.status, 405);
     const line405 = (await accessLine('own-answer-405')).httpRequest as Record<string, unknown>;
     assert.equal(line405.responseSize, String(Buffer.byteLength(post.body)));
+  });
+
+  test('a chunked backend response is logged with the bytes relayed', async () => {
+    const r = await send(gw.url, '/chunked', { headers: { 'x-request-id': 'chunked-size' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-length'], undefined, 'the test needs a response without Content-Length');
+    assert.equal(r.body, CHUNKS.join(''));
+    const http = (await accessLine('chunked-size')).httpRequest as Record<string, unknown>;
+    assert.equal(http.responseSize, String(Buffer.byteLength(CHUNKS.join(''))));
   });
 
   test('an upstream error log line carries the request id', async () => {
