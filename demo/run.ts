@@ -11,7 +11,8 @@ import { startHelloBackend } from './hello-backend.ts';
 import { startDemoSignin } from './signin-demo.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
-const dir = path.join(root, '.demo');
+// ENDPOINTS_DEMO_DIR: the sign-in test runs the demo without touching a newcomer's .demo/.
+const dir = process.env.ENDPOINTS_DEMO_DIR ? path.resolve(process.env.ENDPOINTS_DEMO_DIR) : path.join(root, '.demo');
 const port = Number(process.env.PORT ?? 8080);
 
 await mkdir(dir, { recursive: true });

@@ -319,6 +319,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     onWarning: (msg, fields) => log.warn(fields ?? {}, msg),
     contract: validation?.proxy,
   });
+  // The docs page publishes the bytes served: read as each config is swapped in, before the file can change again.
+  const docsPage = docsMod?.createDocsPage(opts.docsPath!, () => ({ file: status.current().spec, digest: state.digest, serviceName: state.service.config.serviceName }));
+  await docsPage?.prime();
   const app = createApp({
     pipeline,
     proxy,
@@ -328,9 +331,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     jwks: { path: ASSERTION_JWKS_PATH, body: assertions.jwksJson },
     cors: opts.cors ? createCorsPreset(opts.cors, () => state.service.router) : undefined,
     localRoutes: composeLocalRoutes(
-      docsMod
-        ? docsMod.createDocsPage(opts.docsPath!, () => ({ file: status.current().spec, digest: state.digest, serviceName: state.service.config.serviceName })).handle
-        : undefined,
+      docsPage?.handle,
       signin?.routes,
     ),
     onFinish:
@@ -387,6 +388,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           selectedBy: next.selectedBy,
           operations: next.service.config.operations.length,
         });
+        await docsPage?.prime();
         log.info(
           { config_id: next.configId, previous_config_id: replaced, spec: next.file, operations: next.service.config.operations.length, service: next.service.config.serviceName },
           'spec reloaded',

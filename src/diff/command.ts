@@ -11,6 +11,9 @@ export function registerDiffCommand(program: Command): void {
     .addOption(new Option('--format <format>', 'output').choices(['text', 'json', 'markdown']).default('text'))
     .addOption(new Option('--fail-on <level>', 'exit 1 when a change reaches it: breaking (breaking or security-relevant), any, none').choices(['breaking', 'any', 'none']).default('breaking'))
     .addOption(new Option('--service-name <name>', "service name (default: each spec's host)").env('ENDPOINTS_SERVICE_NAME'))
+    // A usage error (a missing argument, `--format xml`) is invalid input: exit 2, never the 1
+    // that tells CI a change reached --fail-on. Help and --version stay 0.
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .action(async (oldArg: string, newArg: string, o: { spec?: string; format: string; failOn: 'breaking' | 'any' | 'none'; serviceName?: string }) => {
       const { loadDiffSide } = await import('./load.ts');
       const { compareConfigs } = await import('./compare.ts');

@@ -25,6 +25,11 @@ export interface DocsPage {
   readonly path: string;
   /** Answers the request when it is the page's; false to let it go on. */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
+  /**
+   * Publishes the config just swapped in, now: read at the first request
+   * instead, a file edited (and refused) meanwhile would leave nothing to publish.
+   */
+  prime(): Promise<void>;
 }
 
 // Nothing outside the gateway: scripts, styles, images and calls all from 'self'.
@@ -137,5 +142,9 @@ export function createDocsPage(docsPath: string, current: () => DocsSource): Doc
     sendError(req, res, 404, 'Not Found');
     return true;
   };
-  return { path: docsPath, handle };
+  const prime = () => published().then(
+    () => undefined,
+    () => undefined, // an unparsable file was refused before it was served
+  );
+  return { path: docsPath, handle, prime };
 }

@@ -140,12 +140,13 @@ describe('contract against the gateway in front of a backend', () => {
   let gw: ChildGateway;
   let oldGw: ChildGateway;
   let specFile: string;
+  let oldSpecFile: string;
   let jwt: string;
 
   before(async () => {
     backend = await petsBackend(() => mode, seen);
     specFile = writeJson(dir, 'endpoint.json', petsSpec());
-    const oldSpec = writeJson(dir, 'endpoint-old.json', petsSpec({ getPetOpen: true }));
+    const oldSpec = (oldSpecFile = writeJson(dir, 'endpoint-old.json', petsSpec({ getPetOpen: true })));
     const store = await storeWithKey(dir, KEY);
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     const jwks = path.join(dir, 'jwks.json');
@@ -198,6 +199,10 @@ describe('contract against the gateway in front of a backend', () => {
     assert.equal(report.failures, 0);
     assert.ok(report.cases.some((c) => c.classname === 'contract.createPet' && c.name === 'positive'));
     assert.equal(report.tests, report.cases.length);
+    // One testcase per operation × check: as many as the table's rows, none twice.
+    const rows = Number(/(\d+) checks:/.exec(r.stdout)![1]);
+    assert.equal(report.cases.length, rows);
+    assert.equal(new Set(report.cases.map((c) => `${c.classname} ${c.name}`)).size, rows);
   });
 
   test('a backend that breaks the spec: each failure is reported as what it is, in the table and in JUnit', async () => {
@@ -264,5 +269,51 @@ describe('contract against the gateway in front of a backend', () => {
     assert.match(r.stdout, /^listPets\s+positive\s+SKIP\s+needs --key$/m);
     assert.match(r.stdout, /^listPets\s+security: no credentials\s+PASS\s+401/m);
     assert.doesNotMatch(r.stdout, /^(getPet|routing)\s/m);
+  });
+
+  test('an operation the spec leaves open, refused 401 by the deployment: the open-operation check fails', async () => {
+    mode = 'good';
+    // The older spec says getPet is open; the gateway serving the current one asks for a key.
+    const r = await runCli(['contract', '--spec', oldSpecFile, '--url', gw.url, '--key', KEY, '--operation', 'getPet']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^getPet\s+security: open operation\s+FAIL\s+401\s+security$/m);
+    assert.match(r.stdout, /open operation refused without credentials: 401/);
+  });
+
+  test('pointed at the backend itself (no gateway in front): every security and routing probe fails on ESP\'s exact answer', async () => {
+    mode = 'good';
+    const junit = path.join(dir, 'bare.xml');
+    const r = await runCli(['contract', '--spec', specFile, '--url', backend.url, '--key', KEY, '--jwt', jwt, '--junit', junit]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    // The backend answers 200 where ESP refuses: security failures.
+    assert.match(r.stdout, /^listPets\s+security: no credentials\s+FAIL\s+200\s+security$/m);
+    assert.match(r.stdout, /^listPets\s+security: invalid key\s+FAIL\s+200\s+security$/m);
+    assert.match(r.stdout, /^getMe\s+security: no credentials\s+FAIL\s+200\s+security$/m);
+    assert.match(r.stdout, /^getMe\s+security: unknown JWT signer\s+FAIL\s+200\s+security$/m);
+    // The backend's own 404 is the right status but not ESP's body: still a routing failure.
+    assert.match(r.stdout, /^routing\s+undefined path → 404\s+FAIL\s+404\s+routing$/m);
+    assert.match(r.stdout, /expected 404 "The current request is not defined by this API\.", got 404 \{"error":"unknown"\}/);
+    assert.match(r.stdout, /^routing\s+undeclared method on \/v1\/pets\/\{petId\} → 405\s+FAIL\s+404\s+routing$/m);
+    // Positive requests still pass: the backend itself keeps the spec.
+    assert.match(r.stdout, /^listPets\s+positive\s+PASS\s+200/m);
+    const report = parseJunit(readFileSync(junit, 'utf8'));
+    const kinds = new Set(report.cases.filter((c) => c.failure).map((c) => c.failure!.type));
+    assert.deepEqual([...kinds].sort(), ['routing', 'security']);
+    assert.ok(report.cases.some((c) => c.classname === 'contract.routing' && c.failure));
+  });
+
+  test('--operation is repeatable: exactly those operations, in the spec\'s order', async () => {
+    mode = 'good';
+    const r = await runCli(['contract', '--spec', specFile, '--url', gw.url, '--key', KEY, '--operation', 'status', '--operation', 'getPet']);
+    assert.equal(r.code, 0, r.stdout);
+    const ops = [...new Set(r.stdout.split('\n').slice(2).map((l) => l.split(/\s+/)[0]).filter((w) => w && /^[a-zA-Z]+$/.test(w)))];
+    assert.deepEqual(ops, ['getPet', 'status']);
+  });
+
+  test('x-google-allow: all: the undefined-path probe is skipped, saying why', async () => {
+    const allowAll = writeJson(dir, 'endpoint-allow-all.json', { ...petsSpec(), 'x-google-allow': 'all' });
+    const r = await runCli(['contract', '--spec', allowAll, '--url', gw.url, '--key', KEY, '--jwt', jwt]);
+    assert.match(r.stdout, /^routing\s+undefined path → 404\s+SKIP\s+x-google-allow: all forwards every path$/m);
+    assert.doesNotMatch(r.stdout, /^routing\s+undefined path → 404\s+(PASS|FAIL)/m);
   });
 });

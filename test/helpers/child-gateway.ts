@@ -45,6 +45,9 @@ export async function startChildGateway(args: string[], env: Record<string, stri
   });
   child.stderr!.on('data', (c: Buffer) => (err += c.toString('utf8')));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // Set once stdout and stderr are drained too: a line that has not come by then never will.
+  let closed: number | null | undefined;
+  child.on('close', (code) => (closed = code));
   let url = '';
   const waitForLog = async (pred: (l: Record<string, unknown>) => boolean, ms = 10_000) => {
     const end = Date.now() + ms;
@@ -52,6 +55,7 @@ export async function startChildGateway(args: string[], env: Record<string, stri
       const hit = logs.find(pred);
       if (hit) return hit;
       if (Date.now() > end) throw new Error(`log line not seen; stderr: ${err}`);
+      if (closed !== undefined) throw new Error(`the gateway exited (${String(closed)}) before that log line; stderr: ${err}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   };

@@ -187,6 +187,23 @@ describe('diff on the command line', () => {
     ];
     const codes = await Promise.all(runs.map(([args]) => cli('diff', old, ...args).then((r) => r.code)));
     assert.deepEqual(codes, runs.map(([, code]) => code));
+    // A usage error is invalid input (2), never the 1 that means a change reached --fail-on.
+    const usage = await Promise.all([
+      cli('diff', old, caseFile('an operation added'), '--format', 'xml'),
+      cli('diff', old, caseFile('an operation added'), '--fail-on', 'never'),
+      cli('diff', old),
+    ]);
+    assert.deepEqual(usage.map((r) => r.code), [2, 2, 2]);
+    assert.match(usage[0]!.stderr, /argument 'xml' is invalid/);
+    assert.equal((await cli('diff', '--help')).code, 0);
+  });
+
+  test('--format text (the default): a summary line, then one line per change with its class and place', async () => {
+    const r = await cli('diff', path.join(dir, 'old.yaml'), caseFile('a response status removed'));
+    assert.equal(r.code, 1);
+    const lines = r.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /\(1\.0\.0-[0-9a-f]{12}\) -> .*\(1\.1\.0-[0-9a-f]{12}\): 1 breaking, 0 security-relevant, 0 compatible$/);
+    assert.deepEqual(lines.slice(1), ['BREAKING          GET /v1/shelves: response 404 is removed  [paths["/v1/shelves"].get.responses["404"]]']);
   });
 
   test('--format markdown: a summary and one table per class, the most serious first', async () => {

@@ -199,3 +199,34 @@ test('validate --docs-path refuses a spec whose paths collide with it; serve ref
   assert.equal(serve.code, 2);
   assert.match(serve.stderr, /collides with the docs page/);
 });
+
+test('the published spec is the one served even when the file is edited (and refused) before anyone asks for it', async () => {
+  const own = path.join(dir, 'primed.yaml');
+  const first = spec(backend.url) as { info: { version: string } };
+  await writeFile(own, stringify(first));
+  const g = await startChildGateway(['--spec', own, '--keys', 'none', '--backend-auth', 'none', '--docs-path', '/docs']);
+  const broken = 'swagger: "2.0"\npaths: [oops';
+  try {
+    // Nobody has opened the page yet when the file goes bad: the refused bytes are on disk.
+    await writeFile(own, broken);
+    g.child.kill('SIGHUP');
+    await g.waitForLog((l) => String(l.message).startsWith('spec reload refused'));
+    let r = await send(g.url, '/docs/openapi.json');
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.json<{ info: { version: string } }>().info.version, '3.1.0');
+    // The same after a good reload: the new version is published at the swap, not at the first request.
+    const next = { ...first, info: { ...first.info, version: '3.4.0' } };
+    await writeFile(own, stringify(next));
+    g.child.kill('SIGHUP');
+    await g.waitForLog((l) => l.message === 'spec reloaded');
+    await writeFile(own, broken);
+    g.child.kill('SIGHUP');
+    await g.waitForLog((l) => String(l.message).startsWith('spec reload refused') && g.logs.filter((x) => String(x.message).startsWith('spec reload refused')).length === 2);
+    r = await send(g.url, '/docs/openapi.json');
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.json<{ info: { version: string } }>().info.version, '3.4.0');
+  } finally {
+    g.child.kill('SIGTERM');
+    await g.exit();
+  }
+});

@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
@@ -203,5 +204,45 @@ test('a start with a broken newest version serves the newest valid one, and says
     }
   } finally {
     await unlink(path.join(folder, name));
+  }
+});
+
+test('without --watch, SIGHUP rolls out a new file in the folder: a valid one is served, a broken one refused', async () => {
+  const own = await mkdtemp(path.join(tmpdir(), 'egw-versions-hup-'));
+  try {
+    const v1 = versionSpec('2.1.0', backend.url, ['common', 'only-1']);
+    await writeFile(path.join(own, 'v1.yaml'), v1);
+    const gw = await startChildGateway(['--spec', own, ...base]);
+    try {
+      assert.equal((await configz(gw)).config_id, expectedId('2.1.0', v1));
+      // A valid new version: validated and served on the signal, with its reload line.
+      const v2 = versionSpec('2.2.0', backend.url, ['common', 'only-2']);
+      await writeFile(path.join(own, 'v2.json'), JSON.stringify(parseYaml(v2)));
+      const v2bytes = await readFile(path.join(own, 'v2.json'));
+      assert.equal((await configz(gw)).config_id, expectedId('2.1.0', v1), 'nothing changes before the signal');
+      gw.child.kill('SIGHUP');
+      const line = await gw.waitForLog((l) => l.message === 'spec reloaded');
+      assert.equal(line.config_id, expectedId('2.2.0', v2bytes));
+      assert.equal(line.previous_config_id, expectedId('2.1.0', v1));
+      assert.equal(line.spec, path.join(own, 'v2.json'));
+      assert.equal(line.operations, 2);
+      assert.equal((await send(gw.url, '/only-2')).status, 200);
+      assert.equal((await send(gw.url, '/only-1')).status, 404);
+      // A broken newer one (.yml): refused with its problems, v2 keeps serving.
+      await writeFile(path.join(own, 'v3.yml'), versionSpec('2.3.0', 'not a url at all', ['common', 'only-3']));
+      gw.child.kill('SIGHUP');
+      const refused = await gw.waitForLog((l) => String(l.message).startsWith('spec reload refused'));
+      assert.equal(refused.spec, path.join(own, 'v3.yml'));
+      assert.equal(refused.serving_config_id, expectedId('2.2.0', v2bytes));
+      const z = await configz(gw);
+      assert.equal(z.config_id, expectedId('2.2.0', v2bytes));
+      assert.equal((z.last_refused_reload as { spec: string }).spec, path.join(own, 'v3.yml'));
+      assert.equal((await send(gw.url, '/only-2')).status, 200);
+      assert.equal((await send(gw.url, '/only-3')).status, 404);
+    } finally {
+      await stop(gw);
+    }
+  } finally {
+    await rm(own, { recursive: true, force: true });
   }
 });

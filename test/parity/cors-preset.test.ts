@@ -182,6 +182,16 @@ describe('--cors-preset from ENDPOINTS_* variables with ESPv2 defaults (TestProx
     assert.equal(r.headers['access-control-max-age'], '1728000');
     assert.equal(r.headers['access-control-allow-credentials'], undefined);
   });
+
+  test('ENDPOINTS_CORS_ALLOW_ORIGIN narrows basic to one origin', async () => {
+    const gw = await gateway([], { ENDPOINTS_CORS_PRESET: 'basic', ENDPOINTS_CORS_ALLOW_ORIGIN: 'https://app.example' });
+    const yes = await send(gw.url, '/echo', { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' } });
+    assert.equal(yes.status, 200);
+    assert.equal(yes.headers['access-control-allow-origin'], 'https://app.example');
+    const no = await send(gw.url, '/echo', { method: 'OPTIONS', headers: { origin: 'https://other.example', 'access-control-request-method': 'GET' } });
+    assert.equal(no.status, 400);
+    assert.equal(no.body, PREFLIGHT_400);
+  });
 });
 
 describe('--cors-preset cors_with_regex (TestProxyHandleCorsSimpleRequestsRegex)', () => {
@@ -228,5 +238,19 @@ describe('allowCors: true with --cors-preset (esp-v2#261, #424, #465)', () => {
     // Each on its own is fine.
     const alone = await cli(['validate', '--spec', file]);
     assert.equal(alone.code, 0, alone.stderr);
+  });
+
+  test('a reload bringing allowCors under --cors-preset is refused; the served config stays', async () => {
+    const file = await dir.write('reload-cors.json', spec());
+    const gw = await startChildGateway(['--spec', file, '--backend-auth', 'none', '--keys', 'none', '--access-log', 'off', '--cors-preset', 'basic'], { ENDPOINTS_CACHE_DIR: 'off' });
+    gateways.push(gw);
+    await dir.write('reload-cors.json', spec({ 'x-google-endpoints': [{ name: SERVICE, allowCors: true }] }));
+    gw.child.kill('SIGHUP');
+    const refused = await gw.waitForLog((l) => String(l.message).startsWith('spec reload refused'));
+    assert.match(JSON.stringify(refused.problems), /allowCors: true \(x-google-endpoints\) sends CORS preflights to your backend, while --cors-preset/);
+    backend.clear();
+    const pre = await send(gw.url, '/echo', { method: 'OPTIONS', headers: { origin: 'http://a.example', 'access-control-request-method': 'GET' } });
+    assert.equal(pre.status, 200, 'the gateway still answers preflights itself');
+    assert.equal(backend.requests.length, 0);
   });
 });

@@ -102,6 +102,15 @@ describe('a dangling internal $ref (examples/dynamic_routing, examples/service_c
     assert.doesNotMatch(r.stdout + r.stderr, /definitions\/note/);
   });
 
+  test('serve starts on it, logs the located warning, and serves the operation', async () => {
+    const gw = await serve(await dir.write('dangling-serve.json', danglingResponseRef));
+    const w = await gw.waitForLog((l) => String(l.message).startsWith('spec warning:'));
+    assert.match(String(w.message), /paths\["\/shelves"\]\.get\.responses\["200"\]\.schema\.\$ref: refers to #\/definitions\/listShelvesResponse/);
+    backend.clear();
+    assert.equal((await send(gw.url, '/shelves')).status, 200);
+    assert.equal(backend.last()?.url, '/shelves');
+  });
+
   test('is refused where it would change what the gateway does (a parameter)', async () => {
     const spec = {
       swagger: '2.0',
@@ -246,18 +255,25 @@ describe('x-google-* extension names', () => {
     ...extra,
   });
 
-  test('an unknown name (x-google-backends) is refused with a did-you-mean, at the top level and on an operation', async () => {
-    const spec = base({ 'x-google-backends': { address: 'https://example.com' } });
+  test('an unknown name (x-google-backends) is refused with a did-you-mean: top level, path item, operation, security definition', async () => {
+    const spec = base({
+      'x-google-backends': { address: 'https://example.com' },
+      securityDefinitions: { g: { type: 'oauth2', authorizationUrl: '', flow: 'implicit', 'x-google-issuer': 'i', 'x-google-audience': 'a' } },
+    });
     (spec.paths['/a'].get as Record<string, unknown>)['x-google-quotas'] = { metricCosts: {} };
+    (spec.paths['/a'] as Record<string, unknown>)['x-google-alow'] = 'all';
     const r = await cli(['validate', '--spec', await dir.write('typo.json', spec)]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /x-google-backends: is not a Google extension the gateway knows; did you mean "x-google-backend"\?/);
     assert.match(r.stderr, /paths\["\/a"\]\.get\.x-google-quotas: is not a Google extension the gateway knows; did you mean "x-google-quota"\?/);
+    assert.match(r.stderr, /paths\["\/a"\]\.x-google-alow: is not a Google extension the gateway knows; did you mean "x-google-allow"\?/);
+    assert.match(r.stderr, /securityDefinitions\.g\.x-google-audience: is not a Google extension the gateway knows; did you mean "x-google-audiences"\?/);
   });
 
-  test('real names the gateway does not implement are accepted with a warning naming them', async () => {
-    const r = await cli(['validate', '--spec', await dir.write('api-name.json', base({ 'x-google-api-name': 'bookstore' }))]);
+  test('real names the gateway does not implement are accepted with a warning naming them and their source', async () => {
+    const r = await cli(['validate', '--spec', await dir.write('api-name.json', base({ 'x-google-api-name': 'bookstore', 'x-google-api-management': {} }))]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /warning: x-google-api-name: names the API in Google's compiled service config/);
+    assert.match(r.stdout, /warning: x-google-api-name: names the API in Google's compiled service config \(Cloud Endpoints OpenAPI extensions/);
+    assert.match(r.stdout, /warning: x-google-api-management: is the OpenAPI 3\.x extension \(Cloud Endpoints "OpenAPI 3\.x extensions"\)/);
   });
 });

@@ -9,7 +9,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { validateSpec } from '../../src/config/validate.ts';
 import { compileSpec } from '../../src/config/compile.ts';
-import { signinSpec } from './harness.ts';
+import { createServer } from 'node:net';
+import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
+import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
+import { onFreePort, signinSpec } from './harness.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../src/cli.ts');
 const ISSUER = 'https://idp.example.com';
@@ -132,5 +135,53 @@ describe('serve refuses to start without what sign-in needs', () => {
     const noUrl = await run([...base, '--trusted-hops', '0'], { ENDPOINTS_SESSION_SECRET: 'x'.repeat(40) });
     assert.equal(noUrl.code, 1);
     assert.match(noUrl.stderr, /set --public-url/);
+  });
+});
+
+describe('a gateway without sign-in', () => {
+  let backend: TestBackend;
+  let gw: ChildGateway | undefined;
+  const tried: number[] = [];
+  let startMs = 0;
+  before(async () => {
+    backend = await startTestBackend();
+    const squatter = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => squatter.once('listening', r));
+    const taken = (squatter.address() as { port: number }).port;
+    const file = path.join(dir, 'plain.json');
+    await writeFile(file, JSON.stringify({ swagger: '2.0', info: { title: 't', version: '1' }, host: 'p.example.com', 'x-google-backend': { address: backend.url, path_translation: 'APPEND_PATH_TO_ADDRESS' }, paths: { '/**': { get: { operationId: 'all', responses: { '200': { description: 'ok' } } } } } }));
+    const started = Date.now();
+    try {
+      // The first try is on a port another process holds, as when a parallel test file takes it first.
+      gw = await onFreePort((port) => {
+        tried.push(tried.length === 0 ? taken : port);
+        return startChildGateway(['--spec', file, '--port', String(tried[tried.length - 1]), '--keys', 'none', '--backend-auth', 'none']);
+      });
+    } finally {
+      startMs = Date.now() - started;
+      squatter.close();
+    }
+  });
+  after(async () => {
+    gw?.child.kill('SIGTERM');
+    await gw?.exit();
+    await backend?.close();
+  });
+
+  test('the tests\' port picking: a port taken meanwhile is noticed when the process exits, and another is tried', () => {
+    assert.equal(tried.length, 2);
+    assert.equal(gw!.url, `http://127.0.0.1:${tried[1]}`);
+    assert.ok(startMs < 15_000, `${startMs} ms: not after a timeout`);
+  });
+
+  test('still keeps /.endpoints/callback and /.endpoints/sign_out from its backend, even under /**', async () => {
+    assert.equal((await fetch(`${gw!.url}/anything`)).status, 200);
+    backend.clear();
+    for (const p of ['/.endpoints/callback?code=x&state=y', '/.endpoints/sign_out']) {
+      const r = await fetch(`${gw!.url}${p}`);
+      assert.equal(r.status, 404, p);
+      assert.equal(((await r.json()) as { code: number }).code, 404);
+    }
+    assert.equal(backend.requests.length, 0);
   });
 });

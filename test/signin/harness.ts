@@ -162,29 +162,66 @@ export interface SigninGateway extends ChildGateway {
   close(): Promise<void>;
 }
 
-/** A gateway process serving `spec` at a port chosen beforehand (its public URL names it). */
+/** How a start lost its port to another test file between freePort() and the gateway's listen. */
+const PORT_TAKEN = /already in use|EADDRINUSE/;
+
+/**
+ * Runs `start(port)` on a free port; when another process takes that port
+ * first (test files run two at a time), again on a new one. The public URL
+ * must name the port before the gateway starts, so port 0 is no option.
+ */
+export async function onFreePort<T>(start: (port: number) => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    const port = await freePort();
+    try {
+      return await start(port);
+    } catch (err) {
+      if (i >= attempts || !PORT_TAKEN.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+/**
+ * A gateway process serving `spec`, its --public-url naming the port it listens on
+ * (chosen here, retried when taken); `publicUrl: false`: port 0 and no --public-url.
+ */
 export async function startSigninGateway(
-  port: number,
   spec: Record<string, unknown>,
   opts: { args?: string[]; env?: Record<string, string>; publicUrl?: false } = {},
 ): Promise<SigninGateway> {
   const dir = await mkdtemp(path.join(tmpdir(), 'signin-gw-'));
   const specFile = path.join(dir, 'endpoint.json');
   await writeFile(specFile, JSON.stringify(spec));
-  const publicUrl = `http://127.0.0.1:${port}`;
-  const gw = await startChildGateway(
-    ['--spec', specFile, '--port', String(port), ...(opts.publicUrl === false ? [] : ['--public-url', publicUrl]), '--access-log', 'off', ...(opts.args ?? [])],
-    { ENDPOINTS_SESSION_SECRET: SECRET, ...(opts.env ?? {}) },
-  );
+  const env = { ENDPOINTS_SESSION_SECRET: SECRET, ...(opts.env ?? {}) };
+  const common = ['--spec', specFile, '--access-log', 'off', ...(opts.args ?? [])];
+  try {
+    const { gw, publicUrl } =
+      opts.publicUrl === false
+        ? await startChildGateway(common, env).then((g) => ({ gw: g, publicUrl: g.url }))
+        : await onFreePort(async (port) => {
+            const publicUrl = `http://127.0.0.1:${port}`;
+            return { gw: await startChildGateway([...common, '--port', String(port), '--public-url', publicUrl], env), publicUrl };
+          });
+    return {
+      ...gw,
+      publicUrl,
+      close: async () => {
+        gw.child.kill('SIGTERM');
+        await gw.exit();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** The provider's client URIs for these gateways: the callback, and `/` to come back to after signing out. */
+export function clientUris(gateways: readonly { publicUrl: string }[]): { redirectUris: string[]; postLogoutRedirectUris: string[] } {
   return {
-    ...gw,
-    publicUrl,
-    close: async () => {
-      gw.child.kill('SIGTERM');
-      await gw.exit();
-      await rm(dir, { recursive: true, force: true });
-    },
+    redirectUris: gateways.map((g) => `${g.publicUrl}/.endpoints/callback`),
+    postLogoutRedirectUris: gateways.map((g) => `${g.publicUrl}/`),
   };
 }
 
-export { freePort };

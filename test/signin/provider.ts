@@ -22,16 +22,27 @@ export const ACCOUNTS: Readonly<Record<string, Account>> = {
   carol: { email: 'carol@example.com', email_verified: true, name: 'Carol Example', groups: ['sales'] },
 };
 
+export interface ClientUris {
+  readonly redirectUris: string[];
+  readonly postLogoutRedirectUris: string[];
+}
+
 export interface TestProvider {
   readonly issuer: string;
   readonly clientId: string;
   readonly clientSecret: string;
   /** Requests the provider saw, `METHOD path` (token and end-session calls among them). */
   readonly seen: string[];
+  /**
+   * Registers the client's redirect URIs and starts answering. Separate from
+   * starting, so the issuer URL is known before the gateways that name it start
+   * (on ports of their own choosing), and their URIs are known after.
+   */
+  register(uris: ClientUris): void;
   close(): Promise<void>;
 }
 
-export async function startProvider(opts: { redirectUris: string[]; postLogoutRedirectUris: string[]; clientId?: string; clientSecret?: string }): Promise<TestProvider> {
+export async function startProvider(opts: Partial<ClientUris> & { clientId?: string; clientSecret?: string; endSession?: boolean } = {}): Promise<TestProvider> {
   let handler: http.RequestListener = (_req, res) => res.end();
   const seen: string[] = [];
   const server = http.createServer((req, res) => {
@@ -45,41 +56,46 @@ export async function startProvider(opts: { redirectUris: string[]; postLogoutRe
   const clientSecret = opts.clientSecret ?? 'a-client-secret-for-the-sign-in-tests';
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = { ...(privateKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: 'test-key', use: 'sig', alg: 'RS256' };
-  const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: clientId,
-        client_secret: clientSecret,
-        redirect_uris: opts.redirectUris,
-        post_logout_redirect_uris: opts.postLogoutRedirectUris,
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-        token_endpoint_auth_method: 'client_secret_basic',
+  // Until register(), the same provider without a client: discovery and JWKS answer already (gateways fetch them at start).
+  const register = (uris: ClientUris | undefined) => {
+    const provider = new Provider(issuer, {
+      clients: uris === undefined ? [] : [
+        {
+          client_id: clientId,
+          client_secret: clientSecret,
+          redirect_uris: uris.redirectUris,
+          post_logout_redirect_uris: uris.postLogoutRedirectUris,
+          grant_types: ['authorization_code', 'refresh_token'],
+          response_types: ['code'],
+          token_endpoint_auth_method: 'client_secret_basic',
+        },
+      ],
+      jwks: { keys: [jwk as never] },
+      cookies: { keys: ['sign-in-test-cookie-key-0123456789abcdef'] },
+      scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+      claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'department'], groups: ['groups'] },
+      // Claims in the ID token as Google does (the gateway also falls back to userinfo).
+      conformIdTokenClaims: false,
+      // Explicit lifetimes (oidc-provider nags about its defaults otherwise).
+      ttl: { Interaction: 600, Session: 86_400, Grant: 1_209_600, AccessToken: 3600, RefreshToken: 1_209_600, IdToken: 3600 },
+      features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: opts.endSession ?? true } },
+      findAccount: (_ctx, id) => {
+        const a = ACCOUNTS[id];
+        if (!a) return undefined;
+        return { accountId: id, claims: () => ({ sub: id, ...a, groups: [...a.groups] }) };
       },
-    ],
-    jwks: { keys: [jwk as never] },
-    cookies: { keys: ['sign-in-test-cookie-key-0123456789abcdef'] },
-    scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'department'], groups: ['groups'] },
-    // Claims in the ID token as Google does (the gateway also falls back to userinfo).
-    conformIdTokenClaims: false,
-    // Explicit lifetimes (oidc-provider nags about its defaults otherwise).
-    ttl: { Interaction: 600, Session: 86_400, Grant: 1_209_600, AccessToken: 3600, RefreshToken: 1_209_600, IdToken: 3600 },
-    features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
-    findAccount: (_ctx, id) => {
-      const a = ACCOUNTS[id];
-      if (!a) return undefined;
-      return { accountId: id, claims: () => ({ sub: id, ...a, groups: [...a.groups] }) };
-    },
-  });
-  // Quiet: the dev-only warnings are expected here.
-  provider.on('server_error', (_ctx, err) => process.stderr.write(`oidc-provider: ${String(err)}\n`));
-  handler = provider.callback();
+    });
+    // Quiet: the dev-only warnings are expected here.
+    provider.on('server_error', (_ctx, err) => process.stderr.write(`oidc-provider: ${String(err)}\n`));
+    handler = provider.callback();
+  };
+  register(opts.redirectUris ? { redirectUris: opts.redirectUris, postLogoutRedirectUris: opts.postLogoutRedirectUris ?? [] } : undefined);
   return {
     issuer,
     clientId,
     clientSecret,
     seen,
+    register,
     close: async () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

@@ -14,7 +14,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { startMetadataEmulator, type MetadataEmulator } from '../emulators/metadata-server.ts';
 import { escapeHtml } from '../../src/signin/pages.ts';
 import { startProvider, type TestProvider } from './provider.ts';
-import { freePort, signinSpec, startSigninGateway, type SigninGateway } from './harness.ts';
+import { clientUris, signinSpec, startSigninGateway, type SigninGateway } from './harness.ts';
 
 const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -52,13 +52,12 @@ async function startPrivateApp(): Promise<void> {
 before(async () => {
   meta = await startMetadataEmulator();
   await startPrivateApp();
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
-  idp = await startProvider({ redirectUris: [`${origin}/.endpoints/callback`], postLogoutRedirectUris: [`${origin}/`] });
-  gw = await startSigninGateway(port, signinSpec(idp.issuer, idp.clientId, appUrl), {
+  idp = await startProvider();
+  gw = await startSigninGateway(signinSpec(idp.issuer, idp.clientId, appUrl), {
     args: ['--keys', 'none', '--backend-auth', 'google'],
     env: { METADATA_SERVER_DETECTION: 'assume-present', GCE_METADATA_HOST: meta.host, GOOGLE_CLOUD_PROJECT: 'test-project', ENDPOINTS_SIGNIN_CLIENT_SECRET: idp.clientSecret },
   });
+  idp.register(clientUris([gw]));
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 });
 

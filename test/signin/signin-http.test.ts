@@ -16,7 +16,7 @@ import { createSealedCookieCodec } from '../../src/signin/sealed-cookie.ts';
 import { openSession, sealSession } from '../../src/signin/session.ts';
 import { safeReturnPath } from '../../src/signin/flow.ts';
 import { startProvider, type TestProvider } from './provider.ts';
-import { API, freePort, hop, Jar, NAV, OTHER_SECRET, SECRET, signinSpec, startSigninGateway, walk, type SigninGateway } from './harness.ts';
+import { API, clientUris, hop, Jar, NAV, OTHER_SECRET, SECRET, signinSpec, startSigninGateway, walk, type SigninGateway } from './harness.ts';
 
 const SESSION = 'endpoints_session';
 const FLOW = 'endpoints_signin';
@@ -39,9 +39,8 @@ let cookieApp: http.Server;
 before(async () => {
   meta = await startMetadataEmulator();
   backend = await startTestBackend();
-  const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const origins = ports.map((p) => `http://127.0.0.1:${p}`);
-  idp = await startProvider({ redirectUris: origins.map((o) => `${o}/.endpoints/callback`), postLogoutRedirectUris: origins.map((o) => `${o}/`) });
+  // The issuer first; the client's redirect URIs once the gateways have their ports.
+  idp = await startProvider();
   dir = await mkdtemp(path.join(tmpdir(), 'signin-http-'));
   const store = path.join(dir, 'keys.yaml');
   ({ key: apiKey } = await createKey(store, { project: '123456789012', name: 'k', services: ['signin-test.endpoints.test-project.cloud.goog'] }));
@@ -64,11 +63,12 @@ before(async () => {
   const env = { METADATA_SERVER_DETECTION: 'assume-present', GCE_METADATA_HOST: meta.host, GOOGLE_CLOUD_PROJECT: 'test-project' };
   const args = ['--keys', `file:${store}`, '--backend-auth', 'google', '--signin-client-secret-file', clientSecretFile];
   [gw, twin, rotated, proxied] = await Promise.all([
-    startSigninGateway(ports[0]!, spec, { args, env }),
-    startSigninGateway(ports[1]!, spec, { args, env }),
-    startSigninGateway(ports[2]!, spec, { args: [...args, '--session-secret-file', secretFile], env: { ...env, ENDPOINTS_SESSION_SECRET: '' } }),
-    startSigninGateway(ports[3]!, spec, { args: [...args, '--trusted-hops', '1'], publicUrl: false, env }),
+    startSigninGateway(spec, { args, env }),
+    startSigninGateway(spec, { args, env }),
+    startSigninGateway(spec, { args: [...args, '--session-secret-file', secretFile], env: { ...env, ENDPOINTS_SESSION_SECRET: '' } }),
+    startSigninGateway(spec, { args: [...args, '--trusted-hops', '1'], publicUrl: false, env }),
   ]);
+  idp.register(clientUris([gw, twin, rotated]));
 });
 
 after(async () => {
@@ -131,6 +131,11 @@ describe('sign-in over plain HTTP', () => {
     assert.equal(user.iss, idp.issuer);
     assert.deepEqual(user.groups, ['eng', 'staff']);
     assert.equal(user.rt, undefined, 'the refresh token never leaves the cookie');
+    // An operation without sign-in does not forward the gateway's cookies either.
+    backend.clear();
+    const open = await hop(jar, `${gw.url}/open`, { headers: { cookie: `theme=dark; ${SESSION}=${session}; ${FLOW}=x` } });
+    assert.equal(open.status, 200, open.body);
+    assert.equal(backend.last()!.headers.cookie, 'theme=dark');
   });
 
   test('the session cookie is HttpOnly, SameSite=Lax, Path=/, and holds no readable claims', async () => {
@@ -289,6 +294,26 @@ describe('the callback refuses', () => {
     const { jar, callback } = await upToCallback(gw);
     jar.delete(FLOW);
     refusedPage(await hop(jar, callback));
+  });
+
+  test('an expired sign-in (flow cookie past its end): refused, the code is never exchanged', async () => {
+    const { jar, callback } = await upToCallback(gw);
+    const codec = createSealedCookieCodec([SECRET], 'signin-flow');
+    const claims = (await codec.open(jar.get(FLOW)!))!;
+    jar.set(FLOW, await codec.seal(claims, Math.floor(Date.now() / 1000) - 5));
+    const before = idp.seen.filter((s) => s === 'POST /token').length;
+    refusedPage(await hop(jar, callback));
+    assert.equal(idp.seen.filter((s) => s === 'POST /token').length, before);
+  });
+
+  test('an ID token whose nonce is not the one this browser sent: refused after the exchange', async () => {
+    const { jar, callback } = await upToCallback(gw);
+    const codec = createSealedCookieCodec([SECRET], 'signin-flow');
+    const claims = (await codec.open(jar.get(FLOW)!))!;
+    jar.set(FLOW, await codec.seal({ ...claims, no: 'a-nonce-from-another-sign-in' }, Math.floor(Date.now() / 1000) + 60));
+    const before = idp.seen.filter((s) => s === 'POST /token').length;
+    refusedPage(await hop(jar, callback));
+    assert.equal(idp.seen.filter((s) => s === 'POST /token').length, before + 1, 'the code was exchanged; the ID token was refused');
   });
 
   test('a replayed code: same gateway, and another process that never saw it', async () => {

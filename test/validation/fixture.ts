@@ -25,6 +25,8 @@ export function contractSpec(backend: string, overrides: { searchMinLength?: num
             { name: 'tags', in: 'query', type: 'array', items: { type: 'string', enum: ['dog', 'cat'] }, collectionFormat: 'pipes' },
             { name: 'since', in: 'query', type: 'string', format: 'date-time' },
             { name: 'X-Trace-Tag', in: 'header', type: 'string', pattern: '^[a-z]+$' },
+            { name: 'X-Page-Size', in: 'header', type: 'integer', minimum: 1 },
+            { name: 'X-Request-Id', in: 'header', type: 'string', format: 'uuid' },
           ],
           responses: {
             '200': { description: 'the pets', schema: { type: 'array', items: { $ref: '#/definitions/Pet' } } },
@@ -47,7 +49,10 @@ export function contractSpec(backend: string, overrides: { searchMinLength?: num
         },
         put: {
           operationId: 'replacePet',
-          parameters: [{ name: 'pet', in: 'body', required: true, schema: { $ref: '#/definitions/Pet' } }],
+          parameters: [
+            { name: 'If-Match', in: 'header', required: true, type: 'string' },
+            { name: 'pet', in: 'body', required: true, schema: { $ref: '#/definitions/Pet' } },
+          ],
           responses: { '200': { description: 'the pet', schema: { $ref: '#/definitions/Pet' } } },
         },
       },

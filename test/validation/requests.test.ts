@@ -38,13 +38,16 @@ const CASES: readonly Case[] = [
   { rule: 'pipes collection item enum', path: '/pets?tags=dog|bird', operation: 'listPets', kind: 'request_parameter', problem: `query parameter 'tags' at /1: must be one of ["dog","cat"]` },
   { rule: 'date-time format', path: '/pets?since=yesterday', operation: 'listPets', kind: 'request_parameter', problem: `query parameter 'since': must match format "date-time"` },
   { rule: 'header pattern', path: '/pets', headers: { 'x-trace-tag': 'UPPER' }, operation: 'listPets', kind: 'request_parameter', problem: `header parameter 'X-Trace-Tag': must match pattern "^[a-z]+$"` },
+  { rule: 'header integer type', path: '/pets', headers: { 'x-page-size': 'ten' }, operation: 'listPets', kind: 'request_parameter', problem: "header parameter 'X-Page-Size': must be integer" },
+  { rule: 'header uuid format', path: '/pets', headers: { 'x-request-id': 'req-1' }, operation: 'listPets', kind: 'request_parameter', problem: `header parameter 'X-Request-Id': must match format "uuid"` },
+  { rule: 'required header', method: 'PUT', path: '/pets/7', headers: JSON_TYPE, body: '{"name":"rex"}', operation: 'replacePet', kind: 'request_parameter', problem: "header parameter 'If-Match': is required" },
   { rule: 'path parameter type (path-level parameters)', path: '/pets/rex', operation: 'getPet', kind: 'request_parameter', problem: "path parameter 'petId': must be integer" },
   { rule: 'required query parameter', path: '/search', operation: 'search', kind: 'request_parameter', problem: "query parameter 'q': is required" },
   { rule: 'minLength', path: '/search?q=a', operation: 'search', kind: 'request_parameter', problem: "query parameter 'q': must NOT have fewer than 2 characters" },
   { rule: 'required body', method: 'POST', path: '/pets', headers: JSON_TYPE, body: '', operation: 'createPet', kind: 'request_body', problem: "body parameter 'pet': is required" },
   { rule: 'body not JSON', method: 'POST', path: '/pets', headers: JSON_TYPE, body: '{"name":', operation: 'createPet', kind: 'request_body', problem: "body parameter 'pet': is not valid JSON" },
   { rule: 'body required property', method: 'POST', path: '/pets', headers: JSON_TYPE, body: '{"nam":"rex"}', operation: 'createPet', kind: 'request_body', problem: "body parameter 'pet': must have the property 'name'" },
-  { rule: 'body type, readOnly property sent', method: 'PUT', path: '/pets/7', headers: JSON_TYPE, body: '{"id":"7","name":"rex"}', operation: 'replacePet', kind: 'request_body', problem: "body parameter 'pet' at /id: must be integer" },
+  { rule: 'body type, readOnly property sent', method: 'PUT', path: '/pets/7', headers: { ...JSON_TYPE, 'if-match': '"v1"' }, body: '{"id":"7","name":"rex"}', operation: 'replacePet', kind: 'request_body', problem: "body parameter 'pet' at /id: must be integer" },
   { rule: 'body additionalProperties: false', method: 'POST', path: '/pets', headers: JSON_TYPE, body: '{"name":"rex","owner":"me"}', operation: 'createPet', kind: 'request_body', problem: "body parameter 'pet': must not have the property 'owner'" },
   { rule: 'body enum through definitions $ref', method: 'POST', path: '/pets', headers: JSON_TYPE, body: '{"name":"rex","tag":"bird"}', operation: 'createPet', kind: 'request_body', problem: `body parameter 'pet' at /tag: must be one of ["dog","cat"]` },
   { rule: 'body email format', method: 'POST', path: '/pets', headers: JSON_TYPE, body: '{"name":"rex","email":"nope"}', operation: 'createPet', kind: 'request_body', problem: `body parameter 'pet' at /email: must match format "email"` },
@@ -116,7 +119,9 @@ describe('--validate on requests', () => {
 
   test('enforce: conforming requests go through, bodies forwarded byte for byte', async () => {
     backend.seen.length = 0;
-    const get = await send(enforce.url, '/pets?limit=10&status=sold&tags=dog|cat&since=2024-05-01T10:00:00Z', { headers: { 'x-trace-tag': 'abc' } });
+    const get = await send(enforce.url, '/pets?limit=10&status=sold&tags=dog|cat&since=2024-05-01T10:00:00Z', {
+      headers: { 'x-trace-tag': 'abc', 'x-page-size': '10', 'x-request-id': '123e4567-e89b-42d3-a456-426614174000' },
+    });
     assert.equal(get.status, 200, get.body);
     assert.equal((await send(enforce.url, '/pets/7')).status, 200);
     const form = await send(enforce.url, '/forms', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=rex+the+dog&count=2' });
@@ -128,7 +133,7 @@ describe('--validate on requests', () => {
     assert.equal(mp.status, 200, mp.body);
     assert.equal(backend.seen.at(-1)!.body.toString(), multipart);
     // Pet's `id` is required but readOnly: a request need not send it.
-    const put = await send(enforce.url, '/pets/7', { method: 'PUT', headers: JSON_TYPE, body: '{"name":"rex"}' });
+    const put = await send(enforce.url, '/pets/7', { method: 'PUT', headers: { ...JSON_TYPE, 'if-match': '"v1"' }, body: '{"name":"rex"}' });
     assert.equal(put.status, 200, put.body);
     const post = await send(enforce.url, '/pets', { method: 'POST', headers: JSON_TYPE, body: VALID_PET });
     assert.equal(post.status, 201, post.body);
@@ -180,6 +185,7 @@ describe('--validate on requests', () => {
       ['search', 'request_parameter'],
       ['createPet', 'request_body'],
       ['replacePet', 'request_body'],
+      ['replacePet', 'request_parameter'],
       ['submitForm', 'request_parameter'],
     ] as const) {
       const expected = CASES.filter((c) => c.operation === operation && c.kind === kind).length;
