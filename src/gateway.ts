@@ -173,12 +173,20 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     opts.validate === 'report' || opts.validate === 'enforce'
       ? (await import('./validation/traffic-validation.ts')).createTrafficValidation({ mode: opts.validate, log, metrics: () => metrics })
       : undefined;
+  // Sign-in's runtime (secrets, provider discovery, reserved routes) is set up at start for a spec
+  // that uses it; a reload that adds or removes sign-in would leave it half on, so it is refused.
+  let signinAtStart: boolean | undefined;
+  const signinChangeProblems = (c: ServiceConfig) =>
+    signinAtStart === undefined || Boolean(c.signin) === signinAtStart
+      ? []
+      : [{ where: 'securityDefinitions', message: `${signinAtStart ? 'removes' : 'adds'} browser sign-in (x-endpoints-signin), which takes effect only at start: restart the gateway to serve this spec` }];
   const readSpec = async (starting = false) => {
     const v = await loadVersion(source, starting, (file) => loadServiceOffThread(file, compileOpts, cache, { cacheHitsHere: starting }), {
-      check:
-        docsMod || opts.cors
-          ? (c) => [...(docsMod ? docsMod.docsPathProblems(c, opts.docsPath!) : []), ...(opts.cors ? corsSpecProblems(c) : [])]
-          : undefined,
+      check: (c) => [
+        ...(docsMod ? docsMod.docsPathProblems(c, opts.docsPath!) : []),
+        ...(opts.cors ? corsSpecProblems(c) : []),
+        ...signinChangeProblems(c),
+      ],
       onSkip: (e) => {
         skipped ??= e;
         log.warn({ spec: e.file, config_id: e.configId, problems: e.lines(e.file) }, 'config version refused; trying the one before it');
@@ -291,6 +299,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 
   // Sign-in loads only for specs that use it; it refuses to start without its secret and public URL.
+  signinAtStart = Boolean(state.service.config.signin);
   const signin = state.service.config.signin
     ? await (await import('./signin/index.ts')).startSignin(opts.signin ?? {}, opts.trustedHops, () => state.service.config, (level, msg, fields) => log[level](fields ?? {}, msg))
     : undefined;

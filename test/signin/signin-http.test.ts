@@ -20,6 +20,8 @@ import { API, clientUris, hop, Jar, NAV, OTHER_SECRET, SECRET, signinSpec, start
 
 const SESSION = 'endpoints_session';
 const FLOW = 'endpoints_signin';
+/** The origin browsers use for `proxied`, as its front end says in Host and X-Forwarded-Proto. */
+const PROXIED_ORIGIN = 'https://app.example.test';
 
 let meta: MetadataEmulator;
 let backend: TestBackend;
@@ -68,7 +70,8 @@ before(async () => {
     startSigninGateway(spec, { args: [...args, '--session-secret-file', secretFile], env: { ...env, ENDPOINTS_SESSION_SECRET: '' } }),
     startSigninGateway(spec, { args: [...args, '--trusted-hops', '1'], publicUrl: false, env }),
   ]);
-  idp.register(clientUris([gw, twin, rotated]));
+  const uris = clientUris([gw, twin, rotated, { publicUrl: PROXIED_ORIGIN }]);
+  idp.register(uris);
 });
 
 after(async () => {
@@ -166,8 +169,10 @@ describe('the origin and the cookie names', () => {
   });
 
   test('behind a trusted proxy on https: the origin comes from its Host and X-Forwarded-Proto, the cookies are __Host- and Secure', async () => {
-    const h = await hop(new Jar(), `${proxied.url}/app/x`, {
-      headers: { host: 'app.example.test', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example', 'x-forwarded-for': '203.0.113.9' },
+    const jar = new Jar();
+    const front = { host: 'app.example.test', 'x-forwarded-proto': 'https' };
+    const h = await hop(jar, `${proxied.url}/app/x`, {
+      headers: { ...front, 'x-forwarded-host': 'evil.example', 'x-forwarded-for': '203.0.113.9' },
     });
     assert.equal(h.status, 302, h.body);
     assert.equal(new URL(h.location!).searchParams.get('redirect_uri'), 'https://app.example.test/.endpoints/callback');
@@ -176,6 +181,20 @@ describe('the origin and the cookie names', () => {
     assert.match(flow, /; Secure/);
     assert.match(flow, /Path=\//);
     assert.doesNotMatch(flow, /Domain=/i);
+    // Through the provider to the callback, which the proxy in front would hand to the gateway.
+    const { stoppedAt } = await walk(jar, h.location!, 'alice', (u) => u.startsWith(`${PROXIED_ORIGIN}/.endpoints/callback`));
+    assert.ok(stoppedAt, 'reached the callback');
+    const cb = await hop(jar, `${proxied.url}${stoppedAt.slice(PROXIED_ORIGIN.length)}`, { headers: front });
+    assert.equal(cb.status, 302, cb.body);
+    assert.equal(cb.headers.get('location'), '/app/x', 'a path: it stays on whatever origin the browser is on');
+    const session = cb.setCookies.find((c) => c.startsWith(`__Host-${SESSION}=`));
+    assert.ok(session, cb.setCookies.join('\n'));
+    assert.match(session, /; Path=\/;.*; HttpOnly; SameSite=Lax; Secure$/);
+    assert.doesNotMatch(session, /Domain=/i);
+    // The unprefixed name means nothing over https: a sibling subdomain could have planted it.
+    const value = jar.get(`__Host-${SESSION}`)!;
+    assert.equal((await hop(new Jar(), `${proxied.url}/app/x`, { headers: { ...front, ...API, cookie: `__Host-${SESSION}=${value}` } })).status, 200);
+    assert.equal((await hop(new Jar(), `${proxied.url}/app/x`, { headers: { ...front, ...API, cookie: `${SESSION}=${value}` } })).status, 401);
   });
 });
 
