@@ -22,6 +22,8 @@ import { CALLBACK_PATH, createFlowFinisher, FLOW_TTL_S, refreshSession, safeRetu
 import { openSession, sealSession, sessionUser, type Session, type SessionUser } from './session.ts';
 import { configErrorPage, forbiddenPage, PAGE_HEADERS, PageAnswer, redirectAnswer, signinErrorPage } from './pages.ts';
 import type { SigninSecrets } from './secrets.ts';
+import { newContext } from '../context.ts';
+import { assignRequestId, REQUEST_ID_HEADER } from '../observability/request-id.ts';
 
 export const DEFAULT_SESSION_TTL_MS = 12 * 3600_000;
 /** Cookies above this are dropped by browsers (4096 with the name and attributes). */
@@ -171,14 +173,14 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     if (config instanceof PageAnswer) return answer(res, config.status, config.html);
     const out = await finisher.finish(config as oidc.Configuration, scheme, origin.origin, req.url ?? '/', readCookie(req.headers.cookie, flowName), ttlS, opts.claimNames?.() ?? []);
     if (!out.ok) {
-      opts.log('warn', 'sign-in refused at the callback', { reason: out.reason });
+      opts.log('warn', 'sign-in refused at the callback', { reason: out.reason, requestId: req.gw?.requestId });
       if (req.gw) req.gw.reason = out.reason;
       // Nothing is set; the pending flow (if any) stays until it expires or a new sign-in replaces it.
       return answer(res, 400, signinErrorPage(out.message));
     }
     const cookie = await sealSession(sessions, out.session);
     if (cookie.length > MAX_COOKIE_VALUE) {
-      opts.log('error', 'sign-in: the session does not fit in a cookie (too many groups?)', { bytes: cookie.length });
+      opts.log('error', 'sign-in: the session does not fit in a cookie (too many groups?)', { bytes: cookie.length, requestId: req.gw?.requestId });
       return answer(res, 500, configErrorPage('Your account has too many groups to fit in a session cookie.'));
     }
     const now = Math.floor(Date.now() / 1000);
@@ -207,6 +209,10 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     if (!url.startsWith('/.endpoints/')) return false;
     const path = pathOf(url);
     if (path !== CALLBACK_PATH && path !== SIGN_OUT_PATH) return false;
+    // Answered before the pipeline: give the request its id here (response header, error lines).
+    req.gw ??= newContext();
+    req.gw.requestId ||= assignRequestId(req);
+    res.setHeader(REQUEST_ID_HEADER, req.gw.requestId);
     const method = req.method ?? 'GET';
     const scheme = opts.scheme();
     const origin = originOf(req);
@@ -230,7 +236,7 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     }
     const work = path === CALLBACK_PATH ? callback(req, res, scheme, origin) : signOut(res, scheme, origin);
     work.catch((err: unknown) => {
-      opts.log('error', 'sign-in route failed', { path, err: (err as Error).message });
+      opts.log('error', 'sign-in route failed', { path, err: (err as Error).message, requestId: req.gw?.requestId });
       if (!res.headersSent) answer(res, 500, configErrorPage('Sign-in failed inside the gateway.'));
       else res.destroy();
     });

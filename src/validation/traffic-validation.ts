@@ -73,12 +73,12 @@ export function createTrafficValidation(opts: TrafficValidationOptions): Traffic
   const metrics = opts.metrics ?? (() => undefined);
   const contracts = new WeakMap<ServiceConfig, SpecContract>();
 
-  const report = (op: Operation, v: Violation): void => {
-    log.warn({ operation: op.id, kind: v.kind, problem: v.problem, mode }, 'contract violation');
+  const report = (op: Operation, v: Violation, req: IncomingMessage): void => {
+    log.warn({ operation: op.id, kind: v.kind, problem: v.problem, mode, requestId: req.gw?.requestId }, 'contract violation');
     metrics()?.contractViolation(op.id, v.kind);
   };
-  const settleResponse = (op: Operation, v: Violation): GatewayError | undefined => {
-    report(op, v);
+  const settleResponse = (op: Operation, v: Violation, req: IncomingMessage): GatewayError | undefined => {
+    report(op, v, req);
     return enforce ? responseRefusal(v) : undefined;
   };
 
@@ -120,7 +120,7 @@ export function createTrafficValidation(opts: TrafficValidationOptions): Traffic
           forward = read.bytes;
           bodyUnchecked = true;
           const v = violation('request_body', 'request body', TOO_LARGE);
-          report(op, v);
+          report(op, v, req);
           if (enforce) return requestRefusal(v, true);
         } else if (read.kind === 'whole') {
           body = forward = read.bytes;
@@ -129,7 +129,7 @@ export function createTrafficValidation(opts: TrafficValidationOptions): Traffic
       (req as Tagged)[kState] = { op, contract, forward };
       const v = checkRequest(contract, { rawQuery, headers: req.headers, bindings, body, bodyUnchecked });
       if (v === undefined) return undefined;
-      report(op, v);
+      report(op, v, req);
       return enforce ? requestRefusal(v) : undefined;
     },
 
@@ -140,8 +140,8 @@ export function createTrafficValidation(opts: TrafficValidationOptions): Traffic
         if (s === undefined) return undefined;
         const verdict = checkResponseHead(s.contract, req.method, status, headers);
         if (verdict === undefined) return undefined;
-        if ('kind' in verdict) return settleResponse(s.op, verdict);
-        return new BodyWatch(s.contract, verdict, enforce, (v) => settleResponse(s.op, v));
+        if ('kind' in verdict) return settleResponse(s.op, verdict, req);
+        return new BodyWatch(s.contract, verdict, enforce, (v) => settleResponse(s.op, v, req));
       },
     },
   };

@@ -2,7 +2,7 @@
 // context, deployment examples that match the image.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
@@ -60,5 +60,19 @@ describe('packaging and docs', () => {
     const readme = await read('README.md');
     assert.doesNotMatch(readme, /\.\.\/shared\//);
     assert.doesNotMatch(readme, /serve --spec endpoint\.yaml/);
+  });
+
+  test('the README and the docs link only files the repository has; npm script commands name no path above its root', async () => {
+    const docs = ['README.md', 'deploy/kubernetes/README.md', ...(await readdir(path.join(root, 'docs'))).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    for (const doc of docs) {
+      const text = await read(doc);
+      assert.doesNotMatch(text, /\.\.\/shared\//, doc);
+      for (const [, target] of text.matchAll(/\]\(([^)#\s]+)/g)) {
+        if (/^[a-z]+:/.test(target!)) continue;
+        await access(path.join(root, path.dirname(doc), target!)).catch(() => assert.fail(`${doc} links ${target}, which the repository lacks`));
+      }
+      // npm runs scripts from the package root, wherever they are typed: a ../ path there leaves the repository.
+      assert.doesNotMatch(text, /npm run[^\n]*--spec \.\.\//, `${doc}: npm run gateway with a --spec above the repository's root`);
+    }
   });
 });

@@ -167,7 +167,45 @@ describe('request ids', () => {
       assert.equal(r.headers['x-request-id'], 'upstream-gone-1');
       const err = await g.waitForLog((l) => l.message === 'upstream error');
       assert.equal(err.requestId, 'upstream-gone-1');
-      assert.equal((await g.waitForLog((l) => l.message === 'request')).requestId, 'upstream-gone-1');
+      const access = await g.waitForLog((l) => l.message === 'request');
+      assert.equal(access.requestId, 'upstream-gone-1');
+      // The gateway's own 503 body, counted as sent.
+      assert.equal((access.httpRequest as Record<string, unknown>).responseSize, String(Buffer.byteLength(r.body)));
+    } finally {
+      g.child.kill('SIGTERM');
+      await g.exit();
+    }
+  });
+
+  test('a contract violation log line (request or response) carries the request id', async () => {
+    const spec = path.join(dir, 'contract.yaml');
+    await writeFile(
+      spec,
+      stringify({
+        swagger: '2.0',
+        info: { title: 'contract', version: '1' },
+        host: 'contract.endpoints.p.cloud.goog',
+        'x-google-backend': { address: backend.url },
+        paths: {
+          '/n': {
+            get: {
+              operationId: 'n',
+              parameters: [{ name: 'n', in: 'query', required: true, type: 'integer' }],
+              // The test backend answers a JSON object: never a string.
+              responses: { 200: { description: 'ok', schema: { type: 'string' } } },
+            },
+          },
+        },
+      }),
+    );
+    const g = await startChildGateway(['--spec', spec, '--keys', 'none', '--backend-auth', 'none', '--validate', 'report']);
+    try {
+      // report mode passes the bad request on, so its backend answer breaks the contract too.
+      await send(g.url, '/n?n=abc', { headers: { 'x-request-id': 'contract-1' } });
+      const req = await g.waitForLog((l) => l.message === 'contract violation' && String(l.kind).startsWith('request'));
+      assert.equal(req.requestId, 'contract-1');
+      const res = await g.waitForLog((l) => l.message === 'contract violation' && String(l.kind).startsWith('response'));
+      assert.equal(res.requestId, 'contract-1');
     } finally {
       g.child.kill('SIGTERM');
       await g.exit();
