@@ -4,36 +4,50 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 /** Loaded when a keys command runs, so `serve` never pays for it. */
 const admin = () => import('./auth/apikeys/keys-admin.ts');
 
-/** `keys create|list|revoke` on the embedded key store (hashes only at rest). */
-export function registerKeysCommands(program: Command): void {
-  const keys = program.command('keys').description('Manage the embedded API key store (--keys file:PATH): only SHA-256 hashes are stored.');
-
-  keys
-    .command('create')
-    .description('Create a key; it is printed once and only its hash is stored.')
+/** What a key is and may do: the same options for `keys create` and `keys import`. */
+function keyOptions(cmd: Command): Command {
+  return cmd
     .addOption(new Option('--store <path>', 'key store file (YAML or JSON)').env('ENDPOINTS_KEYS_STORE').makeOptionMandatory())
     .requiredOption('--project <number>', 'consumer project NUMBER the key belongs to (sent to backends as X-Endpoint-API-Consumer-Number)')
     .option('--project-id <id>', "that project's id, recorded beside the number for people (never sent)")
-    .option('--name <name>', 'id for list/revoke (default: key-<fingerprint>)')
     .option('--display-name <text>', 'human-readable name')
     .option('--service <name[:methods]>', 'API target: NAME, or NAME:METHOD,METHOD (operationIds, a trailing * allowed); repeatable', collect)
     .option('--allowed-ip <cidr>', 'server key: allowed caller IP or CIDR; repeatable', collect)
     .option('--allowed-referrer <pattern>', 'browser key: allowed Referer pattern; repeatable', collect)
     .option('--android-app <package:sha1>', 'Android key: allowed app, PACKAGE:SHA1 of its signing certificate; repeatable', collect)
-    .option('--ios-bundle-id <id>', 'iOS key: allowed bundle id; repeatable', collect)
+    .option('--ios-bundle-id <id>', 'iOS key: allowed bundle id; repeatable', collect);
+}
+
+type KeyFlags = Record<string, string | string[] | undefined>;
+
+function keyOptionsOf(o: KeyFlags) {
+  const list = (v: string | string[] | undefined) => (Array.isArray(v) ? v : undefined);
+  const text = (v: string | string[] | undefined) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const pick = <K extends string, V>(k: K, v: V | undefined) => (v !== undefined ? ({ [k]: v } as Record<K, V>) : {});
+  return {
+    project: String(o.project),
+    ...pick('name', text(o.name)),
+    ...pick('displayName', text(o.displayName)),
+    ...pick('services', list(o.service)),
+    ...pick('allowedIps', list(o.allowedIp)),
+    ...pick('allowedReferrers', list(o.allowedReferrer)),
+    ...pick('androidApps', list(o.androidApp)),
+    ...pick('iosBundleIds', list(o.iosBundleId)),
+    ...pick('projectId', text(o.projectId)),
+  };
+}
+
+/** `keys create|import|list|revoke` on the embedded key store (hashes only at rest). */
+export function registerKeysCommands(program: Command): void {
+  const keys = program.command('keys').description('Manage the embedded API key store (--keys file:PATH): only SHA-256 hashes are stored.');
+
+  keyOptions(keys.command('create').description('Create a key; it is printed once and only its hash is stored.'))
+    .option('--name <name>', 'id for list/revoke (default: key-<fingerprint>)')
     .addOption(new Option('--key <value>', 'store this known key value (CI fixtures) instead of generating one; it is not printed back').env('ENDPOINTS_KEY_VALUE'))
     .action(async (o) => {
       const { key, entry } = await (await admin()).createKey(o.store, {
         ...(o.key !== undefined ? { key: o.key } : {}),
-        project: o.project,
-        ...(o.name ? { name: o.name } : {}),
-        ...(o.displayName ? { displayName: o.displayName } : {}),
-        ...(o.service ? { services: o.service } : {}),
-        ...(o.allowedIp ? { allowedIps: o.allowedIp } : {}),
-        ...(o.allowedReferrer ? { allowedReferrers: o.allowedReferrer } : {}),
-        ...(o.androidApp ? { androidApps: o.androidApp } : {}),
-        ...(o.iosBundleId ? { iosBundleIds: o.iosBundleId } : {}),
-        ...(o.projectId ? { projectId: o.projectId } : {}),
+        ...keyOptionsOf(o),
       });
       if (o.key !== undefined) {
         // The caller knows the value: echoing a credential into CI logs helps nobody.
@@ -44,18 +58,10 @@ export function registerKeysCommands(program: Command): void {
       process.stdout.write(`${key}\n`);
     });
 
-  keys
-    .command('import')
-    .description('Add known key values, one per line (# comments), from a file or stdin (-); only their hashes are stored.')
-    .addOption(new Option('--store <path>', 'key store file (YAML or JSON)').env('ENDPOINTS_KEYS_STORE').makeOptionMandatory())
-    .requiredOption('--project <project>', 'consumer project number the keys belong to')
+  keyOptions(keys.command('import').description('Add known key values, one per line (# comments), from a file or stdin (-); only their hashes are stored.'))
     .option('--file <file>', "file of key values; '-' reads stdin")
     .argument('[source]', "'-' reads the key values from stdin")
     .option('--name <name>', 'id for list/revoke: <name> for one key, <name>-<n> for several (default: key-<fingerprint>)')
-    .option('--display-name <text>', 'human-readable name')
-    .option('--service <name>', 'restrict to this service (API target); repeatable', collect)
-    .option('--allowed-ip <cidr>', 'server keys: allowed caller IP or CIDR; repeatable', collect)
-    .option('--allowed-referrer <pattern>', 'browser keys: allowed Referer pattern; repeatable', collect)
     .action(async (source: string | undefined, o) => {
       const from = o.file ?? source;
       if (from === undefined || (o.file !== undefined && source !== undefined) || (source !== undefined && source !== '-')) {
@@ -63,14 +69,7 @@ export function registerKeysCommands(program: Command): void {
       }
       const { importKeys, readKeySource } = await import('./auth/apikeys/keys-import.ts');
       const text = await readKeySource(from);
-      const entries = await importKeys(o.store, from === '-' ? 'stdin' : from, text, {
-        project: o.project,
-        ...(o.name ? { name: o.name } : {}),
-        ...(o.displayName ? { displayName: o.displayName } : {}),
-        ...(o.service ? { services: o.service } : {}),
-        ...(o.allowedIp ? { allowedIps: o.allowedIp } : {}),
-        ...(o.allowedReferrer ? { allowedReferrers: o.allowedReferrer } : {}),
-      });
+      const entries = await importKeys(o.store, from === '-' ? 'stdin' : from, text, keyOptionsOf(o));
       for (const e of entries) process.stdout.write(`${e.name}\tproject=${e.project}\tfingerprint=${e.sha256.slice(0, 12)}\n`);
       process.stderr.write(`imported ${entries.length} key(s) into ${o.store} (only their hashes are stored)\n`);
     });
