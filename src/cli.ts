@@ -15,6 +15,7 @@ import { gatewayVersion } from './gateway-version.ts';
 import { specFilesOf } from './config/versions.ts';
 import { docsPathError, docsPathProblems } from './docs-page/docs-page.ts';
 import { parseDuration } from './duration.ts';
+import { printSpecError, wholeNumber } from './cli-args.ts';
 import { parseJwksFileOption, type JwksFileEntry } from './auth/jwt/jwks-file-option.ts';
 import { overrideTarget } from './backend/address-override.ts';
 import { CORS_DEFAULTS, CORS_PRESETS, corsOptionsFrom } from './cors/options.ts';
@@ -26,13 +27,7 @@ import { logProcessWarnings } from './observability/process-warnings.ts';
 // scale-from-zero included, loads it faster.
 enableCompileCache?.();
 
-function int(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
-    return n;
-  };
-}
+const int = wholeNumber;
 
 function docsPathArg(v: string): string {
   const error = docsPathError(v);
@@ -65,10 +60,6 @@ function defaultKeys(env: NodeJS.ProcessEnv): string {
   return env.K_SERVICE || env.GAE_SERVICE ? 'google' : 'file:keys.yaml';
 }
 
-function printSpecError(file: string, err: SpecError): void {
-  // A folder's refused version names its own file.
-  for (const line of err.lines((err as { file?: string }).file ?? file)) process.stderr.write(`${line}\n`);
-}
 
 export function buildCli(): Command {
   const program = new Command('endpoints-gateway')

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+import { collect } from './cli-args.ts';
 /** Loaded when a keys command runs, so `serve` never pays for it. */
 const admin = () => import('./auth/apikeys/keys-admin.ts');
 

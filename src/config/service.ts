@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { CompileError, compileSpec, type CompileOptions, type CompiledService } from './compile.ts';
 import { parseSpecText, readSpecText } from './load.ts';
 import type { Json } from './openapi.ts';
@@ -64,4 +65,17 @@ function compile(file: string, api: Json, opts: CompileOptions): CompiledService
     if (err instanceof CompileError) throw new SpecError(file, err.problems);
     throw err;
   }
+}
+
+/**
+ * The document a served config was compiled from, read again for the features that need the
+ * spec itself (traffic validation, the docs page): undefined when the file no longer holds the
+ * served bytes (a version being written, or one refused), so nothing else is ever published
+ * or checked against. Throws when it cannot be read or parsed.
+ */
+export async function readServedDocument(file: string, digest: string | undefined): Promise<Json | undefined> {
+  // The text, as loadService digests it (not the raw bytes), so the two always agree.
+  const text = await readFile(file, 'utf8');
+  if (digest !== undefined && specDigest(text) !== digest) return undefined;
+  return parseSpecText(file, text) as Json;
 }

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SpecError } from '../config/problems.ts';
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+import { collect, printSpecError } from '../cli-args.ts';
 
 /** Exit codes: 0 every check passed, 1 some failed, 2 bad input (usage, spec, URL, unknown operation). */
 const BAD_INPUT = 2;
@@ -48,7 +48,7 @@ export function registerContractCommand(program: Command): void {
         model = await loadSpecModel(o.spec);
       } catch (err) {
         if (!(err instanceof SpecError)) throw err;
-        for (const line of err.lines(o.spec)) process.stderr.write(`${line}\n`);
+        printSpecError(o.spec, err);
         process.exitCode = BAD_INPUT;
         return;
       }

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { printSpecError } from '../cli-args.ts';
 
 /** `endpoints-gateway diff OLD NEW`: what changes between two configs, and whether CI should stop. */
 export function registerDiffCommand(program: Command): void {
@@ -19,7 +20,6 @@ export function registerDiffCommand(program: Command): void {
       const { compareConfigs } = await import('./compare.ts');
       const { formatJson, formatMarkdown, formatText } = await import('./format.ts');
       const { reaches } = await import('./changes.ts');
-      const { RefusedVersion } = await import('../config/version-loader.ts');
       const { SpecError } = await import('../config/problems.ts');
       const opts = o.serviceName ? { serviceName: o.serviceName } : {};
       let sides;
@@ -27,8 +27,7 @@ export function registerDiffCommand(program: Command): void {
         sides = [await loadDiffSide(oldArg, o.spec, opts), await loadDiffSide(newArg, o.spec, opts)] as const;
       } catch (err) {
         if (err instanceof SpecError) {
-          const file = err instanceof RefusedVersion ? err.file : oldArg;
-          for (const line of err.lines(file)) process.stderr.write(`${line}\n`);
+          printSpecError(oldArg, err);
           process.exitCode = 2;
           return;
         }

@@ -4,10 +4,8 @@
  * PATH/openapi.json. Answered before the pipeline: no key, never proxied.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readFile } from 'node:fs/promises';
-import { parseSpecText } from '../config/load.ts';
 import { obj, type Json } from '../config/openapi.ts';
-import { specDigest } from '../config/service.ts';
+import { readServedDocument } from '../config/service.ts';
 import type { SpecProblem } from '../config/problems.ts';
 import type { ServiceConfig } from '../config/types.ts';
 import { asset } from './assets.ts';
@@ -93,11 +91,10 @@ export function createDocsPage(docsPath: string, current: () => DocsSource): Doc
   const published = async (): Promise<{ json: string; title: string } | undefined> => {
     const src = current();
     if (cached?.digest === src.digest && cached.serviceName === src.serviceName) return cached;
-    const text = await readFile(src.file, 'utf8').catch(() => undefined);
-    // The file may have changed since it was loaded (a version being written,
-    // or refused): publish only the bytes that are served.
-    if (text === undefined || specDigest(text) !== src.digest) return cached;
-    const doc = sanitizeSpec(parseSpecText(src.file, text) as Json, src.serviceName);
+    // Only the bytes that are served are published (not a version being written, or refused).
+    const served = await readServedDocument(src.file, src.digest).catch(() => undefined);
+    if (served === undefined) return cached;
+    const doc = sanitizeSpec(served, src.serviceName);
     const title = String(obj(doc.info).title ?? 'API documentation');
     cached = { digest: src.digest, serviceName: src.serviceName, json: JSON.stringify(doc, null, 2), title };
     return cached;

@@ -1,11 +1,7 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { printSpecError, wholeNumber } from '../cli-args.ts';
 import { SpecError } from '../config/problems.ts';
 
-function port(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('--port must be a whole number from 0 to 65535');
-  return n;
-}
 
 /** `mock`: a backend made from the spec, to test the gateway's contract before the backend exists. */
 export function registerMockCommand(program: Command): void {
@@ -14,7 +10,7 @@ export function registerMockCommand(program: Command): void {
     .description("Serve the spec's own paths (with basePath) as a backend: each operation answers its first 2xx with its example, else a body generated from its schema.")
     .addOption(new Option('--spec <file>', 'OpenAPI 2.0 spec (endpoint.yaml)').env('ENDPOINTS_SPEC').makeOptionMandatory())
     // 8082 is serve's default --backend, so a gateway started without flags reaches the mock.
-    .addOption(new Option('--port <n>', 'listening port (0: any free port)').env('ENDPOINTS_MOCK_PORT').default(8082).argParser(port))
+    .addOption(new Option('--port <n>', 'listening port (0: any free port)').env('ENDPOINTS_MOCK_PORT').default(8082).argParser(wholeNumber('--port', 0, 65535)))
     .addOption(new Option('--host <addr>', 'listen address').env('ENDPOINTS_MOCK_HOST').default('127.0.0.1'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'silent']).env('LOG_LEVEL').default('info'))
     .action(async (o) => {
@@ -27,7 +23,7 @@ export function registerMockCommand(program: Command): void {
         model = await loadSpecModel(o.spec);
       } catch (err) {
         if (!(err instanceof SpecError)) throw err;
-        for (const line of err.lines(o.spec)) process.stderr.write(`${line}\n`);
+        printSpecError(o.spec, err);
         process.exitCode = 2;
         return;
       }

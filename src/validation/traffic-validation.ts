@@ -10,12 +10,10 @@
  * swaps the service swaps the contract with it.
  */
 import type { IncomingMessage } from 'node:http';
-import { readFile } from 'node:fs/promises';
 import { Errors, type GatewayError } from '../errors.ts';
 import type { Operation, ServiceConfig } from '../config/types.ts';
 import type { Json } from '../config/openapi.ts';
-import { parseSpecText } from '../config/load.ts';
-import { specDigest } from '../config/service.ts';
+import { readServedDocument } from '../config/service.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ContractHooks } from '../backend/proxy.ts';
 import { SpecContract, type OperationContract } from './contract.ts';
@@ -87,12 +85,11 @@ export function createTrafficValidation(opts: TrafficValidationOptions): Traffic
 
     async prepare(service, file) {
       try {
-        const bytes = await readFile(file);
-        if (service.digest !== undefined && specDigest(bytes) !== service.digest) {
+        const doc = await readServedDocument(file, service.digest);
+        if (doc === undefined) {
           log.warn({ file }, 'the spec file changed while it was being loaded: traffic is not validated until the next reload');
           return;
         }
-        const doc = parseSpecText(file, bytes.toString('utf8')) as Json;
         const contract = new SpecContract(doc, (op, err) =>
           log.warn({ operation: op.id, err: err.message }, 'traffic to this operation is not validated: its schemas do not compile'),
         );
