@@ -1,26 +1,19 @@
 // The CLI as CI runs it, for the contract tests: one-shot commands (keys, contract) and the mock server.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
+import { runCli as runCliHelper } from '../helpers/cli.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../src/cli.ts');
 const ENV = { ...process.env, METADATA_SERVER_DETECTION: 'none', LOG_LEVEL: 'warn' };
 
-export interface RunResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type { Ran as RunResult } from '../helpers/cli.ts';
 
-export function runCli(args: string[]): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: ENV, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err && typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : err ? null : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** One-shot commands with the mock's request lines kept out of the output. */
+export function runCli(args: string[]) {
+  return runCliHelper(args, { env: { LOG_LEVEL: 'warn' }, timeoutMs: 60_000 });
 }
 
 export function tempDir(): string {

@@ -2,28 +2,17 @@
 // class, and the exit code --fail-on gives; the markdown and JSON outputs; invalid input exits 2.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { loadDiffSide } from '../../src/diff/load.ts';
 import { compareConfigs } from '../../src/diff/compare.ts';
 import { reaches, type ChangeClass } from '../../src/diff/changes.ts';
+import { runCli } from '../helpers/cli.ts';
 import { expectedId } from './support.ts';
 
-const CLI = path.resolve(import.meta.dirname, '../../src/cli.ts');
-const run = promisify(execFile);
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli(args);
 
 type Spec = Record<string, any>;
 

@@ -3,29 +3,18 @@
 // version is refused while the previous keeps serving; a rollback under traffic fails no request.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
 import { compareVersionNames } from '../../src/config/versions.ts';
+import { runCli } from '../helpers/cli.ts';
 import { configz, expectedId, steadyLoad, until, versionSpec } from './support.ts';
 
-const CLI = path.resolve(import.meta.dirname, '../../src/cli.ts');
-const run = promisify(execFile);
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli(args);
 
 let backend: TestBackend;
 let folder: string;

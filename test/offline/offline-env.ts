@@ -2,7 +2,6 @@
 // probe refuses and records every non-loopback connect or lookup; a loopback "proxy" named by
 // HTTPS_PROXY/HTTP_PROXY records whatever would have gone out through it), a fixture signer for
 // end-user JWTs, and the CLI as a child process for `keys` commands.
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
@@ -106,31 +105,7 @@ function signWith(key: CryptoKey, alg: string, kid: string, claims: Record<strin
   return new SignJWT(claims).setProtectedHeader({ alg, kid, typ: 'JWT' }).setIssuedAt(now).setExpirationTime(now + expIn).sign(key);
 }
 
-export interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the CLI (e.g. `keys create ...`) to completion. */
-export function runCli(args: string[], opts: { env?: Record<string, string>; stdin?: string } = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, METADATA_SERVER_DETECTION: 'none', ...opts.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.stdin.end(opts.stdin ?? '');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+export { runCli, type Ran as CliResult } from '../helpers/cli.ts';
 
 /** Stops a child gateway (SIGTERM, then SIGKILL if it lingers) and resolves its exit code. */
 export async function stopChild(gw: { child: import('node:child_process').ChildProcess; exit(): Promise<number | null> }): Promise<number | null> {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { startChildGateway } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
-import { jsonLines } from './run-cli.ts';
+import { jsonLines } from '../helpers/cli.ts';
 import { warmRetryDelay } from '../../src/backend/id-token-reporting.ts';
 
 let dir: string;

@@ -8,7 +8,7 @@ import { parse, stringify } from 'yaml';
 import { startChildGateway } from '../helpers/child-gateway.ts';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { send } from '../helpers/http.ts';
-import { runCli } from './run-cli.ts';
+import { runCli } from '../helpers/cli.ts';
 
 const SERVICE = 'keyscli.endpoints.p.cloud.goog';
 const SHA1 = 'DA:39:A3:EE:5E:6B:4B:0D:32:55:BF:EF:95:60:18:90:AF:D8:07:09';

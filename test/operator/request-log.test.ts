@@ -12,7 +12,7 @@ import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.t
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { send } from '../helpers/http.ts';
 import { startTestIssuer, type TestIssuer } from '../jwt/issuer.ts';
-import { runCli } from './run-cli.ts';
+import { runCli } from '../helpers/cli.ts';
 
 const SERVICE = 'reqlog.endpoints.p.cloud.goog';
 let dir: string;

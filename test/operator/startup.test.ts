@@ -9,7 +9,7 @@ import { startChildGateway } from '../helpers/child-gateway.ts';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { keyedSpec } from '../helpers/specs.ts';
 import { send } from '../helpers/http.ts';
-import { busyPort, runCli } from './run-cli.ts';
+import { busyPort, runCli } from '../helpers/cli.ts';
 
 let dir: string;
 let spec: string;

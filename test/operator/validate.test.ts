@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { runCli } from './run-cli.ts';
+import { runCli } from '../helpers/cli.ts';
 
 let dir: string;
 const ok = { 200: { description: 'ok' } };

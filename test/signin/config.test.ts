@@ -1,9 +1,9 @@
 // Sign-in configuration: `validate` finds each mistake with its place in the
 // spec, the compiled form is what the request path reads, and `serve` refuses
 // to start without the session secret or a way to know its public URL.
+import { runCli } from '../helpers/cli.ts';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,6 @@ import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.t
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { onFreePort, signinSpec } from './harness.ts';
 
-const CLI = path.resolve(import.meta.dirname, '../../src/cli.ts');
 const ISSUER = 'https://idp.example.com';
 let dir: string;
 
@@ -36,16 +35,8 @@ async function problems(doc: Record<string, unknown>): Promise<string[]> {
   return problems.map((p) => `${p.where}: ${p.message}`);
 }
 
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, METADATA_SERVER_DETECTION: 'none', ENDPOINTS_SESSION_SECRET: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+// No session secret from the machine's environment leaks into these starts.
+const run = (args: string[], env: Record<string, string> = {}) => runCli(args, { env: { ENDPOINTS_SESSION_SECRET: '', ...env } });
 
 describe('validate: x-endpoints-signin', () => {
   test('the example configuration is valid and compiles into a sign-in scheme every sign-in operation names', async () => {
