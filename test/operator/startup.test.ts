@@ -1,42 +1,23 @@
 // Starting the gateway outside the demo: what a newcomer sees when something is missing or busy.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { stringify } from 'yaml';
 import { startChildGateway } from '../helpers/child-gateway.ts';
-import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
-import { keyedSpec } from '../helpers/specs.ts';
 import { send } from '../helpers/http.ts';
 import { busyPort, runCli } from '../helpers/cli.ts';
+import { operatorFixture, type OperatorFixture } from './fixture.ts';
 
+let fx: OperatorFixture;
 let dir: string;
 let spec: string;
-let backend: TestBackend;
 
 before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'egw-operator-start-'));
-  backend = await startTestBackend();
-  spec = path.join(dir, 'endpoint.yaml');
-  await writeFile(
-    spec,
-    stringify({
-      ...keyedSpec('start', backend.url),
-      paths: {
-        '/keyed': { get: { operationId: 'keyed', responses: { 200: { description: 'ok' } } } },
-        '/open': { get: { operationId: 'open', security: [], responses: { 200: { description: 'ok' } } } },
-      },
-    }),
-  );
+  fx = await operatorFixture('start');
+  ({ dir, spec } = fx);
 });
-after(async () => {
-  await backend.close();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => fx.close());
 
-const serve = (args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}) =>
-  runCli(['serve', '--spec', spec, '--host', '127.0.0.1', '--backend-auth', 'none', ...args], opts);
+const serve: OperatorFixture['serve'] = (args, opts) => fx.serve(args, opts);
 
 describe('start-up refusals: one line, no stack, exit 1', () => {
   test('the default key store is missing: says it is the default off Google Cloud, how to create a key, how to run without', async () => {
