@@ -2,7 +2,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import path from 'node:path';
-import { freePort, getStatus, spawnServer, type Proc } from './procs.ts';
+import { freePort, getStatus, lostPort, spawnServer, type Proc } from './procs.ts';
 
 export const REPO = path.resolve(import.meta.dirname, '..');
 /** The compiled CLI, as production runs it (the `bin`, and the Docker image's entrypoint); run.ts builds it first. */
@@ -87,10 +87,17 @@ export interface GatewayProc extends Proc {
 
 /** The gateway run as `dist/cli.js serve ...` (its shebang starts node); `nodeOptions` go in through NODE_OPTIONS, `extraArgs` after the usual flags. */
 export async function startGateway(name: string, spec: string, up: Upstreams, nodeOptions: readonly string[] = [], extraArgs: readonly string[] = []): Promise<GatewayProc> {
-  const cmd = await gatewayCommand(spec, up);
-  const env = withNodeOptions(cmd.env, nodeOptions);
-  const p = await spawnServer({ name, command: CLI, args: [...cmd.args, ...extraArgs], env, readyPath: '/healthz', readyTimeoutMs: 60_000 });
-  return cmd.adminPort === undefined ? p : Object.assign(p, { adminUrl: `http://127.0.0.1:${cmd.adminPort}` });
+  for (let attempt = 1; ; attempt++) {
+    // The admin port is picked in gatewayCommand: a start that lost it picks both again.
+    const cmd = await gatewayCommand(spec, up);
+    const env = withNodeOptions(cmd.env, nodeOptions);
+    try {
+      const p = await spawnServer({ name, command: CLI, args: [...cmd.args, ...extraArgs], env, readyPath: '/healthz', readyTimeoutMs: 60_000 });
+      return cmd.adminPort === undefined ? p : Object.assign(p, { adminUrl: `http://127.0.0.1:${cmd.adminPort}` });
+    } catch (err) {
+      if (attempt >= 3 || !lostPort(err)) throw err;
+    }
+  }
 }
 
 /**

@@ -65,8 +65,26 @@ export interface SpawnOptions {
   readyTimeoutMs?: number;
 }
 
-/** Spawns `node [flags] args...` (or `command args...`) with stdout discarded (access logs must never block on a pipe), waits until readyPath answers 200. */
+/** A start that lost its port to another process between our pick and its bind. */
+export function lostPort(err: unknown): boolean {
+  return /already in use|EADDRINUSE/.test(String((err as Error)?.message ?? err));
+}
+
+/**
+ * Spawns `node [flags] args...` (or `command args...`) with stdout discarded (access logs must never block on a pipe), waits until readyPath answers 200.
+ * A port picked here can be taken by a server started alongside before this one binds it: then it starts again on a new one.
+ */
 export async function spawnServer(o: SpawnOptions): Promise<Proc> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnServerOnce(o);
+    } catch (err) {
+      if (o.port !== undefined || attempt >= 3 || !lostPort(err)) throw err;
+    }
+  }
+}
+
+async function spawnServerOnce(o: SpawnOptions): Promise<Proc> {
   const port = o.port ?? (await freePort());
   const args = o.args.map((a) => a.replaceAll('{PORT}', String(port)));
   const child = spawn(o.command ?? process.execPath, o.command === undefined ? [...(o.nodeFlags ?? []), ...args] : args, {
