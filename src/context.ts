@@ -1,25 +1,51 @@
 import type { BackendRule, Operation } from './config/types.ts';
+import type { VerifiedJwt } from './auth/jwt/authenticator.ts';
+import type { Snapshot } from './runtime/snapshot.ts';
 
-/** What the pipeline decided about one request; read by the proxy and the access log. */
+/**
+ * One exchange as the gateway sees it: made at entry, filled in by the chain's
+ * stages in order, read by the proxy and, once, by the recorder. Every field
+ * exists from the start (one object shape for V8).
+ */
 export interface RequestContext {
   readonly startNs: bigint;
+  /** The config this request is handled by, taken once at entry. */
+  snapshot: Snapshot | undefined;
+  /** The URL as the client sent it (the chain rewrites req.url for the backend). */
+  url: string;
+  /** The path after normalization (src/routing/normalize.ts); null when it cannot be normalized. */
+  path: string | null;
+  /** Everything after the first `?`, as sent. */
+  rawQuery: string | undefined;
   op: Operation | undefined;
+  /** Path template variables of the matched operation. */
+  bindings: ReadonlyArray<readonly [string, string]>;
   rule: BackendRule | undefined;
+  /** A verified end user (JWT and/or sign-in session). */
+  user: VerifiedJwt | undefined;
+  /** Whether the API key stage must run (decided by the security requirement). */
+  keyNeeded: boolean;
+  /** Hash of a verified key: quota is counted per key where the spec says so. */
+  keyHash: string | undefined;
   /** Consumer project of a verified key ('' when none). */
   consumerProject: string;
   /** Short fingerprint of the key's hash, for logs (never the key). */
   keyFingerprint: string | undefined;
-  /** Set when the pipeline answered itself (an ESP error), for logs and metrics. */
+  /** Set when the gateway answered itself (an ESP error), for logs and metrics. */
   reason: string | undefined;
   /** X-Request-Id: the caller's, one derived from its trace context, or generated ('' until assigned). */
   requestId: string;
   /** Verified end user's subject (a JWT's `sub`; a sign-in session may set it too), for the access log. */
   endUser: string | undefined;
+  /** When the operation's deadline started counting (0n: at the proxy); it covers a body read for validation. */
+  deadlineStartNs: bigint;
   upstreamStartNs: bigint;
   /** Backend body bytes sent to the client: the access log's size for chunked responses. */
   responseBytes: number;
   timer: NodeJS.Timeout | undefined;
   timedOut: boolean;
+  /** Recorded already (the access-log line and the count are written once per exchange). */
+  recorded: boolean;
 }
 
 declare module 'node:http' {
@@ -28,19 +54,31 @@ declare module 'node:http' {
   }
 }
 
-export function newContext(): RequestContext {
+const NO_BINDINGS: ReadonlyArray<readonly [string, string]> = [];
+
+export function newContext(snapshot?: Snapshot, url = ''): RequestContext {
   return {
     startNs: process.hrtime.bigint(),
+    snapshot,
+    url,
+    path: null,
+    rawQuery: undefined,
     op: undefined,
+    bindings: NO_BINDINGS,
     rule: undefined,
+    user: undefined,
+    keyNeeded: false,
+    keyHash: undefined,
     consumerProject: '',
     keyFingerprint: undefined,
     reason: undefined,
     requestId: '',
     endUser: undefined,
+    deadlineStartNs: 0n,
     upstreamStartNs: 0n,
     responseBytes: 0,
     timer: undefined,
     timedOut: false,
+    recorded: false,
   };
 }

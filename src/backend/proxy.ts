@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { NextFunction } from 'express';
 import type { Dispatcher } from 'undici';
 import type { RequestContext } from '../context.ts';
 import { Errors, GatewayError } from '../errors.ts';
-import { sendError } from '../pipeline.ts';
+import { sendError } from '../http/answer.ts';
 import { checkTransferEncoding, dropResponseHopByHop } from './hop-by-hop.ts';
 import { Origins, type Origin } from './origins.ts';
 import { readSmallBody, REPLAY_BOUND, StreamedBody } from './request-body.ts';
@@ -380,8 +379,9 @@ export function createBackendProxy(events: ProxyEvents = {}) {
     contract: events.contract,
   };
 
-  function proxy(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
-    // The client left while the pipeline ran: its 'close' has fired already, nothing to forward.
+  /** Forwards a request the chain passed (req.url and headers already the backend's). Throws only on a bug. */
+  function forward(req: IncomingMessage, res: ServerResponse): void {
+    // The client left while the chain ran: its 'close' has fired already, nothing to forward.
     if (res.destroyed) return;
     const ctx = req.gw!;
     const rule = ctx.rule!;
@@ -413,17 +413,13 @@ export function createBackendProxy(events: ProxyEvents = {}) {
       sendError(res, ctx, failureAnswer(Failures.overflow, false));
       return;
     }
-    let ex: Exchange;
-    try {
-      ex = new Exchange(req, res, ctx, shared, origin);
-    } catch (err) {
-      next(err);
-      return;
-    }
+    const ex = new Exchange(req, res, ctx, shared, origin);
     origin.inFlight++;
     (res as Tagged)[kExchange] = ex;
     res.once('close', onClose);
-    ctx.timer = setTimeout(onDeadline, rule.deadlineMs, ex);
+    // The deadline may have started before (a body read for validation): what is left of it.
+    const spent = ctx.deadlineStartNs === 0n ? 0 : Number(process.hrtime.bigint() - ctx.deadlineStartNs) / 1e6;
+    ctx.timer = setTimeout(onDeadline, Math.max(0, rule.deadlineMs - spent), ex);
 
     if (shared.contract !== undefined) {
       const read = shared.contract.requestBody(req);
@@ -447,8 +443,9 @@ export function createBackendProxy(events: ProxyEvents = {}) {
     ex.dispatchTry();
   }
 
-  return Object.assign(proxy, {
+  return {
+    forward,
     /** Closes every backend pool (after the listener has drained). */
     close: (): Promise<void> => origins.close(),
-  });
+  };
 }

@@ -1,8 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../errors.ts';
-import { sendError } from '../pipeline.ts';
-import { normalizePath } from '../routing/normalize.ts';
-import type { Router } from '../routing/router.ts';
+import { sendError } from '../http/answer.ts';
 import type { CorsOptions } from './options.ts';
 import type { ServiceConfig } from '../config/types.ts';
 import type { SpecProblem } from '../config/problems.ts';
@@ -31,7 +29,7 @@ export interface CorsPresetHandler {
  *   caller's origin), -Allow-Credentials and -Expose-Headers, replacing a
  *   backend's own, as Envoy's filter does.
  */
-export function createCorsPreset(o: CorsOptions, router: () => Router<unknown>): CorsPresetHandler {
+export function createCorsPreset(o: CorsOptions): CorsPresetHandler {
   const anyOrigin = o.preset === 'basic' && o.allowOrigin === '*';
   const re = o.preset === 'cors_with_regex' ? new RegExp(`^(?:${o.allowOriginRegex})$`) : undefined;
   const allowed = (origin: string): boolean => (re ? re.test(origin) : anyOrigin || origin === o.allowOrigin);
@@ -75,11 +73,12 @@ export function createCorsPreset(o: CorsOptions, router: () => Router<unknown>):
         return true;
       }
       // Not a preflight ESPv2 honours: the spec's own OPTIONS operation, if the path has one.
-      const url = req.url ?? '/';
-      const q = url.indexOf('?');
-      const path = normalizePath(q < 0 ? url : url.slice(0, q));
-      if (path === null) return false; // the pipeline refuses it
-      if (router().match('OPTIONS', path).kind === 'found') return false;
+      // The path normalized at entry, and the routes of the request's own snapshot.
+      const ctx = req.gw;
+      const path = ctx?.path ?? null;
+      const router = ctx?.snapshot?.router;
+      if (path === null || router === undefined) return false; // the chain refuses it
+      if (router.match('OPTIONS', path).kind === 'found') return false;
       // Without any CORS header, even for an allowed origin (cors_integration_test: "Access-Control-Request-Method is missing").
       for (const h of ANSWERED) res.removeHeader(h);
       sendError(res, req.gw, new GatewayError(400, PREFLIGHT_REFUSED, 'cors_preflight_refused'));

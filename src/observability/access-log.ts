@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { pino } from 'pino';
 import { logOutputOf, type Logger } from './logger.ts';
 import { traceId } from './trace.ts';
@@ -25,9 +25,20 @@ export interface AccessLogOptions {
   readonly logger: Logger;
   /** The Google Cloud project whose Cloud Trace ids belong to, when known. */
   readonly traceProject: string | undefined;
-  /** Credential-carrying query parameter names of the spec in force. */
-  readonly secretParams: () => ReadonlySet<string>;
 }
+
+/** How an exchange ended, as the recorder (src/http/record.ts) saw it. */
+export interface Outcome {
+  /** The status answered (101 for an opened WebSocket; 0 when the client left before any answer). */
+  readonly status: number;
+  /** Response bytes: Content-Length when there was one, else the bytes relayed. */
+  readonly size: number;
+  /** false when the response was cut or abandoned before its end. */
+  readonly complete: boolean;
+}
+
+/** Names the gateway always redacts, for a request that never got a snapshot. */
+const DEFAULT_SECRETS = secretNames(ALWAYS_SECRET_PARAMS);
 
 const q = JSON.stringify;
 
@@ -56,30 +67,20 @@ export function createAccessLog(opts: AccessLogOptions) {
   const { logger, traceProject } = opts;
   const stream = (logger as unknown as Record<symbol, { write(s: string): unknown }>)[pino.symbols.streamSym]!;
   const output = logOutputOf(logger);
-  // The spec's names change only on a reload: normalized once per set, not per request.
-  let specNames: ReadonlySet<string> | undefined;
-  let names = secretNames();
-  const secret = (): ReadonlySet<string> => {
-    const current = opts.secretParams();
-    if (current !== specNames) {
-      specNames = current;
-      names = secretNames(current);
-    }
-    return names;
-  };
-  return function accessLog(req: IncomingMessage, res: ServerResponse): void {
-    const status = res.statusCode;
+  return function accessLog(req: IncomingMessage, outcome: Outcome): void {
+    const status = outcome.status;
     const warn = status >= 500;
     if (!logger.isLevelEnabled(warn ? 'warn' : 'info')) return;
     // Before any formatting: a line that cannot be written costs nothing.
     if (output?.shedAccessLine()) return;
     const ctx = req.gw;
-    const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    // What the client asked for (the chain rewrites req.url for the backend).
+    const url = ctx?.url || req.url || '/';
     const latency = ctx ? Number(process.hrtime.bigint() - ctx.startNs) / 1e9 : 0;
-    // Content-Length when there is one (HEAD answers included); else the bytes relayed (chunked).
-    const size = Math.max(Number(res.getHeader('content-length') ?? 0) || 0, ctx?.responseBytes ?? 0);
+    const size = outcome.size;
     const rawUa = headerValue(req.headers['user-agent']);
-    const secrets = secret();
+    // The names of the spec that handled this request, normalized once when its snapshot was built.
+    const secrets = ctx?.snapshot?.secretNames ?? DEFAULT_SECRETS;
     const ua = rawUa === undefined ? undefined : redactSecrets(rawUa, secrets, HEADER_SYNTAX);
     let line =
       `{"severity":"${warn ? 'WARNING' : 'INFO'}","time":"${now()}","message":"request","httpRequest":{` +
@@ -88,12 +89,13 @@ export function createAccessLog(opts: AccessLogOptions) {
       (ua !== undefined ? `"userAgent":${q(ua)},` : '') +
       `"protocol":"HTTP/${req.httpVersion}"}`;
     if (ctx?.requestId) line += `,"requestId":${q(ctx.requestId)}`;
+    if (ctx?.snapshot) line += `,"configId":${q(ctx.snapshot.configId)}`;
     if (ctx?.op) line += `,"operation":${q(ctx.op.id)}`;
     if (ctx?.consumerProject) line += `,"consumerProject":${q(ctx.consumerProject)}`;
     if (ctx?.keyFingerprint) line += `,"keyFingerprint":"${ctx.keyFingerprint}"`;
     if (ctx?.endUser !== undefined) line += `,"endUser":${q(ctx.endUser)}`;
     if (ctx?.reason) line += `,"reason":"${ctx.reason}"`;
-    if (!res.writableFinished) line += ',"aborted":true';
+    if (!outcome.complete) line += ',"aborted":true';
     const trace = traceProject ? traceId(req.headers) : undefined;
     if (trace) line += `,"logging.googleapis.com/trace":${q(`projects/${traceProject}/traces/${trace}`)}`;
     stream.write(`${line}}\n`);

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ApiKeyVerifier } from '../auth/apikeys/verifier.ts';
 import type { IdTokenSource } from '../backend/id-tokens.ts';
@@ -17,8 +17,8 @@ export interface MetricSources {
 
 export interface GatewayMetrics {
   readonly registry: Registry;
-  /** Called once per finished request. */
-  observe(req: IncomingMessage, res: ServerResponse): void;
+  /** Called once per exchange (src/http/record.ts), upgrades included: status 101 for an opened WebSocket, 0 when nothing was answered. */
+  observe(req: IncomingMessage, status: number): void;
   upstreamError(kind: string): void;
   reload(ok: boolean): void;
   /** --validate: a request or response that broke the spec's contract (kind: a fixed set, see src/validation/violations.ts). */
@@ -134,11 +134,11 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
 
   return {
     registry,
-    observe(req, res) {
+    observe(req, status) {
       const ctx = req.gw;
       if (!ctx) return;
       const op = ctx.op?.id ?? UNKNOWN_OPERATION;
-      const code = STATUS_CLASS[Math.floor(res.statusCode / 100)] ?? 'other';
+      const code = STATUS_CLASS[Math.floor(status / 100)] ?? 'other';
       let project = ctx.consumerProject || 'none';
       if (!projects.has(project)) {
         if (projects.size < MAX_PROJECTS) projects.add(project);

@@ -3,7 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { createApp, listen } from '../../src/server.ts';
+import { createRequestHandler } from '../../src/http/handler.ts';
+import { createRecorder } from '../../src/http/record.ts';
+import { listen } from '../../src/http/listen.ts';
+import type { Stage } from '../../src/chain/stages.ts';
+import type { Snapshot } from '../../src/runtime/snapshot.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { send } from '../helpers/http.ts';
 
@@ -11,18 +15,29 @@ test('a throwing stage answers 500 INTERNAL, is logged, and the next request is 
   const lines: string[] = [];
   const logger = createLogger({ destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) });
   let calls = 0;
-  const app = createApp({
-    logger,
-    // The real stages are exercised elsewhere; here one of them fails the way a bug would.
-    pipeline: (req, _res, next) => {
+  // The real stages are exercised elsewhere; here one of them fails the way a bug would.
+  const buggy: Stage = {
+    name: 'buggy',
+    why: 'a stage with a bug',
+    run(req) {
       calls++;
       if (req.url === '/boom') throw new Error('stage bug');
-      if (req.url === '/reject') return void Promise.reject(new Error('async stage bug')).catch(next);
-      next();
+      if (req.url === '/reject') return Promise.reject(new Error('async stage bug'));
+      return undefined;
     },
-    proxy: (_req, res) => void res.end('proxied'),
+  };
+  const handler = createRequestHandler({
+    // No stage here reads the snapshot.
+    current: () => ({}) as Snapshot,
+    stages: [buggy],
+    routes: [],
+    forward: (_req, res) => void res.end('proxied'),
+    record: createRecorder(undefined, undefined),
+    decorate: undefined,
+    draining: () => false,
+    logger,
   });
-  const l = await listen(app, 0, '127.0.0.1');
+  const l = await listen(handler.handle, 0, '127.0.0.1');
   try {
     const base = `http://127.0.0.1:${l.port}`;
     for (const p of ['/boom', '/reject']) {

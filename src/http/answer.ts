@@ -1,0 +1,45 @@
+/**
+ * The one writer of every answer the gateway gives itself: ESP's JSON errors,
+ * the sign-in pages and redirects (a GatewayError whose body is HTML), the
+ * health and key documents, and the docs page's files. One place decides the
+ * framing rules that every local answer shares:
+ * - a response already started cannot be replaced: the connection is cut;
+ * - HEAD gets the head without a body;
+ * - an answer to a request whose body has not arrived closes the connection
+ *   (Node would otherwise keep reading that body, for as long as the caller
+ *   cares to send it, to reuse the connection), as Envoy does.
+ * Imports nothing from the request chain, so every stage and the proxy can use it.
+ */
+import type { ServerResponse } from 'node:http';
+import type { RequestContext } from '../context.ts';
+import type { GatewayError } from '../errors.ts';
+
+export type Headers = Record<string, string | number | readonly string[]>;
+
+/** Writes a whole local answer: `headers` as given, Content-Length from the body. */
+export function sendLocal(res: ServerResponse, status: number, headers: Headers, body: string | Buffer): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+  const all: Headers = { ...headers, 'content-length': length };
+  if (!res.req.complete) all.connection = 'close';
+  // Kept readable through getHeader: the access log's responseSize.
+  res.setHeader('content-length', length);
+  res.writeHead(status, all as Record<string, string | number | string[]>);
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/** A stage's refusal (ESP JSON, or a sign-in page): recorded on the context for the access log and metrics. */
+export function sendError(res: ServerResponse, ctx: RequestContext | undefined, err: GatewayError): void {
+  if (ctx) ctx.reason = err.reason;
+  const headers: Headers = { 'content-type': 'application/json' };
+  if (err.headers) Object.assign(headers, err.headers);
+  sendLocal(res, err.status, headers, err.body());
+}
+
+/** A small JSON document the gateway serves (health, readiness, its public keys). */
+export function sendJson(res: ServerResponse, status: number, json: string, headers: Headers = {}): void {
+  sendLocal(res, status, { 'content-type': 'application/json', ...headers }, json);
+}

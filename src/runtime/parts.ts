@@ -1,0 +1,134 @@
+/**
+ * The parts that live as long as the process, whatever spec is served: the
+ * key verifier, JWT verification, ID tokens, the assertion signer, traffic
+ * validation, metrics and the access log, the backend pools, the quota
+ * store. Each is registered with the Lifetime as it is made, so one close()
+ * stops them in the reverse order. Optional parts load only when used: each
+ * costs start-up time (google-auth-library, prom-client, ajv).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { ServiceConfig } from '../config/types.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import { createAccessLog, type Outcome } from '../observability/access-log.ts';
+import { createKeyVerifierFromOption } from '../auth/apikeys/from-option.ts';
+import type { ApiKeyVerifier } from '../auth/apikeys/verifier.ts';
+import { createJwtAuthenticator, type JwtAuthenticator } from '../auth/jwt/authenticator.ts';
+import { loadJwksFiles, type LocalJwks } from '../auth/jwt/jwks-file.ts';
+import { createAssertionSigner, type AssertionSigner } from '../auth/assertion.ts';
+import type { IdTokenSource } from '../backend/id-tokens.ts';
+import { createIdTokenReporter } from '../backend/id-token-reporting.ts';
+import { createBackendProxy } from '../backend/proxy.ts';
+import { createQuotaEnforcer, type QuotaEnforcer } from '../quota/enforcer.ts';
+import type { TrafficValidation } from '../validation/traffic-validation.ts';
+import { DEFAULTS, type GatewayOptions } from './options.ts';
+import type { Lifetime } from './lifetime.ts';
+
+export interface ProcessParts {
+  readonly keys: ApiKeyVerifier | undefined;
+  readonly jwt: JwtAuthenticator;
+  readonly localJwks: LocalJwks | undefined;
+  readonly tokens: IdTokenSource | undefined;
+  readonly assertions: AssertionSigner;
+  readonly validation: TrafficValidation | undefined;
+  /** Only with --admin-port: metrics are readable nowhere else, so without it nothing is counted. */
+  readonly metrics: GatewayMetrics | undefined;
+  readonly accessLog: ((req: IncomingMessage, outcome: Outcome) => void) | undefined;
+  readonly proxy: ReturnType<typeof createBackendProxy>;
+  /** The quota limiters of a config; those of limits the previous config had unchanged carry on, counters and all. */
+  quotaFor(config: ServiceConfig, previous: QuotaEnforcer | undefined): Promise<QuotaEnforcer | undefined>;
+}
+
+function sameLimits(a: ServiceConfig, b: ServiceConfig): boolean {
+  return JSON.stringify(a.quotaLimits) === JSON.stringify(b.quotaLimits) && a.serviceName === b.serviceName;
+}
+
+export async function createProcessParts(
+  opts: GatewayOptions,
+  life: Lifetime,
+  sources: { readonly config: () => { readonly configId: string; readonly version: string }; readonly quota: () => QuotaEnforcer | undefined },
+): Promise<ProcessParts> {
+  const log = opts.logger;
+  const keys = await createKeyVerifierFromOption(opts.keys, {
+    apikeysEndpoint: opts.apikeysEndpoint,
+    failOpen: opts.keysFailOpen ?? false,
+    maxEntries: opts.keyCacheSize ?? DEFAULTS.keyCacheSize,
+    refreshMs: opts.keyRefreshMs ?? DEFAULTS.keyRefreshMs,
+    maxAgeMs: opts.keyMaxAgeMs ?? DEFAULTS.keyMaxAgeMs,
+    negativeTtlMs: opts.keyNegativeTtlMs ?? DEFAULTS.keyNegativeTtlMs,
+    log,
+  });
+  life.add('api keys', () => keys?.close());
+
+  const localJwks = opts.jwksFiles?.length ? await loadJwksFiles(opts.jwksFiles, log) : undefined;
+  const jwt = createJwtAuthenticator({
+    ...(localJwks ? { localKeys: localJwks } : {}),
+    cacheSize: opts.jwtCacheSize ?? DEFAULTS.jwtCacheSize,
+    cacheMs: opts.jwksCacheMs ?? DEFAULTS.jwksCacheMs,
+    ...(opts.jwksCooldownMs !== undefined ? { cooldownMs: opts.jwksCooldownMs } : {}),
+    onFetchError: (url, err) => log.warn({ url, err: err.message }, 'could not fetch JWT signing keys (JWKS)'),
+  });
+  life.add('jwt', () => jwt.close());
+
+  const tokens: IdTokenSource | undefined =
+    opts.backendAuth === 'google' ? (await import('../backend/id-tokens.ts')).createGoogleIdTokenSource({ onFetch: createIdTokenReporter(log) }) : undefined;
+  life.add('id tokens', () => tokens?.close());
+  const assertions = await createAssertionSigner({ keyFile: opts.signingKey });
+
+  // Made before metrics exist (it counts violations through them), so it reads them when it counts.
+  let metrics: GatewayMetrics | undefined;
+  const validation =
+    opts.validate === 'report' || opts.validate === 'enforce'
+      ? (await import('../validation/traffic-validation.ts')).createTrafficValidation({ mode: opts.validate, log, metrics: () => metrics })
+      : undefined;
+  metrics =
+    opts.adminPort === undefined
+      ? undefined
+      : (await import('../observability/metrics.ts')).createMetrics({ keys: () => keys, tokens: () => tokens, quota: sources.quota, config: sources.config });
+  const accessLog = opts.accessLog === false ? undefined : createAccessLog({ logger: log, traceProject: opts.traceProject ?? process.env.GOOGLE_CLOUD_PROJECT });
+
+  const proxy = createBackendProxy({
+    retryOns: opts.backendRetryOns ?? DEFAULTS.backendRetryOns,
+    retryNum: opts.backendRetryNum ?? DEFAULTS.backendRetryNum,
+    perTryTimeoutMs: opts.backendPerTryTimeoutMs,
+    maxConnections: opts.backendMaxConnections ?? DEFAULTS.backendMaxConnections,
+    maxPending: opts.backendMaxPending ?? DEFAULTS.backendMaxPending,
+    onUpstreamError: (req, kind, err) => {
+      metrics?.upstreamError(kind);
+      log.warn({ kind, err: err.message, operation: req.gw?.op?.id, requestId: req.gw?.requestId }, 'upstream error');
+    },
+    onWarning: (msg, fields) => log.warn(fields ?? {}, msg),
+    contract: validation?.proxy,
+  });
+  life.add('backend pools', () => proxy.close());
+
+  // Limiters in force, closed with the process; one a reload replaced is closed once requests past it drained.
+  const live = new Set<QuotaEnforcer>();
+  life.add('quota', () => Promise.all([...live].map((q) => q.close())));
+  const quotaFor = async (config: ServiceConfig, previous: QuotaEnforcer | undefined): Promise<QuotaEnforcer | undefined> => {
+    if (config.quotaLimits.length === 0) return undefined;
+    if (previous && previousConfig && sameLimits(previousConfig, config)) return previous;
+    const q = createQuotaEnforcer({
+      serviceName: config.serviceName,
+      limits: config.quotaLimits,
+      ...(opts.quotaStore ? { store: opts.quotaStore } : {}),
+      storeTimeoutMs: opts.quotaTimeoutMs ?? DEFAULTS.quotaTimeoutMs,
+      log: (level, msg, fields) => log[level](fields ?? {}, msg),
+    });
+    live.add(q);
+    if (previous) {
+      live.delete(previous);
+      setTimeout(() => void previous.close(), 30_000).unref();
+    }
+    await q.ready(2000);
+    return q;
+  };
+  let previousConfig: ServiceConfig | undefined;
+  const quotaForTracked = async (config: ServiceConfig, previous: QuotaEnforcer | undefined) => {
+    const q = await quotaFor(config, previous);
+    previousConfig = config;
+    return q;
+  };
+
+  return { keys, jwt, localJwks, tokens, assertions, validation, metrics, accessLog, proxy, quotaFor: quotaForTracked };
+}

@@ -1,0 +1,57 @@
+/**
+ * Loads a spec version for a start or a reload: read, validated and compiled
+ * in a worker (a reload never stalls serving), checked against the flags it
+ * must agree with, and its traffic contract prepared. What comes out is ready
+ * to become a snapshot.
+ */
+import type { CompileOptions } from '../config/compile.ts';
+import type { ServiceConfig } from '../config/types.ts';
+import type { SpecProblem } from '../config/problems.ts';
+import { loadServiceOffThread } from '../config/service-thread.ts';
+import type { SpecSource } from '../config/versions.ts';
+import { loadVersion, type RefusedVersion } from '../config/version-loader.ts';
+import type { SpecCache } from '../config/spec-cache.ts';
+import type { LoadedSpec } from './snapshot.ts';
+
+export interface SpecLoaderParts {
+  readonly source: SpecSource;
+  readonly compile: CompileOptions;
+  readonly cache: SpecCache | undefined;
+  /** Problems a config has with the flags (a docs path it collides with, allowCors with a CORS preset). */
+  readonly check: (config: ServiceConfig) => readonly SpecProblem[];
+  /** --validate: the contract of a loaded spec, built before it is swapped in. */
+  readonly prepare: ((service: LoadedSpec['service'], file: string) => Promise<void>) | undefined;
+  /** A start skipped this invalid version for an older one. */
+  readonly onSkip: (refused: RefusedVersion) => void;
+}
+
+export interface SpecLoader {
+  /** Throws SpecError (RefusedVersion) for a version that cannot be served. */
+  load(starting: boolean): Promise<LoadedSpec>;
+}
+
+export function createSpecLoader(p: SpecLoaderParts): SpecLoader {
+  // Sign-in's runtime (secrets, provider discovery, reserved routes) is set up at start for a spec that
+  // uses it; a reload that adds or removes sign-in would leave it half on, so it is refused.
+  let signinAtStart: boolean | undefined;
+  const signinChange = (c: ServiceConfig): SpecProblem[] =>
+    signinAtStart === undefined || Boolean(c.signin) === signinAtStart
+      ? []
+      : [
+          {
+            where: 'securityDefinitions',
+            message: `${signinAtStart ? 'removes' : 'adds'} browser sign-in (x-endpoints-signin), which takes effect only at start: restart the gateway to serve this spec`,
+          },
+        ];
+  return {
+    async load(starting) {
+      const v = await loadVersion(p.source, starting, (file) => loadServiceOffThread(file, p.compile, p.cache, { cacheHitsHere: starting }), {
+        check: (c) => [...p.check(c), ...signinChange(c)],
+        onSkip: p.onSkip,
+      });
+      if (starting) signinAtStart = Boolean(v.service.config.signin);
+      await p.prepare?.(v.service, v.file);
+      return { service: v.service, file: v.file, selectedBy: v.selectedBy, configId: v.configId };
+    },
+  };
+}
