@@ -3,13 +3,15 @@
  * `--cors_preset` the proxy answers preflights itself and adds CORS headers
  * to every response for an allowed origin.
  */
+import { LinearRegex } from '../config/linear-regex.ts';
+
 export type CorsPreset = 'basic' | 'cors_with_regex';
 
 export interface CorsOptions {
   readonly preset: CorsPreset;
   /** preset basic: the one allowed origin, `*` for any (ESPv2 default `*`). */
   readonly allowOrigin: string;
-  /** preset cors_with_regex: origins matching this (RE2 in ESPv2; a JS RegExp here, whole value). */
+  /** preset cors_with_regex: origins matching this, whole value, with RE2 syntax and linear-time matching (as ESPv2). */
   readonly allowOriginRegex: string;
   readonly allowMethods: string;
   readonly allowHeaders: string;
@@ -31,16 +33,16 @@ export const CORS_DEFAULTS = {
 
 export const CORS_PRESETS: readonly CorsPreset[] = ['basic', 'cors_with_regex'];
 
+/** ESPv2 refuses an origin regex whose RE2 program is larger (routegen/direct_response_cors.go, util.GoogleRE2MaxProgramSize). */
+export const CORS_REGEX_LIMITS = { maxProgramSize: 1000 } as const;
+
 /** ESPv2's start-up refusals for an incomplete preset (routegen/direct_response_cors.go), in our flag names. */
 export function corsOptionsError(o: CorsOptions): string | undefined {
   if (o.preset === 'basic' && o.allowOrigin === '') return '--cors-allow-origin cannot be empty when --cors-preset=basic';
   if (o.preset === 'cors_with_regex') {
     if (o.allowOriginRegex === '') return '--cors-allow-origin-regex cannot be empty when --cors-preset=cors_with_regex';
-    try {
-      new RegExp(o.allowOriginRegex);
-    } catch (err) {
-      return `--cors-allow-origin-regex is not a valid regular expression: ${(err as Error).message}`;
-    }
+    const problem = LinearRegex.problem(o.allowOriginRegex, CORS_REGEX_LIMITS);
+    if (problem !== undefined) return `--cors-allow-origin-regex is not a valid RE2 regular expression: ${problem}`;
   }
   return undefined;
 }

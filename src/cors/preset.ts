@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../errors.ts';
 import { sendError } from '../http/answer.ts';
-import type { CorsOptions } from './options.ts';
+import { CORS_REGEX_LIMITS, type CorsOptions } from './options.ts';
+import { LinearRegex } from '../config/linear-regex.ts';
 import type { ServiceConfig } from '../config/types.ts';
 import type { SpecProblem } from '../config/problems.ts';
 
@@ -31,8 +32,9 @@ export interface CorsPresetHandler {
  */
 export function createCorsPreset(o: CorsOptions): CorsPresetHandler {
   const anyOrigin = o.preset === 'basic' && o.allowOrigin === '*';
-  const re = o.preset === 'cors_with_regex' ? new RegExp(`^(?:${o.allowOriginRegex})$`) : undefined;
-  const allowed = (origin: string): boolean => (re ? re.test(origin) : anyOrigin || origin === o.allowOrigin);
+  // The Origin header is the caller's: the regex runs on RE2's linear-time engine, never V8's backtracking one.
+  const re = o.preset === 'cors_with_regex' ? LinearRegex.compile(o.allowOriginRegex, CORS_REGEX_LIMITS) : undefined;
+  const allowed = (origin: string): boolean => (re ? re.matchesWhole(origin) : anyOrigin || origin === o.allowOrigin);
   const maxAge = String(Math.floor(o.maxAgeMs / 1000));
 
   const originOf = (req: IncomingMessage): string | undefined => {

@@ -75,13 +75,19 @@ function pairOperations(oldOps: Op[], newOps: Op[]): { pairs: [Op, Op][]; remove
 function compareBackend(a: BackendRule, b: BackendRule, o: Op, out: Out): void {
   const at: Keys = o.raw?.['x-google-backend'] !== undefined ? opWhere(o, 'x-google-backend') : ['x-google-backend'];
   const label = o.label;
-  if (a.origin !== b.origin) out.add('security-relevant', 'backend-address', W(at, 'address'), `calls, and the credentials they carry, now go to ${b.address} instead of ${a.address}`, label);
-  else if (a.path !== b.path) out.add('breaking', 'backend-address', W(at, 'address'), `backend path changes from "${a.path || '/'}" to "${b.path || '/'}" (${a.address} → ${b.address}): the backend sees other request paths`, label);
+  // Where the backend lives and the audience of its ID token are deployment facts: a move is
+  // reported for review but weakens no check and breaks no client (issue 20), so it is compatible.
+  const moved = a.origin !== b.origin || a.path !== b.path;
+  // Without jwt_audience the audience is the address as written: it moves with the address.
+  const audienceFollows = moved && a.audience === a.address && b.audience === b.address;
+  if (moved) {
+    const what = a.origin !== b.origin ? 'calls, and the credentials they carry, now go to' : `backend path changes from "${a.path || '/'}" to "${b.path || '/'}": calls now go to`;
+    out.add('compatible', 'backend-address', W(at, 'address'), `${what} ${b.address} instead of ${a.address}${audienceFollows ? ', and the ID token audience with it' : ''}`, label);
+  }
   if (a.translation !== b.translation) out.add('breaking', 'backend-path-translation', W(at, 'path_translation'), `path translation changes from ${a.translation} to ${b.translation}: the backend sees other request paths`, label);
   if (a.audience !== null && b.audience === null) out.add('security-relevant', 'backend-disable-auth', W(at, 'disable_auth'), 'backend calls no longer carry an ID token (disable_auth), and the caller\'s Authorization header now reaches the backend', label);
   else if (a.audience === null && b.audience !== null) out.add('breaking', 'backend-disable-auth', W(at, 'disable_auth'), `backend calls now carry an ID token for ${b.audience}; the caller's Authorization header moves to X-Forwarded-Authorization`, label);
-  // An audience that follows the address is reported with the address.
-  else if (a.audience !== b.audience && !(a.origin !== b.origin && a.audience === a.address && b.audience === b.address)) out.add('security-relevant', 'backend-audience', W(at, 'jwt_audience'), `the ID token's audience changes from ${a.audience} to ${b.audience}`, label);
+  else if (a.audience !== b.audience && !audienceFollows) out.add('compatible', 'backend-audience', W(at, 'jwt_audience'), `the ID token's audience changes from ${a.audience} to ${b.audience}`, label);
   if (b.deadlineMs < a.deadlineMs) out.add('breaking', 'backend-deadline', W(at, 'deadline'), `deadline lowered from ${a.deadlineMs / 1000} s to ${b.deadlineMs / 1000} s: slower calls now fail 504`, label);
   else if (b.deadlineMs > a.deadlineMs) out.add('compatible', 'backend-deadline', W(at, 'deadline'), `deadline raised from ${a.deadlineMs / 1000} s to ${b.deadlineMs / 1000} s`, label);
   if (a.protocol !== b.protocol) out.add('breaking', 'backend-protocol', W(at, 'protocol'), `backend protocol changes from ${a.protocol} to ${b.protocol}: the backend must speak it`, label);
@@ -240,9 +246,16 @@ function compareSchema(a: Json, b: Json, at: Keys, dir: 'request' | 'response', 
     if (a.format !== b.format && b.format !== undefined) out.add('breaking', 'request-format', W(at, 'format'), `format narrowed from ${String(a.format ?? 'none')} to ${String(b.format)}`, label);
     const ea = enumOf(a);
     const eb = enumOf(b);
-    if (eb && (!ea || ea.some((v) => !eb.some((w) => same(v, w))))) {
-      const lost = ea ? ea.filter((v) => !eb.some((w) => same(v, w))) : undefined;
-      out.add('breaking', 'request-enum-narrowed', W(at, 'enum'), lost ? `no longer accepts ${lost.map((v) => JSON.stringify(v)).join(', ')}` : `now limited to ${eb.map((v) => JSON.stringify(v)).join(', ')}`, label);
+    const show = (vs: unknown[]) => vs.map((v) => JSON.stringify(v)).join(', ');
+    const missing = (xs: unknown[], ys: unknown[]) => xs.filter((v) => !ys.some((w) => same(v, w)));
+    // Values lost break clients that send them; values gained (or no enum any more) only accept more.
+    if (eb && !ea) out.add('breaking', 'request-enum-narrowed', W(at, 'enum'), `now limited to ${show(eb)}`, label);
+    else if (ea && !eb) out.add('compatible', 'request-enum-widened', W(at, 'enum'), `no longer limited to ${show(ea)}`, label);
+    else if (ea && eb) {
+      const lost = missing(ea, eb);
+      const gained = missing(eb, ea);
+      if (lost.length > 0) out.add('breaking', 'request-enum-narrowed', W(at, 'enum'), `no longer accepts ${show(lost)}`, label);
+      if (gained.length > 0) out.add('compatible', 'request-enum-widened', W(at, 'enum'), `now also accepts ${show(gained)}`, label);
     }
   } else if (a.format !== b.format) {
     out.add('breaking', 'response-format', W(at, 'format'), `format changes from ${String(a.format ?? 'none')} to ${String(b.format ?? 'none')}`, label);
