@@ -15,7 +15,7 @@ import { corsSpecProblems, createCorsPreset } from './cors/preset.ts';
 import { corsOptionsError } from './cors/options.ts';
 import { createUpgradeHandler } from './backend/websocket.ts';
 import type { GatewayMetrics } from './observability/metrics.ts';
-import { createStages } from './chain/stages.ts';
+import { createChain } from './chain/chain.ts';
 import { createFrontDoor } from './http/front-door.ts';
 import { createRequestHandler } from './http/handler.ts';
 import { createRecorder } from './http/record.ts';
@@ -106,7 +106,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const cors = opts.cors ? createCorsPreset(opts.cors) : undefined;
   const record = createRecorder(parts.accessLog, parts.metrics);
-  const stages = createStages({
+  const stages = createChain({
     keys: parts.keys,
     tokens: parts.tokens,
     trustedHops: opts.trustedHops,

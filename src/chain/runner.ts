@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestContext } from '../context.ts';
 import { GatewayError } from '../errors.ts';
-import type { Stage, StageResult } from './stages.ts';
+import type { Stage, StageResult } from './stage.ts';
 
 /**
  * Runs the stages in order until one answers. Only what is a promise is

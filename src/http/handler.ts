@@ -12,7 +12,7 @@ import { normalizePath } from '../routing/normalize.ts';
 import { assignRequestId, REQUEST_ID_HEADER } from '../observability/request-id.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
-import type { Stage } from '../chain/stages.ts';
+import type { Stage } from '../chain/stage.ts';
 import { runChain, runChainAsync } from '../chain/runner.ts';
 import { answerLocally, ownedPath, type LocalRoute } from './front-door.ts';
 import { sendError } from './answer.ts';

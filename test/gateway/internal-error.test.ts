@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { createRequestHandler } from '../../src/http/handler.ts';
 import { createRecorder } from '../../src/http/record.ts';
 import { listen } from '../../src/http/listen.ts';
-import type { Stage } from '../../src/chain/stages.ts';
+import type { Stage } from '../../src/chain/stage.ts';
 import type { Snapshot } from '../../src/runtime/snapshot.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { send } from '../helpers/http.ts';

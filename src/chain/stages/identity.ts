@@ -1,0 +1,114 @@
+/** The stages that establish who calls: a sign-in session, a JWT, the security requirement, an API key, the authorization rules. */
+import { Errors, GatewayError } from '../../errors.ts';
+import { extractApiKey } from '../../auth/apikeys/extract.ts';
+import { clientIp } from '../../auth/apikeys/client-ip.ts';
+import { extractJwt } from '../../auth/jwt/extract.ts';
+import { jwtError } from '../../auth/jwt/errors.ts';
+import { decideRequirement } from '../../auth/requirements.ts';
+import { authorize } from '../../auth/authorization.ts';
+import type { SigninRuntime } from '../../signin/runtime.ts';
+import type { ApiKeyVerifier } from '../../auth/apikeys/verifier.ts';
+import type { StageParts, StageRun } from '../stage.ts';
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Runs for every request when sign-in is on: it also strips the gateway's own cookies from what goes upstream. */
+export function session(signin: SigninRuntime): StageRun {
+  return (req, ctx) => {
+    const scheme = ctx.op!.security.signin;
+    return signin.authenticate(req, scheme).then((s) => {
+      if (s === undefined || !scheme) return undefined;
+      ctx.user = { ...s, schemes: new Set([scheme.name]) };
+      if (typeof s.claims.sub === 'string') ctx.endUser = s.claims.sub;
+      return undefined;
+    });
+  };
+}
+
+export function jwt(p: StageParts): StageRun {
+  return (req, ctx) => {
+    const security = ctx.op!.security;
+    if (security.jwtSchemes.length === 0 && !security.signin) return undefined;
+    const found = extractJwt(security.jwtLocations, ctx.rawQuery, req.headers);
+    if (found === undefined) {
+      if (ctx.user !== undefined) req.headers['x-endpoint-api-userinfo'] = ctx.user.payloadSegment;
+      return undefined;
+    }
+    if (!p.jwt) return jwtError('jwksFetchFailed');
+    return p.jwt.authenticate(found.token, found.location, security.jwtSchemes).then((verdict) => {
+      if (verdict instanceof GatewayError) return verdict;
+      const s = ctx.user;
+      // A token and a session together: the token's identity, both schemes satisfied.
+      ctx.user = s ? { ...verdict, schemes: new Set([...verdict.schemes, ...s.schemes]) } : verdict;
+      if (typeof verdict.claims.sub === 'string') ctx.endUser = verdict.claims.sub;
+      req.headers['x-endpoint-api-userinfo'] = verdict.payloadSegment;
+      return undefined;
+    });
+  };
+}
+
+/** The spec's OR-of-AND security: whether a key is still needed; a refused browser is sent to sign in. */
+export function requirement(p: StageParts): StageRun {
+  return (req, ctx) => {
+    const security = ctx.op!.security;
+    if (security.jwtSchemes.length === 0 && !security.signin) return undefined;
+    const decision = decideRequirement(security, ctx.user?.schemes);
+    if (decision.kind === 'refused') {
+      return security.signin && !ctx.user && p.signin
+        ? p.signin.challenge(req, security.signin, security.jwtSchemes.length > 0 ? decision.error : undefined)
+        : decision.error;
+    }
+    ctx.keyNeeded = decision.kind === 'needs-key';
+    return undefined;
+  };
+}
+
+export function apiKey(p: StageParts): StageRun {
+  const verified = (keys: ApiKeyVerifier, key: string, req: Parameters<StageRun>[0], ctx: Parameters<StageRun>[1]) => {
+    const headers = req.headers;
+    return keys
+      .verify(key, {
+        serviceName: ctx.snapshot!.config.serviceName,
+        operationId: ctx.op!.id,
+        clientIp: clientIp(headers['x-forwarded-for'], req.socket.remoteAddress, p.trustedHops),
+        referer: headers.referer,
+        androidPackage: headerValue(headers['x-android-package']),
+        androidCert: headerValue(headers['x-android-cert']),
+        iosBundleId: headerValue(headers['x-ios-bundle-identifier']),
+        requestId: ctx.requestId,
+      })
+      .then((verdict) => {
+        if (verdict instanceof GatewayError) return verdict;
+        ctx.consumerProject = verdict.project;
+        ctx.keyFingerprint = verdict.fingerprint;
+        ctx.keyHash = verdict.keyHash;
+        if (verdict.project !== '') {
+          headers['x-endpoint-api-consumer-type'] = 'PROJECT';
+          headers['x-endpoint-api-consumer-number'] = verdict.project;
+        }
+        return undefined;
+      });
+  };
+  return (req, ctx) => {
+    if (!ctx.keyNeeded) return undefined;
+    const security = ctx.op!.security;
+    const key = extractApiKey(security.apiKeyLocations, ctx.rawQuery, req.headers);
+    if (key === undefined) {
+      const signin = security.signin;
+      return signin && !ctx.user && p.signin ? p.signin.challenge(req, signin, Errors.missingApiKey()) : Errors.missingApiKey();
+    }
+    return p.keys ? verified(p.keys, key, req, ctx) : Errors.noKeyStore();
+  };
+}
+
+export function authorization(p: StageParts): StageRun {
+  return (req, ctx) => {
+    const op = ctx.op!;
+    if (op.authorization === null) return undefined;
+    const refusal = authorize(op.authorization, ctx.user?.claims);
+    if (!refusal) return undefined;
+    return op.security.signin && p.signin ? p.signin.forbidden(req, ctx.user?.claims, refusal) : refusal;
+  };
+}
