@@ -10,11 +10,21 @@
  *   cares to send it, to reuse the connection), as Envoy does.
  * Imports nothing from the request chain, so every stage and the proxy can use it.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestContext } from '../context.ts';
 import type { GatewayError } from '../errors.ts';
 
 export type Headers = Record<string, string | number | readonly string[]>;
+
+/**
+ * A body that has not all arrived. A request without body framing has none to wait for, even
+ * while Node has not marked it complete yet (an answer given in the same tick as its head).
+ */
+function bodyPending(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const cl = req.headers['content-length'];
+  return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
 
 /** Writes a whole local answer: `headers` as given, Content-Length from the body. */
 export function sendLocal(res: ServerResponse, status: number, headers: Headers, body: string | Buffer): void {
@@ -24,7 +34,7 @@ export function sendLocal(res: ServerResponse, status: number, headers: Headers,
   }
   const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   const all: Headers = { ...headers, 'content-length': length };
-  if (!res.req.complete) all.connection = 'close';
+  if (bodyPending(res.req)) all.connection = 'close';
   // Kept readable through getHeader: the access log's responseSize.
   res.setHeader('content-length', length);
   res.writeHead(status, all as Record<string, string | number | string[]>);

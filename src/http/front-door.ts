@@ -37,19 +37,30 @@ export interface FrontDoorParts {
 const isRead = (method: string): boolean => method === 'GET' || method === 'HEAD';
 const NO_STORE = { 'cache-control': 'no-store' } as const;
 
+/** Another method on a gateway path: ESPv2's 405 naming it (deny_invalid_method_test), never the spec's routes. */
+function notRead(res: ServerResponse, ctx: RequestContext, path: string): true {
+  sendError(res, ctx, Errors.methodNotAllowed(path));
+  return true;
+}
+
 export function createFrontDoor(p: FrontDoorParts): readonly LocalRoute[] {
   const routes: LocalRoute[] = [
     {
       name: 'healthz',
       why: 'first and cheapest: liveness must answer whatever the spec or the backends do',
-      matches: (path, method) => path === '/healthz' && isRead(method),
-      answer: (_req, res) => (sendJson(res, 200, '{"status":"ok"}', NO_STORE), true),
+      matches: (path) => path === '/healthz',
+      answer(req, res, ctx) {
+        if (!isRead(req.method ?? 'GET')) return notRead(res, ctx, '/healthz');
+        sendJson(res, 200, '{"status":"ok"}', NO_STORE);
+        return true;
+      },
     },
     {
       name: 'readyz',
-      why: 'readiness is the gateway\'s own state, never a backend\'s',
-      matches: (path, method) => path === '/readyz' && isRead(method),
-      answer(_req, res) {
+      why: "readiness is the gateway's own state, never a backend's",
+      matches: (path) => path === '/readyz',
+      answer(req, res, ctx) {
+        if (!isRead(req.method ?? 'GET')) return notRead(res, ctx, '/readyz');
         const r = p.ready();
         sendJson(res, r.ready ? 200 : 503, JSON.stringify(r.ready ? { status: 'ready' } : { code: 503, message: `not ready: ${r.why}` }), NO_STORE);
         return true;

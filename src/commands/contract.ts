@@ -42,7 +42,7 @@ export function registerContractCommand(program: Command): void {
       process.exit(err.exitCode === 0 ? 0 : BAD_INPUT);
     })
     .action(async (o) => {
-      const { loadSpecModel } = await import('./spec-model.ts');
+      const { loadSpecModel } = await import('../contract/spec-model.ts');
       let model;
       try {
         model = await loadSpecModel(o.spec);
@@ -60,8 +60,8 @@ export function registerContractCommand(program: Command): void {
         process.exitCode = BAD_INPUT;
         return;
       }
-      const { runContract } = await import('./run.ts');
-      const { junitReport, textReport, ensureDirFor } = await import('./report.ts');
+      const { runContract } = await import('../contract/run.ts');
+      const { junitReport, textReport, ensureDirFor } = await import('../contract/report.ts');
       const secrets = [
         ...(o.key ? [{ value: String(o.key), variable: 'KEY' }] : []),
         ...(o.jwt ? [{ value: String(o.jwt), variable: 'JWT' }] : []),

@@ -16,7 +16,7 @@ export function registerMockCommand(program: Command): void {
     .action(async (o) => {
       const { createLogger, flushLogs } = await import('../observability/logger.ts');
       const { loadSpecModel } = await import('../contract/spec-model.ts');
-      const { startMock } = await import('./server.ts');
+      const { startMock } = await import('../mock/server.ts');
       const logger = createLogger({ level: o.logLevel });
       let model;
       try {

@@ -16,10 +16,10 @@ export function registerDiffCommand(program: Command): void {
     // that tells CI a change reached --fail-on. Help and --version stay 0.
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .action(async (oldArg: string, newArg: string, o: { spec?: string; format: string; failOn: 'breaking' | 'any' | 'none'; serviceName?: string }) => {
-      const { loadDiffSide } = await import('./load.ts');
-      const { compareConfigs } = await import('./compare.ts');
-      const { formatJson, formatMarkdown, formatText } = await import('./format.ts');
-      const { reaches } = await import('./changes.ts');
+      const { loadDiffSide } = await import('../diff/load.ts');
+      const { compareConfigs } = await import('../diff/compare.ts');
+      const { formatJson, formatMarkdown, formatText } = await import('../diff/format.ts');
+      const { reaches } = await import('../diff/changes.ts');
       const { SpecError } = await import('../config/problems.ts');
       const opts = o.serviceName ? { serviceName: o.serviceName } : {};
       let sides;

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import type { VersionFile } from './config/versions.ts';
+import type { VersionFile } from '../config/versions.ts';
 
 interface Listed {
   readonly id: string;
@@ -14,11 +14,11 @@ interface Listed {
 
 /** Every version of the folder, newest first, each validated as the gateway would. */
 async function listed(folder: string, serviceName: string | undefined): Promise<{ rows: Listed[]; files: VersionFile[] }> {
-  const { listVersionFiles, versionOf } = await import('./config/versions.ts');
-  const { loadService } = await import('./config/service.ts');
-  const { configIdOf } = await import('./config/config-id.ts');
-  const { defaultCacheDir, openSpecCache } = await import('./config/spec-cache.ts');
-  const { SpecError } = await import('./config/problems.ts');
+  const { listVersionFiles, versionOf } = await import('../config/versions.ts');
+  const { loadService } = await import('../config/service.ts');
+  const { configIdOf } = await import('../config/config-id.ts');
+  const { defaultCacheDir, openSpecCache } = await import('../config/spec-cache.ts');
+  const { SpecError } = await import('../config/problems.ts');
   const cache = openSpecCache(defaultCacheDir(process.env));
   const files = await listVersionFiles(folder);
   const rows: Listed[] = [];
@@ -59,7 +59,7 @@ export function registerConfigsCommands(program: Command): void {
     .addOption(serviceOption())
     .option('--json', 'print JSON')
     .action(async (o: { spec: string; serviceName?: string; json?: boolean }) => {
-      const { isFolder, readPin, findVersion } = await import('./config/versions.ts');
+      const { isFolder, readPin, findVersion } = await import('../config/versions.ts');
       if (!(await isFolder(o.spec))) return fail(`${o.spec} is not a folder of config versions`);
       const { rows, files } = await listed(o.spec, o.serviceName);
       const pin = await readPin(o.spec);
@@ -89,7 +89,7 @@ export function registerConfigsCommands(program: Command): void {
     .addOption(serviceOption())
     .option('--to <id>', 'config id (or file name) to pin')
     .action(async (o: { spec: string; serviceName?: string; to?: string }) => {
-      const { isFolder, readPin, findVersion, writePin } = await import('./config/versions.ts');
+      const { isFolder, readPin, findVersion, writePin } = await import('../config/versions.ts');
       if (!(await isFolder(o.spec))) return fail(`${o.spec} is not a folder of config versions`);
       const { rows, files } = await listed(o.spec, o.serviceName);
       let target: Listed | undefined;
@@ -116,7 +116,7 @@ export function registerConfigsCommands(program: Command): void {
     .description('Remove the pin file: gateways go back to the newest valid version on their next reload.')
     .addOption(specOption())
     .action(async (o: { spec: string }) => {
-      const { isFolder, removePin } = await import('./config/versions.ts');
+      const { isFolder, removePin } = await import('../config/versions.ts');
       if (!(await isFolder(o.spec))) return fail(`${o.spec} is not a folder of config versions`);
       const had = await removePin(o.spec);
       process.stdout.write(had ? `unpinned; gateways serving ${o.spec} go back to the newest valid version on their next reload\n` : 'no pin file: nothing to do\n');

@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
 
-import { collect } from './cli-args.ts';
+import { collect } from '../cli-args.ts';
 /** Loaded when a keys command runs, so `serve` never pays for it. */
-const admin = () => import('./auth/apikeys/keys-admin.ts');
+const admin = () => import('../auth/apikeys/keys-admin.ts');
 
 /** What a key is and may do: the same options for `keys create` and `keys import`. */
 function keyOptions(cmd: Command): Command {
@@ -67,7 +67,7 @@ export function registerKeysCommands(program: Command): void {
       if (from === undefined || (o.file !== undefined && source !== undefined) || (source !== undefined && source !== '-')) {
         throw new Error("keys import reads one source: --file FILE, or '-' for stdin");
       }
-      const { importKeys, readKeySource } = await import('./auth/apikeys/keys-import.ts');
+      const { importKeys, readKeySource } = await import('../auth/apikeys/keys-import.ts');
       const text = await readKeySource(from);
       const entries = await importKeys(o.store, from === '-' ? 'stdin' : from, text, keyOptionsOf(o));
       for (const e of entries) process.stdout.write(`${e.name}\tproject=${e.project}\tfingerprint=${e.sha256.slice(0, 12)}\n`);

@@ -1,0 +1,47 @@
+/** `validate`: check a spec (or every version in a folder) the way `serve` would load it. */
+import { Command, Option } from 'commander';
+import { SpecError } from '../config/problems.ts';
+import { loadServiceOffThread } from '../config/service-thread.ts';
+import { defaultCacheDir, openSpecCache } from '../config/spec-cache.ts';
+import { specFilesOf } from '../config/versions.ts';
+import { docsPathError, docsPathProblems } from '../docs-page/docs-page.ts';
+import { InvalidArgumentError } from 'commander';
+import { printSpecError } from '../cli-args.ts';
+
+function docsPathArg(v: string): string {
+  const error = docsPathError(v);
+  if (error) throw new InvalidArgumentError(`--docs-path ${error}`);
+  return v;
+}
+
+export function registerValidateCommand(program: Command): void {
+  program
+    .command('validate')
+    .description('Check a spec; exit 0 when valid, else print one line per problem and exit 2.')
+    .addOption(new Option('--spec <file|folder>', 'OpenAPI 2.0 spec (endpoint.yaml), or a folder of config versions (each is checked)').env('ENDPOINTS_SPEC').makeOptionMandatory())
+    .addOption(new Option('--service-name <name>', "service name (default: the spec's host)").env('ENDPOINTS_SERVICE_NAME'))
+    .addOption(new Option('--docs-path <path>', 'also refuse operations that collide with the docs page at this path').env('ENDPOINTS_DOCS_PATH').argParser(docsPathArg))
+    .action(async (o) => {
+      // A valid spec is also recorded in the validated-spec cache, so images can warm it at build time.
+      const cache = openSpecCache(defaultCacheDir(process.env));
+      const files = await specFilesOf(o.spec).catch((err: unknown) => {
+        if (!(err instanceof SpecError)) throw err;
+        printSpecError(o.spec, err);
+        process.exitCode = 2;
+        return [];
+      });
+      for (const file of files) {
+        try {
+          const { config } = await loadServiceOffThread(file, o.serviceName ? { serviceName: o.serviceName } : {}, cache);
+          const docs = o.docsPath !== undefined ? docsPathProblems(config, o.docsPath) : [];
+          if (docs.length > 0) throw new SpecError(file, docs);
+          process.stdout.write(`${file}: valid (${config.operations.length} operations, service ${config.serviceName})\n`);
+          for (const w of config.warnings ?? []) process.stdout.write(`${file}: warning: ${w}\n`);
+        } catch (err) {
+          if (!(err instanceof SpecError)) throw err;
+          printSpecError(file, err);
+          process.exitCode = 2;
+        }
+      }
+    });
+}
