@@ -186,14 +186,13 @@ describe('the chain in the CLI process', () => {
     const s = net.connect(Number(new URL(gw.url).port), '127.0.0.1');
     s.write(handshake('/ws-ok'));
     await once(s, 'data');
-    s.end();
-    await once(s, 'close');
+    s.destroy();
     // Refused upgrades: no key; not a WebSocket.
     assert.match(await refusedUpgrade(gw.url, handshake('/keyed')), /^HTTP\/1\.1 401 /);
     assert.match(await refusedUpgrade(gw.url, handshake('/ws-h3').replace('Upgrade: websocket', 'Upgrade: h3')), /^HTTP\/1\.1 403 /);
     for (const p of ['/.endpoints/callback?code=secret-code', '/.endpoints/sign_out', '/docs/openapi.json', '/docs/']) await send(gw.url, p);
     const expected = ['/ws-ok', '/keyed', '/ws-h3', '/.endpoints/callback?code=secret-code', '/.endpoints/sign_out', '/docs/openapi.json', '/docs/'];
-    for (const url of expected) await gw.waitForLog((l) => l.message === 'request' && (l.httpRequest as Record<string, unknown>)?.requestUrl === url);
+    for (const url of expected) await gw.waitForLog((l) => l.message === 'request' && (l.httpRequest as Record<string, unknown>)?.requestUrl === url, 60_000);
     const fresh = accessLines(gw).slice(lines);
     assert.deepEqual(fresh.map((l) => l.httpRequest.requestUrl).sort(), [...expected].sort(), 'one line each, no more');
     const status = (u: string) => fresh.find((l) => l.httpRequest.requestUrl === u)!.httpRequest.status;
@@ -243,10 +242,10 @@ describe('the chain in the CLI process', () => {
     assert.notEqual(secondId, firstId);
     backend.release();
     assert.equal((await inFlight).status, 200);
-    const line = await gw.waitForLog((l) => l.message === 'request' && (l.httpRequest as Record<string, unknown>)?.requestUrl === '/hold/1');
+    const line = await gw.waitForLog((l) => l.message === 'request' && (l.httpRequest as Record<string, unknown>)?.requestUrl === '/hold/1', 60_000);
     assert.equal(line.configId, firstId);
     await send(gw.url, '/after-reload');
-    const next = await gw.waitForLog((l) => l.message === 'request' && (l.httpRequest as Record<string, unknown>)?.requestUrl === '/after-reload');
+    const next = await gw.waitForLog((l) => l.message === 'request' && (l.httpRequest as Record<string, unknown>)?.requestUrl === '/after-reload', 60_000);
     assert.equal(next.configId, secondId);
   });
 });
