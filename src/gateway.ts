@@ -10,6 +10,7 @@ import { defaultCacheDir, openSpecCache } from './config/spec-cache.ts';
 import { createPipeline } from './pipeline.ts';
 import { createBackendProxy, DEFAULT_RETRY_ONS } from './backend/proxy.ts';
 import { createUpgradeHandler } from './backend/websocket.ts';
+import { defaultDownstreamMaxConnections, limitDownstreamConnections, openFilesLimit } from './downstream-limit.ts';
 import type { IdTokenSource } from './backend/id-tokens.ts';
 import { createApp, listen, type Listener } from './server.ts';
 import type { Logger } from './observability/logger.ts';
@@ -89,6 +90,10 @@ export interface GatewayOptions {
   readonly backendMaxPending?: number;
   /** WebSocket upgrades (ESPv2 has them on). */
   readonly websockets?: boolean;
+  /** ESPv2's stream idle timeout: an open WebSocket idle this long is closed (default 5 min). */
+  readonly streamIdleTimeoutMs?: number;
+  /** Client connections on the serving port (0: none; default from the open-files limit, src/downstream-limit.ts). */
+  readonly downstreamMaxConnections?: number | undefined;
   /** ESPv2 --cors_preset and its --cors_* companions; undefined: no preset (allowCors still works). */
   readonly cors?: import('./cors/options.ts').CorsOptions | undefined;
   /** --validate: check traffic against the spec (default off). */
@@ -356,12 +361,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     run: pipeline.run,
     enabled: opts.websockets ?? true,
     logger: log,
+    slots: proxy.slots,
+    streamIdleTimeoutMs: opts.streamIdleTimeoutMs,
     onUpstreamError: (req, kind, err) => {
       metrics?.upstreamError(kind);
       log.warn({ kind, err: err.message, operation: req.gw?.op?.id, requestId: req.gw?.requestId }, 'upstream error (upgrade)');
     },
   });
   const listener = await listen(app, opts.port, opts.host, upgrades);
+  const downstreamMax = opts.downstreamMaxConnections ?? defaultDownstreamMaxConnections(openFilesLimit());
+  limitDownstreamConnections(listener.server, downstreamMax, log);
   let admin: Listener | undefined;
   if (metrics && opts.adminPort !== undefined) {
     const { adminHandler } = await import('./observability/admin.ts');
@@ -456,6 +465,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       keys: opts.keys.split(':')[0],
       quotaStore: state.quota?.store,
       backendAuth: opts.backendAuth,
+      downstreamMaxConnections: downstreamMax,
     },
     'endpoints-gateway listening',
   );
