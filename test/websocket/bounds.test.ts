@@ -103,9 +103,14 @@ describe('upgrades count against the backend connection limit; idle and declined
     const third = await new Promise<string>((resolve) => {
       const s = net.connect(Number(new URL(gw.url).port), '127.0.0.1', () => s.write(HANDSHAKE('/echo')));
       let text = '';
+      // Bounded: a tunnel that was let through would keep this socket open.
+      const timer = setTimeout(() => s.destroy(), 10_000);
       s.on('data', (c: Buffer) => (text += c.toString('latin1')));
       s.on('error', () => undefined);
-      s.on('close', () => resolve(text));
+      s.on('close', () => {
+        clearTimeout(timer);
+        resolve(text);
+      });
     });
     assertEspRefusal(third, 503, OVERFLOW);
     const plain = await send(gw.url, '/plain');
@@ -149,7 +154,7 @@ describe('upgrades count against the backend connection limit; idle and declined
     // Not events.once: it would reject on the EPIPE this test expects.
     const closed = new Promise<void>((r) => s.once('close', () => r()));
     s.write(HANDSHAKE('/refuse'));
-    await once(s, 'end');
+    await new Promise<void>((r) => s.once('end', () => r()));
     assert.match(text, /^HTTP\/1\.1 403 /);
     assert.ok(text.endsWith('not for you'));
     // The client never closes; it keeps writing, which fails only once the gateway has let go.
