@@ -1,10 +1,22 @@
 import { buildConnector, Pool } from 'undici';
 import type { BackendRule } from '../config/types.ts';
+import { markBackendSocket, watchH2Resets } from './h2-resets.ts';
 
 /** Envoy's default limit on a response head, which ESPv2 keeps (undici's own default is 16 KiB). */
 export const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
 
 const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Prior-knowledge h2c (undici's own connector), its connections marked for the reset watch. */
+function h2cConnector(timeout: number): buildConnector.connector {
+  const base = buildConnector({ allowH2: true, useH2c: true, timeout } as buildConnector.BuildOptions);
+  return (options, callback) =>
+    base(options, (err, socket) => {
+      if (err !== null) return callback(err, null);
+      markBackendSocket(socket);
+      callback(null, socket);
+    });
+}
 
 /** One backend origin: its connection pool and how many exchanges it holds (running or queued). */
 export interface Origin {
@@ -30,7 +42,10 @@ function h2OnlyConnector(timeout: number): buildConnector.connector {
   return (options, callback) =>
     base(options, (err, socket) => {
       if (err !== null) return callback(err, null);
-      if ((socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2') return callback(null, socket);
+      if ((socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2') {
+        markBackendSocket(socket);
+        return callback(null, socket);
+      }
       socket.destroy();
       const refused = Object.assign(new Error(`the backend did not negotiate HTTP/2 (ALPN: ${String((socket as { alpnProtocol?: string | false }).alpnProtocol || 'none')})`), { code: H2_NOT_NEGOTIATED });
       callback(refused, null);
@@ -69,8 +84,9 @@ export class Origins {
         bodyTimeout: 0,
         allowH2: h2,
         ...(h2 && rule.scheme === 'http' ? { useH2c: true } : {}),
-        connect: h2 && rule.scheme === 'https' ? h2OnlyConnector(CONNECT_TIMEOUT_MS) : { timeout: CONNECT_TIMEOUT_MS },
+        connect: !h2 ? { timeout: CONNECT_TIMEOUT_MS } : rule.scheme === 'https' ? h2OnlyConnector(CONNECT_TIMEOUT_MS) : h2cConnector(CONNECT_TIMEOUT_MS),
       });
+      if (h2) watchH2Resets();
       // A pool's 'error'-like events are reported per request; keep stray connection errors from becoming unhandled.
       pool.on('connectionError', noop);
       o = {

@@ -27,13 +27,14 @@ function frame(type: number, flags: number, stream: number, payload: Buffer = Bu
 }
 
 const PREFACE_LENGTH = 24;
-const INTERNAL_ERROR = 2;
+/** RST_STREAM codes (RFC 9113 7): Node's http2 takes the last two as a normal end of the body. */
+const RESETS = { internal: 2, 'no-error': 0, cancel: 8 } as const;
 
 /**
  * A prior-knowledge h2c backend written frame by frame (no HTTP/2 library would misbehave on cue):
- * every request stream gets `:status 200`, 8 bytes of body, then RST_STREAM INTERNAL_ERROR.
+ * every request stream gets `:status 200`, 8 bytes of body, then RST_STREAM with `code` (no END_STREAM).
  */
-async function startResettingH2Backend(): Promise<{ port: number; streams: () => number; close(): Promise<void> }> {
+async function startResettingH2Backend(code: number): Promise<{ port: number; streams: () => number; close(): Promise<void> }> {
   let streams = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((sock) => {
@@ -58,9 +59,9 @@ async function startResettingH2Backend(): Promise<{ port: number; streams: () =>
           // HEADERS (END_HEADERS; HPACK static index 8 is `:status 200`), DATA, then the reset.
           sock.write(frame(1, 4, id, Buffer.from([0x88])));
           sock.write(frame(0, 0, id, Buffer.from('partial-')));
-          const code = Buffer.alloc(4);
-          code.writeUInt32BE(INTERNAL_ERROR);
-          setTimeout(() => sock.write(frame(3, 0, id, code)), 30);
+          const payload = Buffer.alloc(4);
+          payload.writeUInt32BE(code);
+          setTimeout(() => sock.write(frame(3, 0, id, payload)), 30);
         }
       }
     });
@@ -99,7 +100,7 @@ function rawExchange(base: string, bytes: string, timeoutMs = 20_000): Promise<{
 }
 
 let dir: string;
-let resetting: Awaited<ReturnType<typeof startResettingH2Backend>>;
+let resetting: Awaited<ReturnType<typeof startResettingH2Backend>>[] = [];
 let h1Only: https.Server;
 let plain: http.Server;
 let gw: ChildGateway;
@@ -112,7 +113,7 @@ before(async () => {
     'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
     '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
   ], { stdio: 'ignore' });
-  resetting = await startResettingH2Backend();
+  for (const code of Object.values(RESETS)) resetting.push(await startResettingH2Backend(code));
   // An HTTPS backend that only speaks HTTP/1.1 (ALPN offers http/1.1 alone).
   h1Only = https.createServer({ key: await readFile(key), cert: await readFile(cert), ALPNProtocols: ['http/1.1'] }, (_req, res) => {
     res.end('{"spoken":"http/1.1"}');
@@ -137,7 +138,12 @@ before(async () => {
     stringify(
       baseSpec({
         paths: {
-          '/h2-reset': { get: op('reset', { 'x-google-backend': { address: `http://127.0.0.1:${resetting.port}/r`, protocol: 'h2' } }) },
+          ...Object.fromEntries(
+            Object.keys(RESETS).map((name, i) => [
+              `/h2-reset-${name}`,
+              { get: op(`reset-${name}`, { 'x-google-backend': { address: `http://127.0.0.1:${resetting[i]!.port}/r`, protocol: 'h2' } }) },
+            ]),
+          ),
           '/h1-only': { get: op('h1only', { 'x-google-backend': { address: `https://127.0.0.1:${h1Port}/x`, protocol: 'h2' } }) },
           '/h1-only-as-h1': { get: op('h1onlyh1', { 'x-google-backend': { address: `https://127.0.0.1:${h1Port}/x` } }) },
           '/proxy-auth': { get: op('proxyauth', { 'x-google-backend': { address: `${plainBase}/proxy-auth` } }) },
@@ -152,7 +158,7 @@ before(async () => {
 after(async () => {
   gw?.child.kill('SIGTERM');
   await gw?.exit();
-  await resetting?.close();
+  for (const r of resetting) await r.close();
   h1Only?.closeAllConnections();
   h1Only?.close();
   plain?.closeAllConnections();
@@ -161,19 +167,21 @@ after(async () => {
 });
 
 describe('an HTTP/2 backend that resets its stream after the head', () => {
-  test('the client connection is cut (no final chunk, not kept alive), logged and counted; others are served', async () => {
-    for (let i = 0; i < 2; i++) {
-      const { text, cut } = await rawExchange(gw.url, 'GET /h2-reset HTTP/1.1\r\nhost: gw.test\r\n\r\n');
-      assert.match(text, /^HTTP\/1\.1 200 /);
-      assert.ok(text.includes('partial-'), text);
-      assert.ok(!text.endsWith('0\r\n\r\n'), `a reset response must not be completed: ${JSON.stringify(text)}`);
-      assert.ok(cut, 'the gateway closed the connection (it was not kept alive)');
-    }
-    const logged = await gw.waitForLog((l) => l.message === 'upstream error' && l.operation === 'reset');
-    assert.equal(logged.kind, 'reset');
-    assert.match(String(logged.err), /INTERNAL_ERROR/);
-    assert.equal((await send(gw.url, '/ok')).status, 200);
-  });
+  for (const name of Object.keys(RESETS)) {
+    test(`RST_STREAM ${name}: the client connection is cut (no final chunk, not kept alive), logged and counted; others are served`, async () => {
+      for (let i = 0; i < 2; i++) {
+        const { text, cut } = await rawExchange(gw.url, `GET /h2-reset-${name} HTTP/1.1\r\nhost: gw.test\r\n\r\n`);
+        assert.match(text, /^HTTP\/1\.1 200 /);
+        assert.ok(text.includes('partial-'), text);
+        assert.ok(!text.endsWith('0\r\n\r\n'), `a reset response must not be completed: ${JSON.stringify(text)}`);
+        assert.ok(cut, 'the gateway closed the connection (it was not kept alive)');
+      }
+      const logged = await gw.waitForLog((l) => l.message === 'upstream error' && l.operation === `reset-${name}`);
+      assert.equal(logged.kind, 'reset');
+      assert.match(String(logged.err), name === 'internal' ? /INTERNAL_ERROR/ : name === 'cancel' ? /CANCEL/ : /NO_ERROR/);
+      assert.equal((await send(gw.url, '/ok')).status, 200);
+    });
+  }
 });
 
 describe('protocol: h2 to an https backend that only speaks HTTP/1.1', () => {
