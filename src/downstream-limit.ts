@@ -7,8 +7,9 @@ import type { Logger } from './observability/logger.ts';
  * global_downstream_max_connections: past it a new connection is closed at
  * once (Node's server.maxConnections) instead of the process running out of
  * descriptors, when every accept, backend connect and file open would fail,
- * health checks and existing clients included. The admin listener is not
- * bounded, so /healthz, /readyz and /metrics there keep answering.
+ * health checks and existing clients included. WebSockets get all but a tenth
+ * of it (tunnelLimit), so plain requests, /healthz among them, still get in
+ * when the tunnels are full; the admin listener is not bounded at all.
  */
 
 /** Descriptors kept for everything that is not a client or its backend connection: listeners, logs, key and JWKS fetches, Redis, spec files. */
@@ -38,6 +39,17 @@ export function openFilesLimit(limitsText?: string): number | undefined {
 export function defaultDownstreamMaxConnections(nofile: number | undefined): number {
   if (nofile === undefined) return 0;
   return Math.max(1, Math.floor((nofile - DESCRIPTOR_RESERVE) / 2));
+}
+
+/**
+ * WebSockets may take all but a tenth of the client connections (at least
+ * one is kept): idle tunnels can then never crowd out plain requests, so
+ * /healthz on the serving port keeps answering when the tunnels are full.
+ * 0: no bound.
+ */
+export function tunnelLimit(downstreamMax: number): number {
+  if (downstreamMax <= 0) return 0;
+  return Math.max(1, downstreamMax - Math.max(1, Math.ceil(downstreamMax / 10)));
 }
 
 /** How often refused connections are reported (one warning line with the count, not one per connection). */

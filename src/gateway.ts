@@ -10,7 +10,7 @@ import { defaultCacheDir, openSpecCache } from './config/spec-cache.ts';
 import { createPipeline } from './pipeline.ts';
 import { createBackendProxy, DEFAULT_RETRY_ONS } from './backend/proxy.ts';
 import { createUpgradeHandler } from './backend/websocket.ts';
-import { defaultDownstreamMaxConnections, limitDownstreamConnections, openFilesLimit } from './downstream-limit.ts';
+import { defaultDownstreamMaxConnections, limitDownstreamConnections, openFilesLimit, tunnelLimit } from './downstream-limit.ts';
 import type { IdTokenSource } from './backend/id-tokens.ts';
 import { createApp, listen, type Listener } from './server.ts';
 import type { Logger } from './observability/logger.ts';
@@ -356,6 +356,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           }
         : (accessLog ?? metrics?.observe),
   });
+  const downstreamMax = opts.downstreamMaxConnections ?? defaultDownstreamMaxConnections(openFilesLimit());
   // WebSocket upgrades: the same pipeline, then a tunnel (ESPv2 always allows them).
   const upgrades = createUpgradeHandler({
     run: pipeline.run,
@@ -363,13 +364,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     logger: log,
     slots: proxy.slots,
     streamIdleTimeoutMs: opts.streamIdleTimeoutMs,
+    maxOpen: tunnelLimit(downstreamMax),
     onUpstreamError: (req, kind, err) => {
       metrics?.upstreamError(kind);
       log.warn({ kind, err: err.message, operation: req.gw?.op?.id, requestId: req.gw?.requestId }, 'upstream error (upgrade)');
     },
   });
   const listener = await listen(app, opts.port, opts.host, upgrades);
-  const downstreamMax = opts.downstreamMaxConnections ?? defaultDownstreamMaxConnections(openFilesLimit());
   limitDownstreamConnections(listener.server, downstreamMax, log);
   let admin: Listener | undefined;
   if (metrics && opts.adminPort !== undefined) {

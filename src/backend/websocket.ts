@@ -34,6 +34,8 @@ export interface UpgradeOptions {
   readonly slots?: TunnelSlots | undefined;
   /** ESPv2's stream idle timeout (default 5 min): an open tunnel with no byte either way this long is closed. */
   readonly streamIdleTimeoutMs?: number | undefined;
+  /** Upgrade connections at once (src/downstream-limit.ts tunnelLimit); past it, 503. 0 or undefined: no bound. */
+  readonly maxOpen?: number | undefined;
 }
 
 /** What a tunnel takes from its backend origin's connection budget (src/backend/origins.ts). */
@@ -96,6 +98,8 @@ export function tunnelIdleTimeout(deadlineMs: number, streamIdleTimeoutMs: numbe
  */
 const UNSUPPORTED = new GatewayError(403, 'Only WebSocket upgrades are supported by this gateway.', 'upgrade_failed');
 const DISABLED = new GatewayError(403, 'WebSocket upgrades are not supported by this gateway.', 'upgrade_failed');
+/** Past --downstream-max-connections' share for WebSockets: refused so plain requests keep their room. */
+const TOO_MANY = new GatewayError(503, 'Too many open WebSocket connections.', 'websocket_limit');
 /** RFC 6455 4.1: the opening handshake is a GET. */
 const NOT_GET = Errors.badRequest('WebSocket upgrades must use GET.');
 
@@ -122,6 +126,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
   const byReq = new WeakMap<IncomingMessage, Tunnel>();
   const targets = new Map<string, URL>();
   const idleMs = opts.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS;
+  const maxOpen = opts.maxOpen ?? 0;
   let closed = false;
 
   /** Answers `err` on the raw socket unless something was sent already, then closes it. */
@@ -288,6 +293,10 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     if (!isWebSocket(req.headers.upgrade)) return refuse(t, UNSUPPORTED);
     if (!opts.enabled) return refuse(t, DISABLED);
     if (req.method !== 'GET') return refuse(t, NOT_GET);
+    if (maxOpen > 0 && live.size > maxOpen) {
+      opts.logger?.warn({ open: live.size - 1, maxOpen }, 'WebSocket refused: the WebSocket share of --downstream-max-connections is taken');
+      return refuse(t, TOO_MANY);
+    }
     opts.run(req, ctx).then(
       (err) => {
         if (t.done) return;

@@ -51,6 +51,37 @@ async function openEventually(base: string, p: string, ms = 10_000): Promise<Web
   }
 }
 
+/** What a fresh connection gets for `bytes`, and whether the gateway closed it (not our 20 s bound). */
+function rawAnswer(base: string, bytes: string): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s = net.connect(Number(new URL(base).port), '127.0.0.1', () => s.write(bytes));
+    let text = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve({ text, closed: false });
+    }, 20_000);
+    s.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ text, closed: true });
+    });
+  });
+}
+
+/** A plain request, retried while the gateway still counts a connection being closed. */
+async function sendEventually(base: string, p: string, ms = 10_000): Promise<Awaited<ReturnType<typeof send>>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      return await send(base, p);
+    } catch (err) {
+      if (Date.now() > end) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 before(async () => {
   backend = await startWsBackend();
   other = http.createServer((_req, res) => res.end('other'));
@@ -187,32 +218,44 @@ describe('--downstream-max-connections', () => {
   });
   after(() => stop(gw));
 
-  test('past the limit a new connection is closed at once; the admin /healthz and open WebSockets keep working', async () => {
-    const open = [await openEventually(gw.url, '/echo'), await openEventually(gw.url, '/echo'), await openEventually(gw.url, '/echo')];
-    // A 4th connection gets no answer: it is closed as soon as it is accepted.
-    const refused = await new Promise<{ text: string; closed: boolean }>((resolve) => {
-      const s = net.connect(Number(new URL(gw.url).port), '127.0.0.1', () => s.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n'));
-      let text = '';
-      const timer = setTimeout(() => {
-        s.destroy();
-        resolve({ text, closed: false });
-      }, 20_000);
-      s.on('data', (c: Buffer) => (text += c.toString('latin1')));
-      s.on('error', () => undefined);
-      s.on('close', () => {
-        clearTimeout(timer);
-        resolve({ text, closed: true });
-      });
-    });
-    assert.deepEqual(refused, { text: '', closed: true });
-    await gw.waitForLog((l) => String(l.message).startsWith('client connection refused'));
-    const health = await send(adminUrl, '/healthz');
+  test('WebSockets take all but a tenth: past that 503, and /healthz on the serving port still answers', async () => {
+    // --downstream-max-connections 3: 2 for WebSockets, 1 kept for plain requests.
+    const open = [await openEventually(gw.url, '/echo'), await openEventually(gw.url, '/echo')];
+    const third = await rawAnswer(gw.url, HANDSHAKE('/echo'));
+    assertEspRefusal(third.text, 503, 'Too many open WebSocket connections.');
+    const health = await sendEventually(gw.url, '/healthz');
     assert.equal(health.status, 200);
     for (const [i, ws] of open.entries()) assert.equal(await echo(ws, `still ${i}`), `still ${i}`);
+    for (const ws of open) ws.close();
+  });
+
+  test('past the limit a new connection is closed at once; the admin /healthz and open clients keep working', async () => {
+    const open = [await openEventually(gw.url, '/echo'), await openEventually(gw.url, '/echo')];
+    // The third place: a kept-alive plain client.
+    const kept = net.connect(Number(new URL(gw.url).port), '127.0.0.1');
+    kept.on('error', () => undefined);
+    let keptText = '';
+    const answered = new Promise<void>((r) =>
+      kept.on('data', (c: Buffer) => {
+        keptText += c.toString('latin1');
+        if (keptText.includes('{"status":"ok"}')) r();
+      }),
+    );
+    kept.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
+    await answered;
+    // A 4th connection gets no answer: it is closed as soon as it is accepted.
+    const refused = await rawAnswer(gw.url, 'GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
+    assert.deepEqual(refused, { text: '', closed: true });
+    await gw.waitForLog((l) => String(l.message).startsWith('client connection refused'));
+    assert.equal((await send(adminUrl, '/healthz')).status, 200);
+    for (const [i, ws] of open.entries()) assert.equal(await echo(ws, `still ${i}`), `still ${i}`);
+    keptText = '';
+    const again = new Promise<void>((r) => kept.on('data', () => keptText.includes('{"status":"ok"}') && r()));
+    kept.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
+    await again;
     // One leaves: a new client gets in.
-    open[0]!.close();
-    const next = await openEventually(gw.url, '/echo');
-    assert.equal(await echo(next, 'in'), 'in');
-    for (const ws of [...open, next]) ws.close();
+    kept.destroy();
+    assert.equal((await sendEventually(gw.url, '/healthz')).status, 200);
+    for (const ws of open) ws.close();
   });
 });
