@@ -20,13 +20,14 @@ import { createFrontDoor } from './http/front-door.ts';
 import { createRequestHandler } from './http/handler.ts';
 import { createRecorder } from './http/record.ts';
 import { listen, type Listener } from './http/listen.ts';
+import { defaultDownstreamMaxConnections, limitDownstreamConnections, openFilesLimit, tunnelLimit } from './http/downstream-limit.ts';
 import { Lifetime } from './runtime/lifetime.ts';
 import { createProcessParts } from './runtime/parts.ts';
 import { createSpecLoader } from './runtime/spec-loader.ts';
 import { createReloader, type Reloader } from './runtime/reloader.ts';
 import { createReadiness } from './runtime/readiness.ts';
 import { buildSnapshot } from './runtime/snapshot.ts';
-import type { GatewayOptions } from './runtime/options.ts';
+import { DEFAULTS, type GatewayOptions } from './runtime/options.ts';
 
 export type { GatewayOptions } from './runtime/options.ts';
 export { DEFAULTS } from './runtime/options.ts';
@@ -119,11 +120,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const routes = createFrontDoor({ ready: readiness.check, jwks: { path: ASSERTION_JWKS_PATH, body: parts.assertions.jwksJson }, docs: docsPage, signin: signin?.routes, cors });
   let draining = false;
   const handler = createRequestHandler({ current, stages, routes, forward: parts.proxy.forward, record, decorate: cors?.decorate, draining: () => draining, logger: log });
+  const downstreamMax = opts.downstreamMaxConnections ?? defaultDownstreamMaxConnections(openFilesLimit());
   // WebSocket upgrades: the same entry and chain, then a tunnel (ESPv2 always allows them).
   const upgrades = createUpgradeHandler({
     run: handler.runUpgrade,
     enabled: opts.websockets ?? true,
     logger: log,
+    slots: parts.proxy.slots,
+    streamIdleTimeoutMs: opts.streamIdleTimeoutMs ?? DEFAULTS.streamIdleTimeoutMs,
+    maxOpen: tunnelLimit(downstreamMax),
     onUpstreamError: (req, kind, err) => {
       parts.metrics?.upstreamError(kind);
       log.warn({ kind, err: err.message, operation: req.gw?.op?.id, requestId: req.gw?.requestId }, 'upstream error (upgrade)');
@@ -132,6 +137,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   life.add('upgrades', () => upgrades.close());
   const listener = await listen(handler.handle, opts.port, opts.host, upgrades);
+  limitDownstreamConnections(listener.server, downstreamMax, log);
   let closeGraceMs: number | undefined;
   life.add('listener', () => listener.close(closeGraceMs));
   const metrics = parts.metrics;
@@ -154,6 +160,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       keys: opts.keys.split(':')[0],
       quotaStore: first.quota?.store,
       backendAuth: opts.backendAuth,
+      downstreamMaxConnections: downstreamMax,
     },
     'endpoints-gateway listening',
   );

@@ -34,7 +34,7 @@ export function dropHopByHop(headers: IncomingHttpHeaders): void {
 
 /**
  * The same policy on a backend's response head (undici's parsed headers,
- * mutated in place). The client's message is re-framed by Node, so
+ * mutated in place), plus `Proxy-Authenticate`. The client's message is re-framed by Node, so
  * `Transfer-Encoding` goes too; a stray `Trailer:` would also make Node refuse
  * a Content-Length response.
  */
@@ -56,6 +56,8 @@ export function dropResponseHopByHop(headers: Record<string, string | string[] |
   if (headers.trailer !== undefined) delete headers.trailer;
   if (headers.te !== undefined) delete headers.te;
   if (headers.upgrade !== undefined) delete headers.upgrade;
+  // Meant for the next proxy only (RFC 9110 11.7.1), never for the client: the gateway is that proxy.
+  if (headers['proxy-authenticate'] !== undefined) delete headers['proxy-authenticate'];
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

@@ -1,8 +1,22 @@
-import { Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
 import type { BackendRule } from '../config/types.ts';
+import { markBackendSocket, watchH2Resets } from './h2-resets.ts';
 
 /** Envoy's default limit on a response head, which ESPv2 keeps (undici's own default is 16 KiB). */
 export const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Prior-knowledge h2c (undici's own connector), its connections marked for the reset watch. */
+function h2cConnector(timeout: number): buildConnector.connector {
+  const base = buildConnector({ allowH2: true, useH2c: true, timeout } as buildConnector.BuildOptions);
+  return (options, callback) =>
+    base(options, (err, socket) => {
+      if (err !== null) return callback(err, null);
+      markBackendSocket(socket);
+      callback(null, socket);
+    });
+}
 
 /** One backend origin: its connection pool and how many exchanges it holds (running or queued). */
 export interface Origin {
@@ -10,6 +24,32 @@ export interface Origin {
   inFlight: number;
   /** running + queued beyond which a new exchange is refused at once (Envoy's circuit breaker overflow). */
   readonly limit: number;
+  /** Open WebSocket tunnels (each also counted in inFlight): each holds one backend connection for its life. */
+  tunnels: number;
+}
+
+/** Raised when an https `protocol: h2` backend did not agree to HTTP/2 by ALPN. */
+export const H2_NOT_NEGOTIATED = 'ERR_BACKEND_H2_NOT_NEGOTIATED';
+
+/**
+ * Envoy's h2 cluster offers only `h2` by ALPN and speaks HTTP/2 whatever the
+ * backend answers, so a backend that only speaks HTTP/1.1 fails every call
+ * (ESPv2 TestBackendHttpProtocol). undici would quietly fall back to HTTP/1.1,
+ * hiding the misconfiguration: here that connection is refused instead.
+ */
+function h2OnlyConnector(timeout: number): buildConnector.connector {
+  const base = buildConnector({ allowH2: true, preferH2: true, timeout });
+  return (options, callback) =>
+    base(options, (err, socket) => {
+      if (err !== null) return callback(err, null);
+      if ((socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2') {
+        markBackendSocket(socket);
+        return callback(null, socket);
+      }
+      socket.destroy();
+      const refused = Object.assign(new Error(`the backend did not negotiate HTTP/2 (ALPN: ${String((socket as { alpnProtocol?: string | false }).alpnProtocol || 'none')})`), { code: H2_NOT_NEGOTIATED });
+      callback(refused, null);
+    });
 }
 
 export interface OriginOptions {
@@ -44,8 +84,9 @@ export class Origins {
         bodyTimeout: 0,
         allowH2: h2,
         ...(h2 && rule.scheme === 'http' ? { useH2c: true } : {}),
-        connect: { timeout: 10_000 },
+        connect: !h2 ? { timeout: CONNECT_TIMEOUT_MS } : rule.scheme === 'https' ? h2OnlyConnector(CONNECT_TIMEOUT_MS) : h2cConnector(CONNECT_TIMEOUT_MS),
       });
+      if (h2) watchH2Resets();
       // A pool's 'error'-like events are reported per request; keep stray connection errors from becoming unhandled.
       pool.on('connectionError', noop);
       o = {
@@ -53,10 +94,30 @@ export class Origins {
         inFlight: 0,
         // For h2 one connection carries many streams; the same bound is a fair cap on queued work.
         limit: this.opts.maxConnections + this.opts.maxPending,
+        tunnels: 0,
       };
       this.byKey.set(key, o);
     }
     return o;
+  }
+
+  /**
+   * A WebSocket tunnel takes a backend connection for its whole life and never
+   * waits in a queue: it is admitted only while the origin has a connection to
+   * spare (Envoy's circuit breaker counts upgraded streams like any other).
+   * undefined: the origin is full, answer 503 overflow.
+   */
+  acquireTunnel(rule: BackendRule): Origin | undefined {
+    const o = this.get(rule);
+    if (o.inFlight >= o.limit || o.tunnels >= this.opts.maxConnections) return undefined;
+    o.inFlight++;
+    o.tunnels++;
+    return o;
+  }
+
+  releaseTunnel(o: Origin): void {
+    o.inFlight--;
+    o.tunnels--;
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@ import { Errors, GatewayError } from '../errors.ts';
 import { sendError } from '../http/answer.ts';
 import { checkTransferEncoding, dropResponseHopByHop } from './hop-by-hop.ts';
 import { Origins, type Origin } from './origins.ts';
+import type { TunnelSlots } from './websocket.ts';
 import { readSmallBody, REPLAY_BOUND, StreamedBody } from './request-body.ts';
 import { retriesFailure, retriesStatus, retryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { classify, failureAnswer, Failures, type UpstreamFailure } from './upstream-errors.ts';
@@ -447,5 +448,7 @@ export function createBackendProxy(events: ProxyEvents = {}) {
     forward,
     /** Closes every backend pool (after the listener has drained). */
     close: (): Promise<void> => origins.close(),
+    /** The per-origin connection budget, shared with WebSocket tunnels (createUpgradeHandler's `slots`). */
+    slots: origins as TunnelSlots,
   };
 }

@@ -1,5 +1,6 @@
 import { errors } from 'undici';
 import { GatewayError } from '../errors.ts';
+import { H2_NOT_NEGOTIATED } from './origins.ts';
 
 /**
  * What went wrong with one try, in Envoy's terms: the `reason` is Envoy's
@@ -30,6 +31,8 @@ export const Failures = {
   perTryTimeout: failure(503, TERMINATION, 'per_try_timeout', 'reset'),
   overflow: failure(503, 'overflow', 'overflow', 'none'),
   refusedStream: failure(503, 'remote refused stream reset', 'refused_stream', 'refused-stream'),
+  // Envoy speaks h2 to such a backend, which drops the connection: retried as a reset, answered 503 (ESPv2 TestBackendHttpProtocol).
+  h2NotNegotiated: failure(503, TERMINATION, 'h2_not_negotiated', 'reset'),
 } as const;
 
 const connectFailures = new Map<string, UpstreamFailure>();
@@ -61,6 +64,8 @@ export function classify(err: Error): UpstreamFailure {
       return connectFailure(`dns resolution failure: ${code}`, 'dns');
     case 'UND_ERR_CONNECT_TIMEOUT':
       return connectFailure('connect timeout', 'connect_timeout');
+    case H2_NOT_NEGOTIATED:
+      return Failures.h2NotNegotiated;
     case 'UND_ERR_HEADERS_OVERFLOW':
       return Failures.headersOverflow;
     case 'UND_ERR_SOCKET':

@@ -5,7 +5,8 @@ import { createProxyMiddleware, proxyEventsPlugin } from 'http-proxy-middleware'
 import { newContext, type RequestContext } from '../context.ts';
 import { Errors, GatewayError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import { classify, failureAnswer } from './upstream-errors.ts';
+import type { BackendRule } from '../config/types.ts';
+import { classify, failureAnswer, Failures } from './upstream-errors.ts';
 
 /**
  * WebSocket upgrades as ESPv2 does them: its HCM always has
@@ -29,7 +30,23 @@ export interface UpgradeOptions {
    * the client left before any answer. For the access log and metrics.
    */
   readonly onFinish?: ((req: IncomingMessage, status: number) => void) | undefined;
+  /** The backend proxy's per-origin connection budget (--backend-max-connections); undefined: unbounded. */
+  readonly slots?: TunnelSlots | undefined;
+  /** ESPv2's stream idle timeout (default 5 min): an open tunnel with no byte either way this long is closed. */
+  readonly streamIdleTimeoutMs?: number | undefined;
+  /** Upgrade connections at once (src/downstream-limit.ts tunnelLimit); past it, 503. 0 or undefined: no bound. */
+  readonly maxOpen?: number | undefined;
 }
+
+/** What a tunnel takes from its backend origin's connection budget (src/backend/origins.ts). */
+export interface TunnelSlots {
+  /** A slot, or undefined when the origin is full. */
+  acquireTunnel(rule: BackendRule): object | undefined;
+  releaseTunnel(slot: object): void;
+}
+
+/** ESPv2's default stream idle timeout (util.DefaultIdleTimeout). */
+export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 5 * 60_000;
 
 export interface UpgradeHandler {
   /** For http.createServer's shouldUpgradeCallback: which upgrade requests come to `handle`. */
@@ -53,10 +70,25 @@ interface Tunnel {
   status: number;
   clientFailed: boolean;
   done: boolean;
+  /** Its place in the origin's connection budget, held until both sides are closed. */
+  slot: object | undefined;
 }
 
 /** How long a closed side's peer may take to flush before it is cut. */
 const LINGER_MS = 5000;
+/**
+ * After a declined upgrade's answer is written, how long the client may take
+ * to close before it is cut (Envoy's delayed_close_timeout default, 1 s).
+ */
+const DELAYED_CLOSE_MS = 1000;
+
+/**
+ * The idle timeout of a route (ESPv2 calculateStreamIdleTimeout): never below
+ * the operation's deadline plus a second, so that the deadline always fires first.
+ */
+export function tunnelIdleTimeout(deadlineMs: number, streamIdleTimeoutMs: number): number {
+  return Math.max(deadlineMs + 1000, streamIdleTimeoutMs);
+}
 
 /**
  * Envoy answers an upgrade its HCM has no upgrade_config for with a local 403
@@ -66,6 +98,8 @@ const LINGER_MS = 5000;
  */
 const UNSUPPORTED = new GatewayError(403, 'Only WebSocket upgrades are supported by this gateway.', 'upgrade_failed');
 const DISABLED = new GatewayError(403, 'WebSocket upgrades are not supported by this gateway.', 'upgrade_failed');
+/** Past --downstream-max-connections' share for WebSockets: refused so plain requests keep their room. */
+const TOO_MANY = new GatewayError(503, 'Too many open WebSocket connections.', 'websocket_limit');
 /** RFC 6455 4.1: the opening handshake is a GET. */
 const NOT_GET = Errors.badRequest('WebSocket upgrades must use GET.');
 
@@ -91,6 +125,8 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
   const live = new Set<Tunnel>();
   const byReq = new WeakMap<IncomingMessage, Tunnel>();
   const targets = new Map<string, URL>();
+  const idleMs = opts.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS;
+  const maxOpen = opts.maxOpen ?? 0;
   let closed = false;
 
   /** Answers `err` on the raw socket unless something was sent already, then closes it. */
@@ -109,6 +145,13 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     setTimeout(() => c.destroy(), LINGER_MS).unref();
   }
 
+  function release(t: Tunnel): void {
+    const slot = t.slot;
+    if (slot === undefined) return;
+    t.slot = undefined;
+    opts.slots!.releaseTunnel(slot);
+  }
+
   function finish(t: Tunnel): void {
     if (t.done) return;
     t.done = true;
@@ -120,7 +163,24 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
       if (t.clientFailed) b.destroy();
       else endSoon(b);
     }
+    // The backend connection counts until it is gone too.
+    if (b === undefined || b.destroyed) release(t);
+    else b.once('close', () => release(t));
     opts.onFinish?.(t.req, t.status);
+  }
+
+  /** No byte either way for the route's idle timeout: the tunnel (or a declined answer nobody reads) is closed. */
+  function armIdle(t: Tunnel): void {
+    const ms = tunnelIdleTimeout(t.ctx.rule!.deadlineMs, idleMs);
+    // Every byte relayed either way is read or written on the client socket, which resets its timer.
+    (t.client as Socket).setTimeout(ms, () => {
+      if (t.done) return;
+      t.ctx.reason ??= 'stream_idle_timeout';
+      opts.logger?.info({ operation: t.ctx.op?.id, requestId: t.ctx.requestId, idleTimeoutMs: ms }, 'stream idle timeout: WebSocket closed');
+      t.backend?.destroy();
+      t.proxyReq?.destroy();
+      t.client.destroy();
+    });
   }
 
   function onDeadline(t: Tunnel): void {
@@ -162,6 +222,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
             backend.destroy();
             return;
           }
+          armIdle(t);
           backend.once('close', () => {
             if (!t.done) endSoon(t.client);
           });
@@ -172,6 +233,9 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
           t.status = res.statusCode ?? 502;
           clearTimeout(t.ctx.timer);
           t.client.resume();
+          // httpxy ends the client socket after the answer but leaves it half-open; Envoy closes it.
+          t.client.once('finish', () => setTimeout(() => t.client.destroy(), DELAYED_CLOSE_MS).unref());
+          armIdle(t);
         });
       },
       error: (err, req) => {
@@ -193,6 +257,14 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
 
   function tunnel(t: Tunnel, head: Buffer): void {
     const ctx = t.ctx;
+    if (opts.slots !== undefined) {
+      t.slot = opts.slots.acquireTunnel(ctx.rule!);
+      if (t.slot === undefined) {
+        // Envoy's circuit breaker: the origin's connections are all taken, answer at once.
+        opts.onUpstreamError?.(t.req, 'overflow', new Error('backend connection limit reached (WebSocket)'));
+        return refuse(t, failureAnswer(Failures.overflow, false));
+      }
+    }
     ctx.upstreamStartNs = process.hrtime.bigint();
     ctx.timer = setTimeout(onDeadline, ctx.rule!.deadlineMs, t);
     // hpm's external-upgrade entry point: router → httpxy ws pass (GET +
@@ -209,7 +281,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     req.gw = ctx;
     // The pipeline rewrites req.url for the backend; logs want what the client asked (express's name for it).
     (req as IncomingMessage & { originalUrl?: string }).originalUrl = req.url;
-    const t: Tunnel = { req, client: socket, ctx, proxyReq: undefined, backend: undefined, status: 0, clientFailed: false, done: false };
+    const t: Tunnel = { req, client: socket, ctx, proxyReq: undefined, backend: undefined, status: 0, clientFailed: false, done: false, slot: undefined };
     live.add(t);
     byReq.set(req, t);
     // The socket left Node's HTTP server: without our listener a client reset would crash the process.
@@ -221,6 +293,10 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     if (!isWebSocket(req.headers.upgrade)) return refuse(t, UNSUPPORTED);
     if (!opts.enabled) return refuse(t, DISABLED);
     if (req.method !== 'GET') return refuse(t, NOT_GET);
+    if (maxOpen > 0 && live.size > maxOpen) {
+      opts.logger?.warn({ open: live.size - 1, maxOpen }, 'WebSocket refused: the WebSocket share of --downstream-max-connections is taken');
+      return refuse(t, TOO_MANY);
+    }
     opts.run(req, ctx).then(
       (err) => {
         if (t.done) return;

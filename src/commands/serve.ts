@@ -74,6 +74,8 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--backend-max-connections <n>', 'connections per backend origin').env('ENDPOINTS_BACKEND_MAX_CONNECTIONS').default(DEFAULTS.backendMaxConnections).argParser(int('--backend-max-connections', 1)))
     .addOption(new Option('--backend-max-pending <n>', 'requests waiting for a backend connection before new ones get 503').env('ENDPOINTS_BACKEND_MAX_PENDING').default(DEFAULTS.backendMaxPending).argParser(int('--backend-max-pending', 0)))
     .addOption(new Option('--no-websockets', 'refuse WebSocket upgrades (ESPv2 allows them)'))
+    .addOption(new Option('--stream-idle-timeout <duration>', "close a WebSocket with no traffic either way for this long, or the operation's deadline + 1s if longer (ESPv2 --stream_idle_timeout_test_only)").env('ENDPOINTS_STREAM_IDLE_TIMEOUT').default(DEFAULTS.streamIdleTimeoutMs, '5m').argParser(duration))
+    .addOption(new Option('--downstream-max-connections <n>', 'client connections on the serving port; past it new ones are closed at once (default: from the open-files limit, (limit - 64) / 2; 0: no limit)').env('ENDPOINTS_DOWNSTREAM_MAX_CONNECTIONS').argParser(int('--downstream-max-connections', 0)))
     .addOption(new Option('--quota-store <url>', 'shared quota counters: redis://HOST:PORT, rediss://..., or a unix socket path (default: in memory)').env('ENDPOINTS_QUOTA_STORE'))
     .addOption(new Option('--quota-timeout <duration>', 'Redis answer deadline before falling back to local limits').env('ENDPOINTS_QUOTA_TIMEOUT').default(DEFAULTS.quotaTimeoutMs, '50ms').argParser(duration))
     .addOption(new Option('--trusted-hops <n>', 'proxies in front that append to X-Forwarded-For (default: 1 on Cloud Run, else 0)').env('ENDPOINTS_TRUSTED_HOPS').argParser(int('--trusted-hops', 0, 16)))
@@ -143,6 +145,8 @@ export function registerServeCommand(program: Command): void {
           backendMaxConnections: o.backendMaxConnections,
           backendMaxPending: o.backendMaxPending,
           websockets: o.websockets !== false,
+          streamIdleTimeoutMs: o.streamIdleTimeout,
+          downstreamMaxConnections: o.downstreamMaxConnections,
           cors: corsOptionsFrom(o),
           validate: o.validate,
           configId: o.configId,

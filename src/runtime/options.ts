@@ -27,6 +27,8 @@ export const DEFAULTS = {
   sessionTtlMs: 43_200_000,
   /** Below Cloud Run's 10 s SIGTERM-to-SIGKILL window. */
   shutdownGraceMs: 8_000,
+  /** ESPv2's stream idle timeout, for WebSocket tunnels. */
+  streamIdleTimeoutMs: 300_000,
 } as const;
 
 export interface GatewayOptions {
@@ -88,6 +90,10 @@ export interface GatewayOptions {
   readonly backendMaxPending?: number;
   /** WebSocket upgrades (ESPv2 has them on). */
   readonly websockets?: boolean;
+  /** ESPv2's stream idle timeout: an open WebSocket idle this long is closed (default 5 min). */
+  readonly streamIdleTimeoutMs?: number;
+  /** Client connections on the serving port (0: none; default from the open-files limit, src/http/downstream-limit.ts). */
+  readonly downstreamMaxConnections?: number | undefined;
   /** ESPv2 --cors_preset and its --cors_* companions; undefined: no preset (allowCors still works). */
   readonly cors?: CorsOptions | undefined;
   /** --validate: check traffic against the spec (default off). */
