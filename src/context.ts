@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { BackendRule, Operation } from './config/types.ts';
 import type { VerifiedJwt } from './auth/jwt/authenticator.ts';
 import type { Snapshot } from './runtime/snapshot.ts';
@@ -13,6 +14,8 @@ export interface RequestContext {
   snapshot: Snapshot | undefined;
   /** The URL as the client sent it (the chain rewrites req.url for the backend). */
   url: string;
+  /** The peer's address, read at entry: an upgraded socket may be gone when the exchange is logged. */
+  readonly remoteIp: string;
   /** The path after normalization (src/routing/normalize.ts); null when it cannot be normalized. */
   path: string | null;
   /** Everything after the first `?`, as sent. */
@@ -56,11 +59,12 @@ declare module 'node:http' {
 
 const NO_BINDINGS: ReadonlyArray<readonly [string, string]> = [];
 
-export function newContext(snapshot?: Snapshot, url = ''): RequestContext {
+export function newContext(req?: IncomingMessage): RequestContext {
   return {
     startNs: process.hrtime.bigint(),
-    snapshot,
-    url,
+    snapshot: undefined,
+    url: req?.url ?? '',
+    remoteIp: req?.socket.remoteAddress ?? '',
     path: null,
     rawQuery: undefined,
     op: undefined,

@@ -277,10 +277,9 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
       socket.destroy();
       return;
     }
-    const ctx = newContext();
+    // The context keeps what the client asked (the chain rewrites req.url for the backend).
+    const ctx = newContext(req);
     req.gw = ctx;
-    // The pipeline rewrites req.url for the backend; logs want what the client asked (express's name for it).
-    (req as IncomingMessage & { originalUrl?: string }).originalUrl = req.url;
     const t: Tunnel = { req, client: socket, ctx, proxyReq: undefined, backend: undefined, status: 0, clientFailed: false, done: false, slot: undefined };
     live.add(t);
     byReq.set(req, t);

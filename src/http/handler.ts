@@ -68,7 +68,7 @@ export function createRequestHandler(parts: HandlerParts) {
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const ctx = newContext();
+    const ctx = newContext(req);
     req.gw = ctx;
     // Sign-in's session refresh sets its cookie on whatever answers the request.
     (req as IncomingMessage & { res?: ServerResponse }).res = res;

@@ -85,7 +85,7 @@ export function createAccessLog(opts: AccessLogOptions) {
     let line =
       `{"severity":"${warn ? 'WARNING' : 'INFO'}","time":"${now()}","message":"request","httpRequest":{` +
       `"requestMethod":${q(req.method)},"requestUrl":${q(redactUrl(url, secrets))},"status":${status},` +
-      `"responseSize":"${size}","latency":"${latency.toFixed(6)}s","remoteIp":${q(req.socket.remoteAddress ?? '')},` +
+      `"responseSize":"${size}","latency":"${latency.toFixed(6)}s","remoteIp":${q(ctx?.remoteIp || req.socket.remoteAddress || '')},` +
       (ua !== undefined ? `"userAgent":${q(ua)},` : '') +
       `"protocol":"HTTP/${req.httpVersion}"}`;
     if (ctx?.requestId) line += `,"requestId":${q(ctx.requestId)}`;

@@ -37,6 +37,8 @@ async function startCountingBackend() {
     socket.on('close', () => tunnels.delete(socket));
     socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n');
     socket.on('data', (d) => socket.write(d));
+    // A WebSocket server closes its side when the client closes its own.
+    socket.on('end', () => socket.end());
     socket.on('error', () => {});
   });
   server.listen(0, '127.0.0.1');
