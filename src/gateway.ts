@@ -5,29 +5,23 @@
  * goes where.
  */
 import type { CompiledService, CompileOptions } from './config/compile.ts';
-import { openSpecSource } from './config/versions.ts';
-import type { RefusedVersion } from './config/version-loader.ts';
-import { defaultCacheDir, openSpecCache } from './config/spec-cache.ts';
-import { cacheFolderWarning } from './observability/cache-folders.ts';
 import { warnIfKeysNeededWithoutStore } from './auth/apikeys/no-store-warning.ts';
 import { ASSERTION_JWKS_PATH } from './auth/assertion.ts';
 import { corsSpecProblems, createCorsPreset } from './cors/preset.ts';
 import { corsOptionsError } from './cors/options.ts';
-import { createUpgradeHandler } from './backend/websocket.ts';
 import type { GatewayMetrics } from './observability/metrics.ts';
 import { createChain } from './chain/chain.ts';
 import { createFrontDoor } from './http/front-door.ts';
-import { createRequestHandler } from './http/handler.ts';
+import { openServingPort } from './http/serving-port.ts';
 import { createRecorder } from './http/record.ts';
 import { listen, type Listener } from './http/listen.ts';
-import { defaultDownstreamMaxConnections, limitDownstreamConnections, openFilesLimit, tunnelLimit } from './http/downstream-limit.ts';
 import { Lifetime } from './runtime/lifetime.ts';
 import { createProcessParts } from './runtime/parts.ts';
-import { createSpecLoader } from './runtime/spec-loader.ts';
+import { openSpecs } from './runtime/spec-loader.ts';
 import { createReloader, type Reloader } from './runtime/reloader.ts';
 import { createReadiness } from './runtime/readiness.ts';
 import { buildSnapshot } from './runtime/snapshot.ts';
-import { DEFAULTS, type GatewayOptions } from './runtime/options.ts';
+import type { GatewayOptions } from './runtime/options.ts';
 
 export type { GatewayOptions } from './runtime/options.ts';
 export { DEFAULTS } from './runtime/options.ts';
@@ -56,26 +50,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let reloader: Reloader | undefined;
   const parts = await createProcessParts(opts, life, { config: () => reloader!.status.current(), quota: () => reloader?.current().quota });
 
-  const cacheDir = opts.specCacheDir === undefined ? defaultCacheDir(process.env) : opts.specCacheDir || undefined;
-  const cache = openSpecCache(cacheDir);
-  const cacheWarning = cacheFolderWarning(cacheDir, cache !== undefined);
-  if (cacheWarning) log.warn(cacheWarning.fields, cacheWarning.message);
   const docsMod = opts.docsPath !== undefined ? await import('./docs-page/docs-page.ts') : undefined;
-  let skipped: RefusedVersion | undefined;
-  const source = await openSpecSource(opts.specFile, opts.configId);
-  const loader = createSpecLoader({
-    source,
-    compile: compileOptions(opts),
-    cache,
-    check: (c) => [...(docsMod ? docsMod.docsPathProblems(c, opts.docsPath!) : []), ...(opts.cors ? corsSpecProblems(c) : [])],
-    prepare: parts.validation?.prepare,
-    onSkip: (e) => {
-      skipped ??= e;
-      log.warn({ spec: e.file, config_id: e.configId, problems: e.lines(e.file) }, 'config version refused; trying the one before it');
+  const { loader, source, first: loaded, skipped } = await openSpecs(
+    opts,
+    {
+      compile: compileOptions(opts),
+      check: (c) => [...(docsMod ? docsMod.docsPathProblems(c, opts.docsPath!) : []), ...(opts.cors ? corsSpecProblems(c) : [])],
+      prepare: parts.validation?.prepare,
     },
-  });
-  const loaded = await loader.load(true);
-  for (const w of loaded.service.config.warnings ?? []) log.warn({ spec: loaded.file }, `spec warning: ${w}`);
+    log,
+  );
   reloader = createReloader({
     first: buildSnapshot(loaded, await parts.quotaFor(loaded.service.config, undefined)),
     source,
@@ -119,27 +103,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const routes = createFrontDoor({ ready: readiness.check, jwks: { path: ASSERTION_JWKS_PATH, body: parts.assertions.jwksJson }, docs: docsPage, signin: signin?.routes, cors });
   let draining = false;
-  const handler = createRequestHandler({ current, stages, routes, forward: parts.proxy.forward, record, decorate: cors?.decorate, draining: () => draining, logger: log });
-  const downstreamMax = opts.downstreamMaxConnections ?? defaultDownstreamMaxConnections(openFilesLimit());
-  // WebSocket upgrades: the same entry and chain, then a tunnel (ESPv2 always allows them).
-  const upgrades = createUpgradeHandler({
-    run: handler.runUpgrade,
-    enabled: opts.websockets ?? true,
-    logger: log,
-    slots: parts.proxy.slots,
-    streamIdleTimeoutMs: opts.streamIdleTimeoutMs ?? DEFAULTS.streamIdleTimeoutMs,
-    maxOpen: tunnelLimit(downstreamMax),
-    onUpstreamError: (req, kind, err) => {
-      parts.metrics?.upstreamError(kind);
-      log.warn({ kind, err: err.message, operation: req.gw?.op?.id, requestId: req.gw?.requestId }, 'upstream error (upgrade)');
-    },
-    onFinish: record.upgrade,
-  });
-  life.add('upgrades', () => upgrades.close());
-  const listener = await listen(handler.handle, opts.port, opts.host, upgrades);
-  limitDownstreamConnections(listener.server, downstreamMax, log);
-  let closeGraceMs: number | undefined;
-  life.add('listener', () => listener.close(closeGraceMs));
+  const { listener, downstreamMax, setGrace } = await openServingPort(opts, parts, { current, stages, routes, record, cors, draining: () => draining }, life);
   const metrics = parts.metrics;
   const admin =
     metrics && opts.adminPort !== undefined
@@ -177,7 +141,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     close: async (graceMs) => {
       draining = true;
       readiness.drain();
-      closeGraceMs = graceMs;
+      setGrace(graceMs);
       // The admin listener answers /readyz 503 until everything else has stopped.
       await life.close((name, err) => log.warn({ part: name, err: (err as Error)?.message }, 'a part failed to close'));
       await admin?.close(0);

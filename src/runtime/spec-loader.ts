@@ -12,6 +12,10 @@ import type { SpecSource } from '../config/versions.ts';
 import { loadVersion, type RefusedVersion } from '../config/version-loader.ts';
 import type { SpecCache } from '../config/spec-cache.ts';
 import type { LoadedSpec } from './snapshot.ts';
+import { openSpecSource } from '../config/versions.ts';
+import { defaultCacheDir, openSpecCache } from '../config/spec-cache.ts';
+import { cacheFolderWarning } from '../observability/cache-folders.ts';
+import type { Logger } from '../observability/logger.ts';
 
 export interface SpecLoaderParts {
   readonly source: SpecSource;
@@ -54,4 +58,39 @@ export function createSpecLoader(p: SpecLoaderParts): SpecLoader {
       return { service: v.service, file: v.file, selectedBy: v.selectedBy, configId: v.configId };
     },
   };
+}
+
+export interface OpenedSpecs {
+  readonly loader: SpecLoader;
+  readonly source: SpecSource;
+  /** The version served at start. */
+  readonly first: LoadedSpec;
+  /** A newer version a start skipped because it was invalid. */
+  readonly skipped: RefusedVersion | undefined;
+}
+
+/** Opens --spec (a file or a folder of versions) with its validated-spec cache and loads the version to start with. */
+export async function openSpecs(
+  o: { readonly specFile: string; readonly configId?: string | undefined; readonly specCacheDir?: string | undefined },
+  p: Pick<SpecLoaderParts, 'compile' | 'check' | 'prepare'>,
+  log: Logger,
+): Promise<OpenedSpecs> {
+  const cacheDir = o.specCacheDir === undefined ? defaultCacheDir(process.env) : o.specCacheDir || undefined;
+  const cache = openSpecCache(cacheDir);
+  const cacheWarning = cacheFolderWarning(cacheDir, cache !== undefined);
+  if (cacheWarning) log.warn(cacheWarning.fields, cacheWarning.message);
+  let skipped: RefusedVersion | undefined;
+  const source = await openSpecSource(o.specFile, o.configId);
+  const loader = createSpecLoader({
+    ...p,
+    source,
+    cache,
+    onSkip: (e) => {
+      skipped ??= e;
+      log.warn({ spec: e.file, config_id: e.configId, problems: e.lines(e.file) }, 'config version refused; trying the one before it');
+    },
+  });
+  const first = await loader.load(true);
+  for (const w of first.service.config.warnings ?? []) log.warn({ spec: first.file }, `spec warning: ${w}`);
+  return { loader, source, first, skipped };
 }

@@ -1,0 +1,59 @@
+/**
+ * The serving port: the request handler (front door, chain, proxy), WebSocket
+ * upgrades through the same entry and chain, and the downstream connection
+ * limit. Its parts are registered with the process Lifetime.
+ */
+import type { IncomingMessage } from 'node:http';
+import { createUpgradeHandler } from '../backend/websocket.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Stage } from '../chain/stage.ts';
+import type { CorsPresetHandler } from '../cors/preset.ts';
+import type { ProcessParts } from '../runtime/parts.ts';
+import type { Lifetime } from '../runtime/lifetime.ts';
+import type { Snapshot } from '../runtime/snapshot.ts';
+import { DEFAULTS, type GatewayOptions } from '../runtime/options.ts';
+import { createRequestHandler } from './handler.ts';
+import type { LocalRoute } from './front-door.ts';
+import type { Recorder } from './record.ts';
+import { listen, type Listener } from './listen.ts';
+import { defaultDownstreamMaxConnections, limitDownstreamConnections, openFilesLimit, tunnelLimit } from './downstream-limit.ts';
+
+export interface ServingPortParts {
+  readonly current: () => Snapshot;
+  readonly stages: readonly Stage[];
+  readonly routes: readonly LocalRoute[];
+  readonly record: Recorder;
+  readonly cors: CorsPresetHandler | undefined;
+  readonly draining: () => boolean;
+}
+
+export async function openServingPort(
+  opts: GatewayOptions,
+  parts: ProcessParts,
+  p: ServingPortParts,
+  life: Lifetime,
+): Promise<{ readonly listener: Listener; readonly downstreamMax: number; setGrace(ms: number | undefined): void }> {
+  const log: Logger = opts.logger;
+  const handler = createRequestHandler({ ...p, forward: parts.proxy.forward, decorate: p.cors?.decorate, logger: log });
+  const downstreamMax = opts.downstreamMaxConnections ?? defaultDownstreamMaxConnections(openFilesLimit());
+  // WebSocket upgrades: the same entry and chain, then a tunnel (ESPv2 always allows them).
+  const upgrades = createUpgradeHandler({
+    run: handler.runUpgrade,
+    enabled: opts.websockets ?? true,
+    logger: log,
+    slots: parts.proxy.slots,
+    streamIdleTimeoutMs: opts.streamIdleTimeoutMs ?? DEFAULTS.streamIdleTimeoutMs,
+    maxOpen: tunnelLimit(downstreamMax),
+    onUpstreamError: (req: IncomingMessage, kind: string, err: Error) => {
+      parts.metrics?.upstreamError(kind);
+      log.warn({ kind, err: err.message, operation: req.gw?.op?.id, requestId: req.gw?.requestId }, 'upstream error (upgrade)');
+    },
+    onFinish: p.record.upgrade,
+  });
+  life.add('upgrades', () => upgrades.close());
+  const listener = await listen(handler.handle, opts.port, opts.host, upgrades);
+  limitDownstreamConnections(listener.server, downstreamMax, log);
+  let graceMs: number | undefined;
+  life.add('listener', () => listener.close(graceMs));
+  return { listener, downstreamMax, setGrace: (ms) => void (graceMs = ms) };
+}
