@@ -97,6 +97,14 @@ async function stillServing(gw: ContractGateway, label: string): Promise<void> {
   assert.equal(r.status, 200, `${label}: another client is not served: ${r.body}`);
 }
 
+/** Both gateways, or neither: one that started is not left running when the other fails to. */
+async function startPair(file: string): Promise<[ContractGateway, ContractGateway]> {
+  const [e, r] = await Promise.allSettled([startContractGateway(file, 'enforce'), startContractGateway(file, 'report')]);
+  if (e.status === 'fulfilled' && r.status === 'fulfilled') return [e.value, r.value];
+  await Promise.all([e, r].map((s) => (s.status === 'fulfilled' ? kill(s.value) : undefined)));
+  throw e.status === 'rejected' ? e.reason : (r as PromiseRejectedResult).reason;
+}
+
 /** Ends the gateway whatever state it is in (a frozen one never handles SIGTERM). */
 async function kill(gw: ContractGateway | undefined): Promise<void> {
   if (!gw) return;
@@ -117,7 +125,7 @@ describe('--validate and a spec regex that backtracks', () => {
     backend.answer('POST', '/forms', { status: 200 });
     backend.answer('POST', '/tree', { status: 200 });
     file = await writeSpecFile(hardeningSpec(backend.url));
-    [enforce, report] = await Promise.all([startContractGateway(file, 'enforce'), startContractGateway(file, 'report')]);
+    [enforce, report] = await startPair(file);
   });
   after(async () => {
     await Promise.all([kill(enforce), kill(report)]);
@@ -154,7 +162,7 @@ describe('--validate against a hostile client or backend', () => {
     backend.answer('POST', '/forms', { status: 200 });
     backend.answer('POST', '/tree', { status: 200 });
     file = await writeSpecFile(hardeningSpec(backend.url));
-    [enforce, report] = await Promise.all([startContractGateway(file, 'enforce'), startContractGateway(file, 'report')]);
+    [enforce, report] = await startPair(file);
   });
   after(async () => {
     await Promise.all([kill(enforce), kill(report)]);
