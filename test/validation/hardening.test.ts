@@ -4,7 +4,7 @@
 // each followed by a request from another client that must still be served.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.ts';
 import { send } from '../helpers/http.ts';
@@ -247,6 +247,26 @@ describe('--validate refuses at start a spec regex RE2 cannot run', () => {
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /definitions\.Item\.properties\.name\.pattern: "\^\(\?!admin\)\[a-z\]\+\$" is not a regex RE2 can run \(.*\(\?!/);
     } finally {
+      await rm(path.dirname(file), { recursive: true, force: true });
+    }
+  });
+
+  test('on a reload: refused with the place named, the previous spec still served and validated', { timeout: 60_000 }, async () => {
+    const backend = await startContractBackend();
+    const file = await writeSpecFile(hardeningSpec(backend.url, '^[a-z]+$'));
+    let gw: ContractGateway | undefined;
+    try {
+      gw = await startContractGateway(file, 'enforce');
+      await writeFile(file, JSON.stringify(hardeningSpec(backend.url, '^(a)\\1$')));
+      gw.child.kill('SIGHUP');
+      const refused = await gw.waitForLog((l) => String(l.message).startsWith('spec reload refused'), 30_000);
+      assert.match(String(refused.problems), /definitions\.Item\.properties\.name\.pattern: "\^\(a\)\\\\1\$" is not a regex RE2 can run/);
+      const r = await send(gw.url, '/items', { method: 'POST', headers: JSON_TYPE, body: '{"name":"ABC"}' });
+      assert.deepEqual(r.json(), { code: 400, message: `INVALID_ARGUMENT: body parameter 'item' at /name: must match pattern "^[a-z]+$"` });
+      await stillServing(gw, 'after the refused reload');
+    } finally {
+      await kill(gw);
+      await backend.close();
       await rm(path.dirname(file), { recursive: true, force: true });
     }
   });
