@@ -47,8 +47,10 @@ function stringEnd(text: string, start: number): number {
   }
 }
 
-/** Scans `text`, which JSON.parse has accepted. */
-export function scanJson(text: string, maxDepth = MAX_JSON_DEPTH): JsonScan {
+/** Scans `text`, which JSON.parse has accepted; `keys: false` only measures the depth. */
+export function scanJson(text: string, opts: { readonly maxDepth?: number; readonly keys?: boolean } = {}): JsonScan {
+  const maxDepth = opts.maxDepth ?? MAX_JSON_DEPTH;
+  const trackKeys = opts.keys ?? true;
   const frames: Frame[] = [];
   const duplicates: DuplicateKey[] = [];
   for (let i = 0; i < text.length; i++) {
@@ -56,7 +58,7 @@ export function scanJson(text: string, maxDepth = MAX_JSON_DEPTH): JsonScan {
     if (c === '"') {
       const end = stringEnd(text, i);
       const top = frames[frames.length - 1];
-      if (top?.keys !== undefined && top.expectKey) {
+      if (trackKeys && top?.keys !== undefined && top.expectKey) {
         const raw = text.slice(i + 1, end);
         // Escapes decoded: `"\u006eame"` is the key `name`.
         const key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;

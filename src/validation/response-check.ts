@@ -117,7 +117,7 @@ export class BodyWatch implements ResponseWatch {
       return violation('response_body', 'response body', this.#size === 0 ? 'is empty, but the response declares a schema' : 'is not valid JSON');
     }
     // Ajv recurses: a body nested deeper than this is not handed to it.
-    if (scanJson(text).tooDeep) return violation('response_body', 'response body', `nests deeper than ${MAX_JSON_DEPTH} levels`);
+    if (scanJson(text, { keys: false }).tooDeep) return violation('response_body', 'response body', `nests deeper than ${MAX_JSON_DEPTH} levels`);
     if (validate(value)) return undefined;
     const e = describeAjvError(validate.errors?.[0]);
     return violation('response_body', 'response body', e.problem, e.at);
