@@ -104,7 +104,7 @@ function checkBody(c: OperationContract, r: RequestParts): Violation | undefined
     const text = bytes.toString('utf8');
     let value: unknown;
     try {
-      // V8's JSON.parse does not recurse: any depth parses; Ajv, which does, sees only bounded ones.
+      // JSON.parse takes any depth (V8's parser is iterative); Ajv recurses, so only a bounded depth reaches it.
       value = JSON.parse(text);
     } catch {
       return violation('request_body', body.label, 'is not valid JSON');
