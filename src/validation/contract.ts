@@ -9,6 +9,8 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { arr, fullTemplate, isObject, obj, operationsOf, type Json } from '../config/openapi.ts';
 import type { Operation } from '../config/types.ts';
+import { DeclaredKeys } from './ambiguous-keys.ts';
+import { linearRegExp } from './linear-regexp.ts';
 import { DEFINITIONS_ID, deref, REQUEST_DEFINITIONS_ID, toAjvSchema } from './swagger-schema.ts';
 
 // ajv-formats is CommonJS: its module object is the plugin function itself.
@@ -30,6 +32,8 @@ export interface BodyCheck {
   readonly required: boolean;
   /** null: no schema to check (or `type: file`). */
   readonly validate: ValidateFunction | null;
+  /** The declared properties of the schema, for keys a backend may read otherwise (null with validate). */
+  readonly keys: DeclaredKeys | null;
 }
 
 export interface ResponseContract {
@@ -46,8 +50,14 @@ export interface OperationContract {
   readonly body: BodyCheck | undefined;
   /** True when the request body is to be read: a body or formData parameter. */
   readonly readsBody: boolean;
-  /** Media types, lower-cased, without parameters ([]: anything goes). */
+  /**
+   * Media types, lower-cased, without parameters. None declared: a body
+   * parameter with a schema is JSON, formData fields are a form; otherwise
+   * anything goes.
+   */
   readonly consumes: readonly string[];
+  /** False when `consumes` is the implied one (nothing declared). */
+  readonly consumesDeclared: boolean;
   readonly produces: readonly string[];
   readonly responses: ReadonlyMap<number, ResponseContract>;
   /** The `default` response, if declared. */
@@ -134,10 +144,12 @@ export class SpecContract {
       const name = p.name as string;
       if (where === 'body') {
         const schema = obj(p.schema);
+        const checked = schema.type !== 'file';
         body = {
           label: `body parameter '${name}'`,
           required: p.required === true,
-          validate: schema.type === 'file' ? null : ajv.compile(toAjvSchema(doc, schema, true) as Json),
+          validate: checked ? ajv.compile(toAjvSchema(doc, schema, true) as Json) : null,
+          keys: checked ? new DeclaredKeys(doc, schema) : null,
         };
         continue;
       }
@@ -173,13 +185,29 @@ export class SpecContract {
       form: groups.formData!,
       body,
       readsBody: body !== undefined || hasFormData,
-      consumes: mediaTypes(op.consumes !== undefined ? op.consumes : doc.consumes),
+      ...consumesOf(op, doc, body, hasFormData),
       produces: mediaTypes(op.produces !== undefined ? op.produces : doc.produces),
       responses,
       fallback,
     };
   }
 }
+
+/**
+ * What the operation consumes. With no `consumes` anywhere, a body that has a
+ * schema can only be JSON and formData only a form: any other media type would
+ * reach the backend unchecked (and a backend may parse it as JSON all the same).
+ */
+function consumesOf(op: Json, doc: Json, body: BodyCheck | undefined, hasFormData: boolean): { consumes: string[]; consumesDeclared: boolean } {
+  const declared = mediaTypes(op.consumes !== undefined ? op.consumes : doc.consumes);
+  if (declared.length > 0) return { consumes: declared, consumesDeclared: true };
+  if (body?.validate) return { consumes: [...JSON_TYPES], consumesDeclared: false };
+  if (hasFormData) return { consumes: ['application/x-www-form-urlencoded', 'multipart/form-data'], consumesDeclared: false };
+  return { consumes: [], consumesDeclared: false };
+}
+
+/** The JSON media types: `application/json` and any `+json` (mediaTypeAllowed's `*\/*+json` suffix form). */
+const JSON_TYPES = ['application/json', '*/*+json'] as const;
 
 function newAjv(doc: Json): Ajv {
   const ajv = new Ajv({
@@ -190,6 +218,8 @@ function newAjv(doc: Json): Ajv {
     unicodeRegExp: false,
     logger: false,
     allErrors: false,
+    // Spec patterns meet request data: a linear-time engine, as ESPv2's RE2.
+    code: { regExp: linearRegExp },
   });
   addFormats(ajv);
   const defs = Object.entries(obj(doc.definitions));
@@ -214,6 +244,10 @@ export function describeAjvError(e: ErrorObject | undefined): { at: string; prob
 export function mediaTypeAllowed(list: readonly string[], type: string): boolean {
   for (const m of list) {
     if (m === type || m === '*/*') return true;
+    if (m === '*/*+json') {
+      if (type.endsWith('+json')) return true;
+      continue;
+    }
     if (m.endsWith('/*') && type.startsWith(m.slice(0, -1))) return true;
   }
   return false;

@@ -4,6 +4,11 @@
  * declared Content-Length over it is not read at all; a chunked body that
  * grows past it is put back in front of the stream (Readable.unshift) and
  * streamed on as if nothing had been read.
+ *
+ * A request destroyed while it is read (the client gone, the request
+ * deadline) rejects the iteration at once (the destroy error, or
+ * ERR_STREAM_PREMATURE_CLOSE), so the read settles then and the chunks it
+ * held go with it: nothing here waits on a timer of its own.
  */
 import type { IncomingMessage } from 'node:http';
 import { BODY_LIMIT } from './violations.ts';

@@ -5,6 +5,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { describeAjvError, isJsonType, mediaTypeAllowed, mediaTypeOf, type OperationContract, type ParameterCheck } from './contract.ts';
+import { MAX_JSON_DEPTH, pointer, scanJson } from './json-scan.ts';
+import { ambiguousParameter } from './parameter-names.ts';
 import { parseParameter } from './parameter-values.ts';
 import { quoted, violation, type Violation } from './violations.ts';
 
@@ -75,7 +77,7 @@ export function checkRequest(c: OperationContract, r: RequestParts): Violation |
   }
   if (c.query.length > 0) {
     const q = parseQuery(r.rawQuery);
-    const v = checkParameters(c.query, (name) => q.get(name));
+    const v = ambiguousParameter(c.query, q) ?? checkParameters(c.query, (name) => q.get(name));
     if (v) return v;
   }
   if (c.header.length > 0) {
@@ -91,19 +93,26 @@ function checkBody(c: OperationContract, r: RequestParts): Violation | undefined
   const ct = r.headers['content-type'];
   const type = ct === undefined ? undefined : mediaTypeOf(ct);
   if (!empty && type !== undefined && c.consumes.length > 0 && !mediaTypeAllowed(c.consumes, type)) {
-    return violation('request_body', `request Content-Type ${quoted(ct!)}`, `not in consumes (${c.consumes.join(', ')})`);
+    const listed = c.consumesDeclared ? c.consumes.join(', ') : `none declared, so ${c.body ? 'JSON' : 'a form'}: ${c.consumes.join(', ')}`;
+    return violation('request_body', `request Content-Type ${quoted(ct!)}`, `not in consumes (${listed})`);
   }
   const body = c.body;
   if (body) {
     if (empty) return body.required ? violation('request_body', body.label, 'is required') : undefined;
     // Only JSON can be checked against a schema; a body of another declared type passes as is.
     if (body.validate === null || (type !== undefined && !isJsonType(type))) return undefined;
+    const text = bytes.toString('utf8');
     let value: unknown;
     try {
-      value = JSON.parse(bytes.toString('utf8'));
+      // JSON.parse takes any depth (V8's parser is iterative); Ajv recurses, so only a bounded depth reaches it.
+      value = JSON.parse(text);
     } catch {
       return violation('request_body', body.label, 'is not valid JSON');
     }
+    const scan = scanJson(text);
+    if (scan.tooDeep) return violation('request_body', body.label, `nests deeper than ${MAX_JSON_DEPTH} levels`);
+    const ambiguous = body.keys?.duplicate(scan.duplicates) ?? body.keys?.caseCollision(value);
+    if (ambiguous) return violation('request_body', body.label, ambiguous.problem, pointer(ambiguous.path));
     if (body.validate(value)) return undefined;
     const e = describeAjvError(body.validate.errors?.[0]);
     return violation('request_body', body.label, e.problem, e.at);
@@ -111,7 +120,7 @@ function checkBody(c: OperationContract, r: RequestParts): Violation | undefined
   // formData: urlencoded fields are checked; multipart ones are not parsed (see docs/validation.md).
   if (c.form.length > 0 && (type === undefined || type === 'application/x-www-form-urlencoded')) {
     const fields = parseQuery(empty ? '' : bytes.toString('utf8'));
-    return checkParameters(c.form, (name) => fields.get(name));
+    return ambiguousParameter(c.form, fields) ?? checkParameters(c.form, (name) => fields.get(name));
   }
   return undefined;
 }

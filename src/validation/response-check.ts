@@ -9,6 +9,7 @@ import type { ValidateFunction } from 'ajv';
 import type { GatewayError } from '../errors.ts';
 import type { ResponseWatch } from '../backend/proxy.ts';
 import { describeAjvError, isJsonType, mediaTypeAllowed, mediaTypeOf, type OperationContract } from './contract.ts';
+import { MAX_JSON_DEPTH, scanJson } from './json-scan.ts';
 import { BODY_LIMIT, quoted, violation, type Violation } from './violations.ts';
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -91,7 +92,15 @@ export class BodyWatch implements ResponseWatch {
   }
 
   end(): GatewayError | undefined {
-    const v = this.#verdict();
+    let v: Violation | undefined;
+    try {
+      v = this.#verdict();
+    } catch (err) {
+      // Never an exception into the proxy: report lets the response finish, enforce answers 502.
+      v = violation('response_body', 'response body', `could not be validated (${(err as Error).message})`);
+    }
+    // Report kept its copies only to judge them.
+    if (!this.hold) this.held.length = 0;
     return v === undefined ? undefined : this.#settle(v);
   }
 
@@ -100,12 +109,15 @@ export class BodyWatch implements ResponseWatch {
     const validate = this.#plan.validate;
     if (validate === null) return undefined;
     if (this.#over) return violation('response_body', 'response body', TOO_LARGE);
+    const text = Buffer.concat(this.held, this.#size).toString('utf8');
     let value: unknown;
     try {
-      value = JSON.parse(Buffer.concat(this.held, this.#size).toString('utf8'));
+      value = JSON.parse(text);
     } catch {
       return violation('response_body', 'response body', this.#size === 0 ? 'is empty, but the response declares a schema' : 'is not valid JSON');
     }
+    // Ajv recurses: a body nested deeper than this is not handed to it.
+    if (scanJson(text, { keys: false }).tooDeep) return violation('response_body', 'response body', `nests deeper than ${MAX_JSON_DEPTH} levels`);
     if (validate(value)) return undefined;
     const e = describeAjvError(validate.errors?.[0]);
     return violation('response_body', 'response body', e.problem, e.at);

@@ -14,11 +14,13 @@ import { Errors, type GatewayError } from '../errors.ts';
 import type { Operation, ServiceConfig } from '../config/types.ts';
 import type { Json } from '../config/openapi.ts';
 import { readServedDocument } from '../config/service.ts';
+import { SpecError } from '../config/problems.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ContractHooks } from '../backend/proxy.ts';
 import { SpecContract, type OperationContract } from './contract.ts';
 import { readBodyForValidation } from './request-body.ts';
 import { checkRequest } from './request-check.ts';
+import { patternProblems } from './pattern-problems.ts';
 import { BodyWatch, checkResponseHead } from './response-check.ts';
 import { BODY_LIMIT, requestRefusal, responseRefusal, violation, type ValidateMode, type Violation, type ViolationKind } from './violations.ts';
 
@@ -37,7 +39,11 @@ export interface TrafficValidationOptions {
 
 export interface TrafficValidation {
   readonly mode: 'report' | 'enforce';
-  /** Builds the contract of a loaded spec; call before swapping it in. Never throws: a spec it cannot read is served unchecked, with a warning. */
+  /**
+   * Builds the contract of a loaded spec; call before swapping it in. Throws
+   * SpecError (refusing the spec, at start or on a reload) for a regex the
+   * validator cannot run; a spec it cannot read again is served unchecked, with a warning.
+   */
   prepare(service: { readonly config: ServiceConfig; readonly digest?: string }, file: string): Promise<void>;
   /** The pipeline stage, after routing and authentication: undefined to go on, or the refusal (enforce). */
   checkRequest(
@@ -84,18 +90,26 @@ export function createTrafficValidation(opts: TrafficValidationOptions): Traffic
     mode,
 
     async prepare(service, file) {
+      let doc: Json | undefined;
       try {
-        const doc = await readServedDocument(file, service.digest);
-        if (doc === undefined) {
-          log.warn({ file }, 'the spec file changed while it was being loaded: traffic is not validated until the next reload');
-          return;
-        }
+        doc = await readServedDocument(file, service.digest);
+      } catch (err) {
+        log.warn({ file, err: (err as Error).message }, 'traffic is not validated: the spec could not be read again');
+        return;
+      }
+      if (doc === undefined) {
+        log.warn({ file }, 'the spec file changed while it was being loaded: traffic is not validated until the next reload');
+        return;
+      }
+      const problems = patternProblems(doc);
+      if (problems.length > 0) throw new SpecError(file, problems);
+      try {
         const contract = new SpecContract(doc, (op, err) =>
           log.warn({ operation: op.id, err: err.message }, 'traffic to this operation is not validated: its schemas do not compile'),
         );
         contracts.set(service.config, contract);
       } catch (err) {
-        log.warn({ file, err: (err as Error).message }, 'traffic is not validated: the spec could not be read again');
+        log.warn({ file, err: (err as Error).message }, 'traffic is not validated: the spec\'s definitions do not compile');
       }
     },
 
@@ -124,7 +138,13 @@ export function createTrafficValidation(opts: TrafficValidationOptions): Traffic
         }
       }
       (req as Tagged)[kState] = { op, contract, forward };
-      const v = checkRequest(contract, { rawQuery, headers: req.headers, bindings, body, bodyUnchecked });
+      let v: Violation | undefined;
+      try {
+        v = checkRequest(contract, { rawQuery, headers: req.headers, bindings, body, bodyUnchecked });
+      } catch (err) {
+        // A validator that fails is a verdict of its own: report passes the request on, enforce refuses it.
+        v = violation('request_body', 'request', `could not be validated (${(err as Error).message})`);
+      }
       if (v === undefined) return undefined;
       report(op, v, req);
       return enforce ? requestRefusal(v) : undefined;
@@ -135,7 +155,12 @@ export function createTrafficValidation(opts: TrafficValidationOptions): Traffic
       response(req, status, headers) {
         const s = (req as Tagged)[kState];
         if (s === undefined) return undefined;
-        const verdict = checkResponseHead(s.contract, req.method, status, headers);
+        let verdict;
+        try {
+          verdict = checkResponseHead(s.contract, req.method, status, headers);
+        } catch (err) {
+          verdict = violation('response_body', 'response', `could not be validated (${(err as Error).message})`);
+        }
         if (verdict === undefined) return undefined;
         if ('kind' in verdict) return settleResponse(s.op, verdict, req);
         return new BodyWatch(s.contract, verdict, enforce, (v) => settleResponse(s.op, v, req));
