@@ -17,7 +17,7 @@ import type { GatewayMetrics } from './observability/metrics.ts';
 import { ALWAYS_SECRET_PARAMS, createAccessLog } from './observability/access-log.ts';
 import { createKeyVerifierFromOption } from './auth/apikeys/from-option.ts';
 import type { ApiKeyVerifier } from './auth/apikeys/verifier.ts';
-import { createQuotaEnforcer, type QuotaEnforcer } from './quota/enforcer.ts';
+import { createQuotaRuntime, type QuotaEnforcer } from './quota/enforcer.ts';
 import { createJwtAuthenticator } from './auth/jwt/authenticator.ts';
 import { loadJwksFiles, type JwksFileEntry } from './auth/jwt/jwks-file.ts';
 import { ASSERTION_JWKS_PATH, createAssertionSigner } from './auth/assertion.ts';
@@ -148,16 +148,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     ...(opts.backendAddressOverride ? { backendAddressOverride: opts.backendAddressOverride } : {}),
   };
 
-  const newQuota = (config: ServiceConfig): QuotaEnforcer | undefined =>
-    config.quotaLimits.length > 0
-      ? createQuotaEnforcer({
-          serviceName: config.serviceName,
-          limits: config.quotaLimits,
-          ...(opts.quotaStore ? { store: opts.quotaStore } : {}),
-          ...(opts.quotaTimeoutMs !== undefined ? { storeTimeoutMs: opts.quotaTimeoutMs } : {}),
-          log: (level, msg, fields) => log[level](fields ?? {}, msg),
-        })
-      : undefined;
+  // One quota runtime (one Redis client) for the process; each config's enforcer keeps unchanged limits' counters.
+  const quotaRuntime = createQuotaRuntime({
+    ...(opts.quotaStore ? { store: opts.quotaStore } : {}),
+    ...(opts.quotaTimeoutMs !== undefined ? { storeTimeoutMs: opts.quotaTimeoutMs } : {}),
+    log: (level, msg, fields) => log[level](fields ?? {}, msg),
+  });
+  const newQuota = (config: ServiceConfig, previous?: QuotaEnforcer): QuotaEnforcer | undefined =>
+    config.quotaLimits.length > 0 ? quotaRuntime.enforcerFor(config.serviceName, config.quotaLimits, previous) : undefined;
 
   const cacheDir = opts.specCacheDir === undefined ? defaultCacheDir(process.env) : opts.specCacheDir || undefined;
   const cache = openSpecCache(cacheDir);
@@ -380,12 +378,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         const next = await readSpec();
         for (const w of next.service.config.warnings ?? []) log.warn({ spec: next.file }, `spec warning: ${w}`);
         const old = state;
-        const quota = sameLimits(old.service.config, next.service.config) ? old.quota : newQuota(next.service.config);
+        const quota = sameLimits(old.service.config, next.service.config) ? old.quota : newQuota(next.service.config, old.quota);
         state = { service: next.service, quota, secretParams: secretParamsOf(next.service.config), digest: next.digest };
-        if (quota !== old.quota && old.quota) {
-          // Requests already past the quota stage hold no reference; close after they drain.
-          setTimeout(() => void old.quota?.close(), 30_000).unref();
-        }
         const fresh = next.service.config.audiences.filter((a) => !old.service.config.audiences.includes(a));
         void warmTokens(fresh);
         warmJwks(next.service.config);
@@ -482,7 +476,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       keys?.close();
       jwt.close();
       discovery.close();
-      await state.quota?.close();
+      await quotaRuntime.close();
     },
   };
 }
