@@ -23,6 +23,7 @@ import { KeyFileError } from './key-file.ts';
 import { loadKeysOffThread } from './key-load.ts';
 import { NOOP_LOGGER, type Logger } from './key-record.ts';
 import type { KeyTable } from './key-table.ts';
+import { watchLoop, type LoopReport } from './loop-watch.ts';
 import type { KeyStore } from './store.ts';
 
 export interface FileKeyStore extends KeyStore {
@@ -52,7 +53,7 @@ export interface FileKeyStoreOptions {
 /** SHA-256 of the file, read in chunks so a large file never blocks this thread for long. */
 async function digestOfFile(path: string): Promise<string> {
   const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 })) h.update(chunk as Buffer);
   return h.digest('hex');
 }
 
@@ -90,43 +91,62 @@ export async function createFileKeyStore(path: string, opts: FileKeyStoreOptions
   };
 
   async function reloadOnce(): Promise<void> {
-    let digest: string;
+    const started = performance.now();
+    const loop = watchLoop();
+    let report: LoopReport | undefined;
     try {
-      const now = await stat(path);
-      if (now.size > maxBytes) {
-        const marker = `too-large:${now.dev}:${now.ino}:${now.size}:${now.mtimeMs}`;
-        unreadable = null;
-        if (marker !== seen) log.error({ path, bytes: now.size, limit: maxBytes }, 'key store file is too large; keeping the last good keys');
-        seen = marker;
+      let digest: string;
+      try {
+        const now = await stat(path);
+        if (now.size > maxBytes) {
+          const marker = `too-large:${now.dev}:${now.ino}:${now.size}:${now.mtimeMs}`;
+          unreadable = null;
+          if (marker !== seen) log.error({ path, bytes: now.size, limit: maxBytes }, 'key store file is too large; keeping the last good keys');
+          seen = marker;
+          return;
+        }
+        digest = await digestOfFile(path);
+      } catch (err) {
+        unreadableNow(err);
         return;
       }
-      digest = await digestOfFile(path);
-    } catch (err) {
-      unreadableNow(err);
-      return;
-    }
-    unreadable = null;
-    if (digest === seen || closed) return;
-    const r = await loadKeysOffThread(path, maxBytes);
-    if (closed) return;
-    switch (r.kind) {
-      case 'loaded':
-        seen = r.digest;
-        table = r.table;
-        log.info({ path, keys: table.size, bytes: r.bytes }, 'key store reloaded');
-        for (const l of listeners) l();
-        return;
-      case 'invalid':
-        seen = r.digest ?? digest;
-        log.error({ path, problems: r.problems }, 'key store file is invalid; keeping the last good keys');
-        return;
-      case 'too-large':
-        seen = r.digest;
-        log.error({ path, bytes: r.bytes, limit: maxBytes }, 'key store file is too large; keeping the last good keys');
-        return;
-      case 'unreadable':
-        unreadableNow(new Error(r.message));
-        return;
+      unreadable = null;
+      if (digest === seen || closed) return;
+      const r = await loadKeysOffThread(path, maxBytes);
+      report = loop();
+      if (closed) return;
+      switch (r.kind) {
+        case 'loaded':
+          seen = r.digest;
+          table = r.table;
+          // How long it took and how much serving felt it, for operators sizing a store.
+          log.info(
+            {
+              path,
+              keys: table.size,
+              bytes: r.bytes,
+              ms: Math.round(performance.now() - started),
+              event_loop_max_delay_ms: report.maxDelayMs,
+              event_loop_max_busy_ms: report.maxBusyMs,
+            },
+            'key store reloaded',
+          );
+          for (const l of listeners) l();
+          return;
+        case 'invalid':
+          seen = r.digest ?? digest;
+          log.error({ path, problems: r.problems }, 'key store file is invalid; keeping the last good keys');
+          return;
+        case 'too-large':
+          seen = r.digest;
+          log.error({ path, bytes: r.bytes, limit: maxBytes }, 'key store file is too large; keeping the last good keys');
+          return;
+        case 'unreadable':
+          unreadableNow(new Error(r.message));
+          return;
+      }
+    } finally {
+      if (report === undefined) loop();
     }
   }
 

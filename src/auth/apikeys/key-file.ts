@@ -21,7 +21,8 @@
  * YAML in the block style the `keys` commands write is read by a fast
  * reader (key-yaml.ts), one entry at a time; other YAML goes to the general
  * parser, which needs far more time and memory, so only up to
- * YAML_FALLBACK_MAX_BYTES. JSON has no such limit.
+ * YAML_FALLBACK_MAX_BYTES. JSON is read whole (JSON.parse), in the memory
+ * the loading worker has.
  */
 import { parse as parseYaml } from 'yaml';
 import { compileRestrictions, type CompiledRestrictions, type RawRestrictions } from './compile.ts';

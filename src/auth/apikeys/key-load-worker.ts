@@ -4,7 +4,9 @@
  * copied). See key-load.ts.
  */
 import { createHash } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { EntryChecker, KeyFileError, readKeyItems } from './key-file.ts';
 import { KeyTableBuilder, type KeyTableData } from './key-table.ts';
@@ -21,6 +23,16 @@ export type KeyLoadOutput =
   | { readonly kind: 'unreadable'; readonly message: string };
 
 const { path, maxBytes } = workerData as KeyLoadInput;
+
+// This thread only, at the lowest priority: on a busy machine the serving
+// thread gets the CPU first. (Linux: /proc/thread-self names this thread's
+// id, which setpriority takes; elsewhere the worker keeps the usual priority.)
+try {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  if (Number.isInteger(tid) && tid > 0) setPriority(tid, 19);
+} catch {
+  // not Linux, or not permitted: the usual priority
+}
 
 function load(bytes: Buffer): { out: KeyLoadOutput; transfer: ArrayBuffer[] } {
   const digest = createHash('sha256').update(bytes).digest('hex');

@@ -51,8 +51,8 @@ const BOOL = /^(?:true|True|TRUE|false|False|FALSE)$/;
 const INT = /^[-+]?[0-9]+$/;
 // Other core-schema numbers (hex, octal, floats, .inf, .nan): left to the general parser.
 const OTHER_NUMBER = /^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*|[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+)|0x[0-9a-fA-F]+|0o[0-7]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/;
-// A plain scalar may not start with these (or they make it something else).
-const PLAIN_START = /^[-?:,[\]{}#&*!|>'"%@`]/;
+// A plain scalar may not start with these (or they make it something else); `-` may, before a non-blank (`-12`).
+const PLAIN_START = /^(?:[?:,[\]{}#&*!|>'"%@`]|-(?:\s|$))/;
 
 class Cursor {
   private pos = 0;

@@ -192,6 +192,8 @@ function textEdits(path: string, text: string, read: KeyEntriesInText): Editable
       if (span === -1) added.splice(added.indexOf(gone!), 1);
     },
     serialize() {
+      // No entry left: `keys:` alone would read as no list at all, so the document editor writes `keys: []`.
+      if (entries.length === 0) return documentFallback(path, text, entries);
       const kept = new Set(spans);
       const parts: string[] = [];
       let at = 0;
@@ -212,7 +214,7 @@ function textEdits(path: string, text: string, read: KeyEntriesInText): Editable
           if (!(err instanceof NotInSubset) || text.length > YAML_FALLBACK_MAX_BYTES) throw new Error(`cannot write this entry into ${path}: ${(err as Error).message}`);
           return documentFallback(path, text, entries);
         }
-        if (!text.slice(0, end).endsWith('\n')) parts.push('\n');
+        if (end > 0 && text[end - 1] !== '\n') parts.push('\n');
         parts.push(more);
       }
       parts.push(text.slice(end));
@@ -225,7 +227,7 @@ function textEdits(path: string, text: string, read: KeyEntriesInText): Editable
   };
 }
 
-/** The document editor's result for these entries (a small file whose new entry needs more YAML than the fast reader's). */
+/** The document editor's result for these entries (no entry left, or a small file whose new entry needs more YAML than the fast reader's). */
 function documentFallback(path: string, text: string, entries: readonly StoredKeyEntry[]): string {
   const doc: Document = parseDocument(text);
   doc.setIn(['keys'], doc.createNode(entries));
