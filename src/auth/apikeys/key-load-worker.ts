@@ -24,12 +24,12 @@ export type KeyLoadOutput =
 
 const { path, maxBytes } = workerData as KeyLoadInput;
 
-// This thread only, at the lowest priority: on a busy machine the serving
+// This thread only, at a lower priority: on a busy machine the serving
 // thread gets the CPU first. (Linux: /proc/thread-self names this thread's
 // id, which setpriority takes; elsewhere the worker keeps the usual priority.)
 try {
   const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  if (Number.isInteger(tid) && tid > 0) setPriority(tid, 19);
+  if (Number.isInteger(tid) && tid > 0) setPriority(tid, 10);
 } catch {
   // not Linux, or not permitted: the usual priority
 }

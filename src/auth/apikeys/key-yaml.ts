@@ -184,13 +184,12 @@ function readBlock(cur: Cursor, indent: number): unknown {
 }
 
 function readMap(cur: Cursor, indent: number, first?: { key: string; rest: string; no: number }): Record<string, unknown> {
-  const pairs: [string, unknown][] = [];
-  const keys = new Set<string>();
+  const out: Record<string, unknown> = {};
   const add = (key: string, rest: string, no: number) => {
-    if (keys.has(key)) throw new NotInSubset(no, `"${key}" twice in one mapping`);
+    if (Object.hasOwn(out, key)) throw new NotInSubset(no, `"${key}" twice in one mapping`);
+    // Assigning it would set the prototype; the general parser's reading is left to it.
     if (key === '__proto__') throw new NotInSubset(no, 'a "__proto__" key');
-    keys.add(key);
-    pairs.push([key, valueAfterKey(cur, indent, rest, no)]);
+    out[key] = valueAfterKey(cur, indent, rest, no);
   };
   if (first) add(first.key, first.rest, first.no);
   for (let l = cur.peek(); l !== null && l.indent === indent && !isDash(l.content); l = cur.peek()) {
@@ -201,8 +200,7 @@ function readMap(cur: Cursor, indent: number, first?: { key: string; rest: strin
   }
   const n = cur.peek();
   if (n !== null && n.indent > indent) throw new NotInSubset(n.no, 'unexpected indentation');
-  // fromEntries defines own properties: no key reaches a prototype.
-  return Object.fromEntries(pairs);
+  return out;
 }
 
 /** The value of `key:` whose line continues with `rest`, in a mapping at `indent`. */
@@ -262,6 +260,8 @@ function quoted(s: string, i: number, no: number): { value: string; end: number 
   while (j < s.length && s[j] !== '"') j += s[j] === '\\' ? 2 : 1;
   if (j >= s.length) throw new NotInSubset(no, 'a quoted value over several lines');
   const inner = s.slice(i + 1, j);
+  // Without escapes the value is the text between the quotes (the common case: `project: "123"`).
+  if (inner.indexOf('\\') === -1) return { value: inner, end: j + 1 };
   try {
     // JSON's escapes are a subset of YAML's; the rest go to the general parser.
     return { value: JSON.parse(`"${inner}"`) as string, end: j + 1 };
@@ -321,8 +321,12 @@ function plain(s: string, no: number): unknown {
   }
   if (NULL.test(s)) return null;
   if (BOOL.test(s)) return s[0] === 't' || s[0] === 'T';
-  if (INT.test(s)) return Number(s);
-  if (OTHER_NUMBER.test(s)) throw new NotInSubset(no, 'a non-decimal or fractional number');
+  const c = s.charCodeAt(0);
+  // Only these can start a number.
+  if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46) {
+    if (INT.test(s)) return Number(s);
+    if (OTHER_NUMBER.test(s)) throw new NotInSubset(no, 'a non-decimal or fractional number');
+  }
   return s;
 }
 
