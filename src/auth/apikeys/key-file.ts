@@ -133,6 +133,12 @@ export class EntryChecker {
     return out;
   }
 
+  /** Counts an entry already checked (one kept from a file read before) for uniqueness, without checking it again. */
+  known(entry: Pick<StoredKeyEntry, 'sha256' | 'name'>): void {
+    this.#hashes.add(entry.sha256);
+    this.#names.add(entry.name);
+  }
+
   finish(): void {
     if (this.#problems.length === 0) return;
     throw new KeyFileError(this.#path, this.#more > 0 ? [...this.#problems, `… and ${this.#more} more problem(s)`] : this.#problems);
@@ -210,14 +216,18 @@ export interface KeyEntriesInText {
   readonly layout: KeyListLayout;
 }
 
-export function readKeyEntries(text: string, path: string): KeyEntriesInText {
+/**
+ * `full: false` keeps of each entry only its hash, project and name (what the
+ * edits need), so editing a 100,000-key file fits the CLI's heap.
+ */
+export function readKeyEntries(text: string, path: string, { full = true }: { full?: boolean } = {}): KeyEntriesInText {
   const entries: StoredKeyEntry[] = [];
   const spans: number[] = [];
   const checker = new EntryChecker(path);
   const layout = readKeyItems(text, path, (raw, i, start, end) => {
     const c = checker.check(raw, i);
     if (c === null) return;
-    entries.push(c.entry);
+    entries.push(full ? c.entry : { sha256: c.entry.sha256, project: c.entry.project, name: c.entry.name });
     spans.push(start, end);
   });
   checker.finish();

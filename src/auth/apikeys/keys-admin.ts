@@ -90,8 +90,8 @@ export function newKeyEntry(key: string, opts: CreateKeyOptions): StoredKeyEntry
 
 export async function listKeys(storePath: string): Promise<KeyListing[]> {
   // No lock: writers replace the file atomically, so a read sees one version.
-  const file = editable(storePath, await readFile(storePath, 'utf8'));
-  return file.entries.map((e) => ({
+  const { entries } = readKeyEntries(await readFile(storePath, 'utf8'), storePath);
+  return entries.map((e) => ({
     name: e.name,
     project: e.project,
     ...(e.projectId !== undefined ? { projectId: e.projectId } : {}),
@@ -121,11 +121,12 @@ export async function revokeKey(storePath: string, nameOrFingerprint: string): P
 }
 
 export interface EditableFile {
+  /** The file's entries; of a block-style YAML file, only their hash, project and name. */
   readonly entries: readonly StoredKeyEntry[];
   add(entry: StoredKeyEntry): void;
   remove(index: number): void;
-  /** The edited file, validated: never a file the store would refuse. */
-  serialize(): string;
+  /** The edited file (in pieces, to write one after the other), validated: never a file the store would refuse. */
+  serialize(): string | readonly string[];
 }
 
 /**
@@ -137,7 +138,7 @@ export interface EditableFile {
  */
 export function editable(path: string, text: string | null): EditableFile {
   if (text !== null && !isJsonPath(path)) {
-    const read = readKeyEntries(text, path);
+    const read = readKeyEntries(text, path, { full: false });
     if (read.layout.style === 'block') return textEdits(path, text, read);
   }
   const entries = text === null ? [] : [...parseKeyFile(text, path).entries];
@@ -192,13 +193,14 @@ function textEdits(path: string, text: string, read: KeyEntriesInText): Editable
       if (span === -1) added.splice(added.indexOf(gone!), 1);
     },
     serialize() {
-      // No entry left: `keys:` alone would read as no list at all, so the document editor writes `keys: []`.
-      if (entries.length === 0) return documentFallback(path, text, entries);
       const kept = new Set(spans);
+      const removed: number[] = [];
+      for (let i = 0; i < read.entries.length; i++) if (!kept.has(i)) removed.push(i);
+      // No entry left: `keys:` alone would read as no list at all, so the document editor writes `keys: []`.
+      if (entries.length === 0) return documentEdits(path, text, removed, added);
       const parts: string[] = [];
       let at = 0;
-      for (let i = 0; i < read.entries.length; i++) {
-        if (kept.has(i)) continue;
+      for (const i of removed) {
         parts.push(text.slice(at, read.spans[2 * i]!));
         at = read.spans[2 * i + 1]!;
       }
@@ -212,25 +214,29 @@ function textEdits(path: string, text: string, read: KeyEntriesInText): Editable
           scanKeyList(`keys:\n${more}`, (v) => back.push(v));
         } catch (err) {
           if (!(err instanceof NotInSubset) || text.length > YAML_FALLBACK_MAX_BYTES) throw new Error(`cannot write this entry into ${path}: ${(err as Error).message}`);
-          return documentFallback(path, text, entries);
+          return documentEdits(path, text, removed, added);
         }
         if (end > 0 && text[end - 1] !== '\n') parts.push('\n');
         parts.push(more);
       }
       parts.push(text.slice(end));
-      // Never a file the store would refuse: every entry, old and new, passes the store's checks.
+      // Never a file the store would refuse: the kept entries were checked when read; the new ones are checked
+      // here, against them for uniqueness.
       const checker = new EntryChecker(path);
-      entries.forEach((e, i) => checker.check(e, i));
+      entries.forEach((e, i) => (spans[i] === -1 ? checker.check(e, i) : checker.known(e)));
       checker.finish();
-      return parts.join('');
+      return parts;
     },
   };
 }
 
-/** The document editor's result for these entries (no entry left, or a small file whose new entry needs more YAML than the fast reader's). */
-function documentFallback(path: string, text: string, entries: readonly StoredKeyEntry[]): string {
+/** The document editor's result for these edits (no entry left, or a small file whose new entry needs more YAML than the fast reader's). */
+function documentEdits(path: string, text: string, removed: readonly number[], added: readonly StoredKeyEntry[]): string {
   const doc: Document = parseDocument(text);
-  doc.setIn(['keys'], doc.createNode(entries));
+  for (let k = removed.length - 1; k >= 0; k--) doc.deleteIn(['keys', removed[k]!]);
+  const seq = doc.get('keys', true);
+  if (isSeq(seq) && seq.items.length === 0 && added.length === 0) seq.flow = true; // `keys: []`
+  for (const e of added) doc.addIn(['keys'], doc.createNode(e));
   return checked(path, doc.toString());
 }
 
