@@ -48,7 +48,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (corsError) throw new Error(corsError);
   const life = new Lifetime();
   let reloader: Reloader | undefined;
-  const parts = await createProcessParts(opts, life, { config: () => reloader!.status.current(), quota: () => reloader?.current().quota });
+  const parts = await createProcessParts(opts, life, { config: () => reloader!.status.current() });
 
   const docsMod = opts.docsPath !== undefined ? await import('./docs-page/docs-page.ts') : undefined;
   const { loader, source, first: loaded, skipped } = await openSpecs(
@@ -122,7 +122,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       selected_by: first.selectedBy,
       operations: first.config.operations.length,
       keys: opts.keys.split(':')[0],
-      quotaStore: first.quota?.store,
+      quotaStore: first.quota ? parts.quota.store : undefined,
       backendAuth: opts.backendAuth,
       downstreamMaxConnections: downstreamMax,
     },

@@ -10,7 +10,8 @@ import { droppedLogLines } from './logger.ts'; // log-drop counter (owned with l
 export interface MetricSources {
   readonly keys?: (() => ApiKeyVerifier | undefined) | undefined;
   readonly tokens?: (() => IdTokenSource | undefined) | undefined;
-  readonly quota?: (() => QuotaEnforcer | undefined) | undefined;
+  /** The process's quota runtime: its stats span every config's limiters. */
+  readonly quota?: (() => Pick<QuotaEnforcer, 'stats'> | undefined) | undefined;
   /** The config served, for endpoints_gateway_config_info. */
   readonly config?: (() => { readonly configId: string; readonly version: string }) | undefined;
 }

@@ -19,7 +19,7 @@ import { createAssertionSigner, type AssertionSigner } from '../auth/assertion.t
 import type { IdTokenSource } from '../backend/id-tokens.ts';
 import { createIdTokenReporter } from '../backend/id-token-reporting.ts';
 import { createBackendProxy } from '../backend/proxy.ts';
-import { createQuotaEnforcer, type QuotaEnforcer } from '../quota/enforcer.ts';
+import { createQuotaRuntime, type QuotaEnforcer, type QuotaRuntime } from '../quota/enforcer.ts';
 import type { TrafficValidation } from '../validation/traffic-validation.ts';
 import { DEFAULTS, type GatewayOptions } from './options.ts';
 import type { Lifetime } from './lifetime.ts';
@@ -35,18 +35,16 @@ export interface ProcessParts {
   readonly metrics: GatewayMetrics | undefined;
   readonly accessLog: ((req: IncomingMessage, outcome: Outcome) => void) | undefined;
   readonly proxy: ReturnType<typeof createBackendProxy>;
+  /** Owns the quota store (one Redis client) and the counters' stats, across reloads. */
+  readonly quota: QuotaRuntime;
   /** The quota limiters of a config; those of limits the previous config had unchanged carry on, counters and all. */
   quotaFor(config: ServiceConfig, previous: QuotaEnforcer | undefined): Promise<QuotaEnforcer | undefined>;
-}
-
-function sameLimits(a: ServiceConfig, b: ServiceConfig): boolean {
-  return JSON.stringify(a.quotaLimits) === JSON.stringify(b.quotaLimits) && a.serviceName === b.serviceName;
 }
 
 export async function createProcessParts(
   opts: GatewayOptions,
   life: Lifetime,
-  sources: { readonly config: () => { readonly configId: string; readonly version: string }; readonly quota: () => QuotaEnforcer | undefined },
+  sources: { readonly config: () => { readonly configId: string; readonly version: string } },
 ): Promise<ProcessParts> {
   const log = opts.logger;
   const keys = await createKeyVerifierFromOption(opts.keys, {
@@ -75,6 +73,20 @@ export async function createProcessParts(
   life.add('id tokens', () => tokens?.close());
   const assertions = await createAssertionSigner({ keyFile: opts.signingKey });
 
+  // One quota runtime for the process (one Redis client); each config's limiters reuse those of unchanged limits.
+  const quota = createQuotaRuntime({
+    ...(opts.quotaStore ? { store: opts.quotaStore } : {}),
+    storeTimeoutMs: opts.quotaTimeoutMs ?? DEFAULTS.quotaTimeoutMs,
+    log: (level, msg, fields) => log[level](fields ?? {}, msg),
+  });
+  life.add('quota', () => quota.close());
+  const quotaFor = async (config: ServiceConfig, previous: QuotaEnforcer | undefined): Promise<QuotaEnforcer | undefined> => {
+    if (config.quotaLimits.length === 0) return undefined;
+    const q = quota.enforcerFor(config.serviceName, config.quotaLimits, previous);
+    await q.ready(2000);
+    return q;
+  };
+
   // Made before metrics exist (it counts violations through them), so it reads them when it counts.
   let metrics: GatewayMetrics | undefined;
   const validation =
@@ -84,7 +96,7 @@ export async function createProcessParts(
   metrics =
     opts.adminPort === undefined
       ? undefined
-      : (await import('../observability/metrics.ts')).createMetrics({ keys: () => keys, tokens: () => tokens, quota: sources.quota, config: sources.config });
+      : (await import('../observability/metrics.ts')).createMetrics({ keys: () => keys, tokens: () => tokens, quota: () => quota, config: sources.config });
   const accessLog = opts.accessLog === false ? undefined : createAccessLog({ logger: log, traceProject: opts.traceProject ?? process.env.GOOGLE_CLOUD_PROJECT });
 
   const proxy = createBackendProxy({
@@ -102,33 +114,5 @@ export async function createProcessParts(
   });
   life.add('backend pools', () => proxy.close());
 
-  // Limiters in force, closed with the process; one a reload replaced is closed once requests past it drained.
-  const live = new Set<QuotaEnforcer>();
-  life.add('quota', () => Promise.all([...live].map((q) => q.close())));
-  const quotaFor = async (config: ServiceConfig, previous: QuotaEnforcer | undefined): Promise<QuotaEnforcer | undefined> => {
-    if (config.quotaLimits.length === 0) return undefined;
-    if (previous && previousConfig && sameLimits(previousConfig, config)) return previous;
-    const q = createQuotaEnforcer({
-      serviceName: config.serviceName,
-      limits: config.quotaLimits,
-      ...(opts.quotaStore ? { store: opts.quotaStore } : {}),
-      storeTimeoutMs: opts.quotaTimeoutMs ?? DEFAULTS.quotaTimeoutMs,
-      log: (level, msg, fields) => log[level](fields ?? {}, msg),
-    });
-    live.add(q);
-    if (previous) {
-      live.delete(previous);
-      setTimeout(() => void previous.close(), 30_000).unref();
-    }
-    await q.ready(2000);
-    return q;
-  };
-  let previousConfig: ServiceConfig | undefined;
-  const quotaForTracked = async (config: ServiceConfig, previous: QuotaEnforcer | undefined) => {
-    const q = await quotaFor(config, previous);
-    previousConfig = config;
-    return q;
-  };
-
-  return { keys, jwt, localJwks, tokens, assertions, validation, metrics, accessLog, proxy, quotaFor: quotaForTracked };
+  return { keys, jwt, localJwks, tokens, assertions, validation, metrics, accessLog, proxy, quota, quotaFor };
 }

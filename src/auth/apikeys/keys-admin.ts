@@ -6,9 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { isSeq, parseDocument, type Document } from 'yaml';
+import { isSeq, parseDocument, stringify, type Document } from 'yaml';
 import type { RawRestrictions } from './compile.ts';
-import { isJsonPath, parseKeyFile, type StoredKeyEntry } from './key-file.ts';
+import { EntryChecker, isJsonPath, parseKeyFile, readKeyEntries, YAML_FALLBACK_MAX_BYTES, type KeyEntriesInText, type StoredKeyEntry } from './key-file.ts';
+import { NotInSubset, scanKeyList } from './key-yaml.ts';
 import { fingerprint, hashKey } from './key-record.ts';
 import { updateStoreFile } from './store-update.ts';
 import { checkKnownKeyValue } from './known-key-value.ts';
@@ -89,8 +90,8 @@ export function newKeyEntry(key: string, opts: CreateKeyOptions): StoredKeyEntry
 
 export async function listKeys(storePath: string): Promise<KeyListing[]> {
   // No lock: writers replace the file atomically, so a read sees one version.
-  const file = editable(storePath, await readFile(storePath, 'utf8'));
-  return file.entries.map((e) => ({
+  const { entries } = readKeyEntries(await readFile(storePath, 'utf8'), storePath);
+  return entries.map((e) => ({
     name: e.name,
     project: e.project,
     ...(e.projectId !== undefined ? { projectId: e.projectId } : {}),
@@ -120,15 +121,26 @@ export async function revokeKey(storePath: string, nameOrFingerprint: string): P
 }
 
 export interface EditableFile {
+  /** The file's entries; of a block-style YAML file, only their hash, project and name. */
   readonly entries: readonly StoredKeyEntry[];
   add(entry: StoredKeyEntry): void;
   remove(index: number): void;
-  /** The edited file, validated: never a file the store would refuse. */
-  serialize(): string;
+  /** The edited file (in pieces, to write one after the other), validated: never a file the store would refuse. */
+  serialize(): string | readonly string[];
 }
 
-/** `text` null: a new, empty store. */
+/**
+ * `text` null: a new, empty store. A block-style YAML file (what these
+ * commands write) is edited as text: an added entry is appended after the
+ * last, a removed one's lines are cut, and the rest of the file, comments
+ * included, is left as it was; reading and writing a 100,000-key file then
+ * costs a fraction of a second. Other YAML is edited as a document.
+ */
 export function editable(path: string, text: string | null): EditableFile {
+  if (text !== null && !isJsonPath(path)) {
+    const read = readKeyEntries(text, path, { full: false });
+    if (read.layout.style === 'block') return textEdits(path, text, read);
+  }
   const entries = text === null ? [] : [...parseKeyFile(text, path).entries];
   if (isJsonPath(path)) {
     const obj = text === null ? { keys: [] as unknown[] } : (JSON.parse(text) as { keys: unknown[] });
@@ -151,6 +163,81 @@ export function editable(path: string, text: string | null): EditableFile {
     remove: (i) => doc.deleteIn(['keys', i]),
     serialize: () => checked(path, doc.toString()),
   };
+}
+
+/** One entry as block YAML at `indent`, in the form the fast reader reads (no folded lines). */
+function entryText(e: StoredKeyEntry, indent: number): string {
+  const pad = ' '.repeat(indent);
+  return stringify([e], { lineWidth: 0, minContentWidth: 0 })
+    .split('\n')
+    .map((l) => (l === '' ? l : pad + l))
+    .join('\n');
+}
+
+function textEdits(path: string, text: string, read: KeyEntriesInText): EditableFile {
+  const entries = [...read.entries];
+  /** Each current entry's span in `text`, or -1 for an added one. */
+  const spans: number[] = [];
+  for (let i = 0; i < entries.length; i++) spans.push(i);
+  const added: StoredKeyEntry[] = [];
+  return {
+    entries,
+    add: (e) => {
+      entries.push(e);
+      spans.push(-1);
+      added.push(e);
+    },
+    remove: (i) => {
+      const [gone] = entries.splice(i, 1);
+      const [span] = spans.splice(i, 1);
+      if (span === -1) added.splice(added.indexOf(gone!), 1);
+    },
+    serialize() {
+      const kept = new Set(spans);
+      const removed: number[] = [];
+      for (let i = 0; i < read.entries.length; i++) if (!kept.has(i)) removed.push(i);
+      // No entry left: `keys:` alone would read as no list at all, so the document editor writes `keys: []`.
+      if (entries.length === 0) return documentEdits(path, text, removed, added);
+      const parts: string[] = [];
+      let at = 0;
+      for (const i of removed) {
+        parts.push(text.slice(at, read.spans[2 * i]!));
+        at = read.spans[2 * i + 1]!;
+      }
+      const end = read.layout.end;
+      parts.push(text.slice(at, end));
+      if (added.length > 0) {
+        const more = added.map((e) => entryText(e, read.layout.itemIndent)).join('');
+        // Added text must read back with the fast reader, or a large file could no longer be read.
+        const back: unknown[] = [];
+        try {
+          scanKeyList(`keys:\n${more}`, (v) => back.push(v));
+        } catch (err) {
+          if (!(err instanceof NotInSubset) || text.length > YAML_FALLBACK_MAX_BYTES) throw new Error(`cannot write this entry into ${path}: ${(err as Error).message}`);
+          return documentEdits(path, text, removed, added);
+        }
+        if (end > 0 && text[end - 1] !== '\n') parts.push('\n');
+        parts.push(more);
+      }
+      parts.push(text.slice(end));
+      // Never a file the store would refuse: the kept entries were checked when read; the new ones are checked
+      // here, against them for uniqueness.
+      const checker = new EntryChecker(path);
+      entries.forEach((e, i) => (spans[i] === -1 ? checker.check(e, i) : checker.known(e)));
+      checker.finish();
+      return parts;
+    },
+  };
+}
+
+/** The document editor's result for these edits (no entry left, or a small file whose new entry needs more YAML than the fast reader's). */
+function documentEdits(path: string, text: string, removed: readonly number[], added: readonly StoredKeyEntry[]): string {
+  const doc: Document = parseDocument(text);
+  for (let k = removed.length - 1; k >= 0; k--) doc.deleteIn(['keys', removed[k]!]);
+  const seq = doc.get('keys', true);
+  if (isSeq(seq) && seq.items.length === 0 && added.length === 0) seq.flow = true; // `keys: []`
+  for (const e of added) doc.addIn(['keys'], doc.createNode(e));
+  return checked(path, doc.toString());
 }
 
 function checked(path: string, text: string): string {

@@ -32,7 +32,7 @@ export class StoreUpdateError extends Error {
  * the store's lock and writes what it returns (nothing when it returns null).
  * `change` may throw to abort without writing. Returns `change`'s result.
  */
-export async function updateStoreFile<T>(path: string, change: (text: string | null) => { text: string | null; result: T }): Promise<T> {
+export async function updateStoreFile<T>(path: string, change: (text: string | null) => { text: string | readonly string[] | null; result: T }): Promise<T> {
   // Write where the file really is: replacing a symlink by a regular file would
   // cut it from its target (and on a Kubernetes mount the target is read-only anyway).
   const file = await realpath(path).catch((err: NodeJS.ErrnoException) => {
@@ -98,13 +98,15 @@ function lockLost(path: string, cause: Error): StoreUpdateError {
   return new StoreUpdateError(`lost the lock on ${path} (${cause.message}); nothing was changed, try again`);
 }
 
-async function writeAtomically(file: string, text: string, mode: number, lost: () => Error | null): Promise<void> {
+/** `text` in pieces is written piece by piece: a large file's new content is never one more string of its size. */
+async function writeAtomically(file: string, text: string | readonly string[], mode: number, lost: () => Error | null): Promise<void> {
   const dir = dirname(file);
   const tmp = join(dir, `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     const fh = await open(tmp, 'wx', mode);
     try {
-      await fh.writeFile(text, 'utf8');
+      if (typeof text === 'string') await fh.writeFile(text, 'utf8');
+      else for (const piece of text) if (piece !== '') await fh.write(piece, null, 'utf8');
       await fh.chmod(mode); // `open`'s mode is filtered by the umask
       await fh.sync();
     } finally {
