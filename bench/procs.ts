@@ -1,23 +1,24 @@
-// Child processes for the benchmark: every server under test runs in its own process (so its RSS is
-// its own, and it never shares an event loop with autocannon), started on a free loopback port.
+// Child processes for the benchmark: every server under test runs in its own process (so its RSS and
+// CPU are its own, and it never shares an event loop with the load generator). Servers bind port 0
+// and say which port they got (a JSON line on stdout), or listen on a socket the benchmark opened
+// and handed over: no port is ever picked here and hoped to be still free when the server binds it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, readlink } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { request } from 'node:http';
-import { freePort } from '../test/helpers/child-gateway.ts';
+import type { HeldSocket } from './inherit-socket.ts';
 
 export interface Proc {
   readonly name: string;
   readonly url: string;
   readonly port: number;
   readonly child: ChildProcess;
+  /** The root of the server's process tree, whose CPU is measured. */
+  readonly pid: number;
   /** The last few KiB of the child's stderr, for error messages. */
   stderr(): string;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
   stop(graceMs?: number): Promise<number | null>;
 }
-
-/** A port that was free a moment ago: the tests' helper. */
-export { freePort };
 
 /** One GET on a fresh connection; resolves with the status, or 0 when the connection failed. */
 export function getStatus(url: string, timeoutMs = 2_000): Promise<number> {
@@ -53,84 +54,153 @@ export interface SpawnOptions {
   name: string;
   /** The program to run: `node` (this one) by default; an executable script runs through its shebang. */
   command?: string;
-  /** Arguments after the command (for `node`: the script first); `{PORT}` is replaced by the chosen port. */
+  /** Arguments after the command (for `node`: the script first). */
   args: string[];
   env?: Record<string, string>;
   /** Extra node flags before the script (e.g. --cpu-prof); only when `command` is node. */
   nodeFlags?: string[];
-  /** The port the server is told to use (default: a free one, put where `{PORT}` is). */
-  port?: number;
+  /**
+   * Where the port comes from: a JSON line the server prints on stdout once it listens (this
+   * function picks it out, undefined for other lines), or a listening socket the benchmark holds
+   * open for it, handed over as the child's fd 3 (this process's copy is closed once it is spawned).
+   */
+  port: ((line: Record<string, unknown>) => number | undefined) | HeldSocket;
   /** Path polled until it answers 200 (default '/'). */
   readyPath?: string;
   readyTimeoutMs?: number;
 }
 
-/** A start that lost its port to another process between our pick and its bind. */
-export function lostPort(err: unknown): boolean {
-  return /already in use|EADDRINUSE/.test(String((err as Error)?.message ?? err));
-}
-
 /**
- * Spawns `node [flags] args...` (or `command args...`) with stdout discarded (access logs must never block on a pipe), waits until readyPath answers 200.
- * A port picked here can be taken by a server started alongside before this one binds it: then it starts again on a new one.
+ * Spawns `node [flags] args...` (or `command args...`), learns its port, waits until readyPath answers 200.
+ * stdout is read to its end: the gateway writes its access log there, and a pipe nobody reads would stall it.
  */
 export async function spawnServer(o: SpawnOptions): Promise<Proc> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await spawnServerOnce(o);
-    } catch (err) {
-      if (o.port !== undefined || attempt >= 3 || !lostPort(err)) throw err;
-    }
-  }
-}
-
-async function spawnServerOnce(o: SpawnOptions): Promise<Proc> {
-  const port = o.port ?? (await freePort());
-  const args = o.args.map((a) => a.replaceAll('{PORT}', String(port)));
-  const child = spawn(o.command ?? process.execPath, o.command === undefined ? [...(o.nodeFlags ?? []), ...args] : args, {
+  const inherit = typeof o.port === 'function' ? undefined : o.port;
+  const child = spawn(o.command ?? process.execPath, o.command === undefined ? [...(o.nodeFlags ?? []), ...o.args] : o.args, {
     env: { ...process.env, ...o.env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', ...(inherit ? [inherit.fd] : [])],
   });
+  // The child holds its own copy now: from here on only it accepts connections on the port.
+  inherit?.close();
   let err = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (c: string) => {
     err = (err + c).slice(-8_192);
   });
   let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      exitCode = code;
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('exit', (code, signal) => {
+      exitCode = code ?? (signal ? -1 : null);
       resolve(code);
-    }),
-  );
-  const url = `http://127.0.0.1:${port}`;
-  const proc: Proc = {
-    name: o.name,
-    url,
-    port,
-    child,
-    stderr: () => err,
-    async stop(graceMs = 5_000) {
-      if (exitCode !== undefined) return exitCode;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      const code = await exited;
-      clearTimeout(t);
-      return code;
-    },
+    });
+    // A program that could not be started at all emits 'error' and no 'exit'.
+    child.on('error', (e) => {
+      err += `\n${e.message}`;
+      exitCode ??= -1;
+      resolve(exitCode);
+      child.emit('exit', -1, null);
+    });
+  });
+  const stop = async (graceMs = 5_000) => {
+    if (exitCode !== undefined) return exitCode;
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    const code = await exited;
+    clearTimeout(t);
+    return code;
   };
-  const deadline = Date.now() + (o.readyTimeoutMs ?? 30_000);
+  const timeoutMs = o.readyTimeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
+  let port: number;
+  try {
+    port = inherit ? inherit.port : await portFromStdout(child, o.port as (l: Record<string, unknown>) => number | undefined, timeoutMs, () => err);
+  } catch (e) {
+    await stop(1_000);
+    throw new Error(`${o.name}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (inherit) child.stdout!.resume();
+  const url = `http://127.0.0.1:${port}`;
+  const proc: Proc = { name: o.name, url, port, child, pid: child.pid!, stderr: () => err, stop };
   for (;;) {
     if (exitCode !== undefined) throw new Error(`${o.name} exited with code ${exitCode} before it was ready:\n${err}`);
     if ((await getStatus(url + (o.readyPath ?? '/'), 1_000)) === 200) return proc;
     if (Date.now() > deadline) {
-      await proc.stop(1_000);
-      throw new Error(`${o.name} was not ready within ${o.readyTimeoutMs ?? 30_000} ms:\n${err}`);
+      await stop(1_000);
+      throw new Error(`${o.name} was not ready within ${timeoutMs} ms:\n${err}`);
     }
     await sleep(20);
   }
 }
 
+/** The port from the first stdout line `pick` accepts; every later line is read and dropped. */
+function portFromStdout(child: ChildProcess, pick: (l: Record<string, unknown>) => number | undefined, timeoutMs: number, stderr: () => string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let found = false;
+    const out = child.stdout!;
+    out.setEncoding('utf8');
+    const timer = setTimeout(() => done(new Error(`no listening line on stdout within ${timeoutMs} ms:\n${stderr()}`)), timeoutMs);
+    const done = (e: Error | undefined, port?: number) => {
+      if (found) return;
+      found = true;
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      // From here on, stdout is only drained.
+      buf = '';
+      if (e) reject(e);
+      else resolve(port!);
+    };
+    const onExit = (code: number | null) => setImmediate(() => done(new Error(`exited with code ${code} before it said its port:\n${stderr()}`)));
+    child.on('exit', onExit);
+    out.on('data', (chunk: string) => {
+      if (found) return;
+      buf += chunk;
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (!line.startsWith('{')) continue;
+        let port: number | undefined;
+        try {
+          port = pick(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          continue;
+        }
+        if (port !== undefined) return done(undefined, port);
+      }
+    });
+  });
+}
+
+/** The JSON line the benchmark's own servers print once they listen (`bench/servers/*.ts`). */
+export const benchServerPort = (l: Record<string, unknown>) => (l.message === 'listening' && typeof l.port === 'number' ? l.port : undefined);
+
+/**
+ * TCP ports `pid` itself listens on, from /proc: its socket fds matched against the LISTEN rows of
+ * its network namespace's tables. For a server that prints its port late (or not at all).
+ */
+export async function listeningPorts(pid: number): Promise<number[]> {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of await readdir(`/proc/${pid}/fd`)) {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      if (m) inodes.add(m[1]!);
+    }
+  } catch {
+    return [];
+  }
+  if (inodes.size === 0) return [];
+  const ports: number[] = [];
+  for (const table of ['tcp', 'tcp6']) {
+    const text = await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '');
+    for (const row of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+      const f = row.trim().split(/\s+/);
+      if (f[3] === '0A' && inodes.has(f[9] ?? '')) ports.push(parseInt(f[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
+}
 /** Resident set size and its peak in bytes, from /proc/<pid>/status (Linux). */
 export async function readRss(pid: number): Promise<{ rss: number; peak: number } | undefined> {
   try {
