@@ -49,9 +49,9 @@ async function allStats(): Promise<Map<number, Stat>> {
 }
 
 /** `root` and all its descendants (children of children included), found through every process's parent. */
-function treeOf(root: number, all: ReadonlyMap<number, Stat>): Stat[] {
+function treeOf(root: number, all: ReadonlyMap<number, Stat>): Map<number, Stat> {
   const rootStat = all.get(root);
-  if (!rootStat) return [];
+  if (!rootStat) return new Map();
   const tree = new Map<number, Stat>([[root, rootStat]]);
   for (let grew = true; grew; ) {
     grew = false;
@@ -62,7 +62,12 @@ function treeOf(root: number, all: ReadonlyMap<number, Stat>): Stat[] {
       }
     }
   }
-  return [...tree.values()];
+  return tree;
+}
+
+/** The pids of `root`'s process tree (root first); empty when it is gone. */
+export async function treePids(root: number): Promise<number[]> {
+  return [...treeOf(root, await allStats()).keys()];
 }
 
 export interface TreeCpu {
@@ -77,7 +82,7 @@ export async function cpuSnapshot(roots: readonly number[]): Promise<Map<number,
   const hz = clockTicks();
   const out = new Map<number, TreeCpu>();
   for (const root of roots) {
-    const tree = treeOf(root, all);
+    const tree = [...treeOf(root, all).values()];
     out.set(root, { seconds: tree.length === 0 ? NaN : tree.reduce((t, s) => t + s.ticks, 0) / hz, processes: tree.length });
   }
   return out;

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { request } from 'node:http';
+import { treePids } from './cpu.ts';
 import type { HeldSocket } from './inherit-socket.ts';
 
 export interface Proc {
@@ -213,6 +214,13 @@ export async function readRss(pid: number): Promise<{ rss: number; peak: number 
   } catch {
     return undefined;
   }
+}
+
+/** RSS summed over a server's process tree (nginx's master and worker, a gateway's workers): pages shared between them count once per process. */
+export async function readTreeRss(root: number): Promise<number | undefined> {
+  const pids = await treePids(root);
+  const rss = await Promise.all(pids.map((p) => readRss(p)));
+  return pids.length === 0 ? undefined : rss.reduce((t, r) => t + (r?.rss ?? 0), 0);
 }
 
 /** What runs as `pid`: its executable and command line, so the RSS read is known to be the gateway's own node process, not a wrapper. */

@@ -32,7 +32,7 @@ import { INSPECT_ANY_PORT, openHeapProbe, type HeapProbe } from './heap.ts';
 import { MAIN_KEY, manyKey, rotatingKeys, rotatingKeysForWrk, WARM_KEYS, warmKey, withKey } from './keys.ts';
 import { describeMachine, machineLine } from './machine.ts';
 import { measuredLoad, type Measured } from './measure.ts';
-import { getStatus, getText, processInfo, readRss, type Proc } from './procs.ts';
+import { getStatus, getText, processInfo, readRss, readTreeRss, type Proc } from './procs.ts';
 import { fmtCpu, fmtMiB, fmtMs, fmtP99, fmtRps, fmtX, markdownTable, spread, verdict, type Row, type Spread, type Target } from './report.ts';
 import { settingsFrom } from './settings.ts';
 import { writeSpec } from './spec.ts';
@@ -173,7 +173,7 @@ async function main(): Promise<number> {
     const roundsUpstream = { apikeysCalls: apikeysCalls() - roundsStart.apikeys, metadataCalls: metadataCalls() - roundsStart.metadata };
 
     const rssAfterRounds: Record<string, number | undefined> = {};
-    for (const { def, proc } of cases) rssAfterRounds[def.id] = (await readRss(proc.pid))?.rss;
+    for (const { def, proc } of cases) rssAfterRounds[def.id] = await readTreeRss(proc.pid);
     let metricsScrape: { status: number; bytes: number } | undefined;
     const mainAdmin = (mainGw as GatewayProc).adminUrl;
     if (mainAdmin !== undefined) {
