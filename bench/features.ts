@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,7 +33,7 @@ try {
   keys.addKey({ keyString: KEY, project: '123456789' });
   const sock = path.join(tmp, 'redis.sock');
   redis = spawn('redis-server', ['--port', '0', '--unixsocket', sock, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 300));
+  await untilAccepting(sock, 10_000);
 
   const spec = (withQuota: boolean) =>
     stringify({
@@ -96,6 +97,20 @@ try {
 } finally {
   await Promise.all(procs.map((p) => p.stop()));
   redis?.kill();
+}
+
+/** Waits until a unix socket accepts connections (redis-server creates it once it is listening). */
+async function untilAccepting(socketPath: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = net.connect(socketPath, () => (c.end(), resolve(true)));
+      c.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing accepted connections on ${socketPath} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 // The cached key check in process: verify() on a warm cache, per call.
