@@ -6,7 +6,7 @@ import { chmodSync } from 'node:fs';
 import path from 'node:path';
 import { backendRole, findNginx, nginxVersion, proxyRole, startNginx } from './nginx.ts';
 import { CLI, REPO } from './paths.ts';
-import { benchServerPort, getStatus, listeningPorts, spawnServer, type Proc } from './procs.ts';
+import { benchServerPort, getStatus, listeningPortPoll, spawnServer, type Proc } from './procs.ts';
 
 export { CLI, REPO };
 
@@ -135,8 +135,8 @@ export async function startGateway(name: string, spec: string, up: Upstreams, v:
 /**
  * Milliseconds from spawning a gateway to its first 200 on `path` (a key-protected route with a valid
  * key): the cold key lookup and ID-token fetch are part of it, as they are for a real first caller.
- * The gateway binds port 0 and has no admin listener, so its one listening socket (read from /proc,
- * which sees it at once, where the log line can wait for a flush) is its port.
+ * The gateway binds port 0 and has no admin listener, so the one listening socket it opens (read from
+ * /proc, which sees it at once, where the log line can wait for the logger's next flush) is its port.
  */
 export async function timeToFirst200(spec: string, up: Upstreams, path: string, timeoutMs = 30_000): Promise<number> {
   const cmd = gatewayCommand(spec, up, { admin: false });
@@ -155,9 +155,10 @@ export async function timeToFirst200(spec: string, up: Upstreams, path: string, 
     return undefined;
   };
   try {
+    const pollPort = listeningPortPoll(child.pid!);
     let port: number | undefined;
     while (port === undefined) {
-      port = (await listeningPorts(child.pid!))[0];
+      port = pollPort();
       if (port === undefined) {
         const e = late('listening socket');
         if (e) throw e;

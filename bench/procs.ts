@@ -3,7 +3,8 @@
 // and say which port they got (a JSON line on stdout), or listen on a socket the benchmark opened
 // and handed over: no port is ever picked here and hoped to be still free when the server binds it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFile, readlink } from 'node:fs/promises';
 import { request } from 'node:http';
 import { treePids } from './cpu.ts';
 import type { HeldSocket } from './inherit-socket.ts';
@@ -176,32 +177,67 @@ function portFromStdout(child: ChildProcess, pick: (l: Record<string, unknown>) 
 export const benchServerPort = (l: Record<string, unknown>) => (l.message === 'listening' && typeof l.port === 'number' ? l.port : undefined);
 
 /**
- * TCP ports `pid` itself listens on, from /proc: its socket fds matched against the LISTEN rows of
- * its network namespace's tables. For a server that prints its port late (or not at all).
+ * The LISTEN sockets of this process's network namespace (its children's too), inode → port, from
+ * /proc/self/net/tcp and tcp6. Costly (the kernel walks its whole socket hash table: about 10 ms of
+ * CPU here), so read only when a server has a socket not seen before.
  */
-export async function listeningPorts(pid: number): Promise<number[]> {
-  const inodes = new Set<string>();
-  try {
-    for (const fd of await readdir(`/proc/${pid}/fd`)) {
-      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
-      const m = /^socket:\[(\d+)\]$/.exec(target);
-      if (m) inodes.add(m[1]!);
-    }
-  } catch {
-    return [];
-  }
-  if (inodes.size === 0) return [];
-  const ports: number[] = [];
+function listeningSockets(): Map<string, number> {
+  const out = new Map<string, number>();
   for (const table of ['tcp', 'tcp6']) {
-    const text = await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '');
+    let text = '';
+    try {
+      text = readFileSync(`/proc/self/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
     for (const row of text.split('\n').slice(1)) {
       // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
       const f = row.trim().split(/\s+/);
-      if (f[3] === '0A' && inodes.has(f[9] ?? '')) ports.push(parseInt(f[1]!.split(':')[1]!, 16));
+      if (f[3] === '0A' && f[9] !== undefined) out.set(f[9], parseInt(f[1]!.split(':')[1]!, 16));
     }
   }
-  return ports;
+  return out;
 }
+
+/** The inodes of the sockets `pid` holds (its fds that link to `socket:[inode]`): cheap, a readdir and a readlink per fd. */
+function socketInodes(pid: number): string[] {
+  const out: string[] = [];
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) out.push(m[1]!);
+      } catch {
+        // Closed since the readdir.
+      }
+    }
+  } catch {
+    // The process is gone.
+  }
+  return out;
+}
+
+/**
+ * A poll for the port a server on port 0 listens on, for a server that says its port late (or not
+ * at all): it watches the server's own sockets and reads the LISTEN table only when one it has not
+ * ruled out is there. A socket that is not listening (a client connection, a unix socket) is ruled
+ * out after a few reads, so polling every few ms stays cheap. Returns undefined until it listens.
+ */
+export function listeningPortPoll(pid: number): () => number | undefined {
+  const misses = new Map<string, number>();
+  return () => {
+    const candidates = socketInodes(pid).filter((inode) => (misses.get(inode) ?? 0) < 3);
+    if (candidates.length === 0) return undefined;
+    const listening = listeningSockets();
+    for (const inode of candidates) {
+      const port = listening.get(inode);
+      if (port !== undefined) return port;
+      misses.set(inode, (misses.get(inode) ?? 0) + 1);
+    }
+    return undefined;
+  };
+}
+
 /** Resident set size and its peak in bytes, from /proc/<pid>/status (Linux). */
 export async function readRss(pid: number): Promise<{ rss: number; peak: number } | undefined> {
   try {
