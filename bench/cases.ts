@@ -1,12 +1,14 @@
-// The servers under test, each started in its own process on loopback.
+// The servers under test, one table: each case is a server started in its own process on loopback
+// (its whole process tree is what the CPU figures measure), and the cases it is compared with in the
+// same run. A new case is a few lines: usually `gatewayCase({ id, label, args | env | nodeOptions })`.
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import path from 'node:path';
-import { freePort, getStatus, lostPort, spawnServer, type Proc } from './procs.ts';
+import { backendRole, findNginx, nginxVersion, proxyRole, startNginx } from './nginx.ts';
+import { CLI, REPO } from './paths.ts';
+import { benchServerPort, getStatus, listeningPortPoll, spawnServer, type Proc } from './procs.ts';
 
-export const REPO = path.resolve(import.meta.dirname, '..');
-/** The compiled CLI, as production runs it (the `bin`, and the Docker image's entrypoint); run.ts builds it first. */
-export const CLI = path.join(REPO, 'dist/cli.js');
+export { CLI, REPO };
 
 /**
  * Builds dist/ as `npm run build` does and makes the CLI executable, as npm does for a `bin`: the
@@ -27,16 +29,33 @@ export function withNodeOptions(env: Record<string, string>, nodeOptions: readon
 }
 const SERVERS = path.join(REPO, 'bench/servers');
 
-export function startBackend(): Promise<Proc> {
-  return spawnServer({ name: 'backend', args: [path.join(SERVERS, 'backend.ts'), '{PORT}'] });
+export interface Backend {
+  proc: Proc;
+  /** What serves the body, for the table ("nginx 1.22.1 static, 1 worker"). */
+  kind: string;
+  /** nginx's binary and version, or why there is none (then the backend is node:http). */
+  nginx: { bin: string; version: string } | { missing: string };
 }
 
-export function startExpressHpm(target: string): Promise<Proc> {
-  return spawnServer({ name: 'express-hpm', args: [path.join(SERVERS, 'express-hpm.ts'), '{PORT}', target] });
-}
-
-export function startUndiciProxy(target: string): Promise<Proc> {
-  return spawnServer({ name: 'undici-proxy', args: [path.join(SERVERS, 'undici-proxy.ts'), '{PORT}', target] });
+/**
+ * The backend every proxy forwards to: a one-worker nginx serving the body statically, so that the
+ * proxies measured in front of it get as much of the two cores as possible; node:http
+ * (bench/servers/backend.ts) when nginx cannot be had.
+ */
+export async function startBackend(dir: string): Promise<Backend> {
+  const found = findNginx();
+  let missing = 'missing' in found ? found.missing : undefined;
+  if ('bin' in found) {
+    const version = nginxVersion(found.bin);
+    try {
+      const proc = await startNginx('backend', found.bin, dir, backendRole());
+      return { proc, kind: `nginx ${version} static, 1 worker`, nginx: { bin: found.bin, version } };
+    } catch (err) {
+      missing = `nginx would not start: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+  const proc = await spawnServer({ name: 'backend', args: [path.join(SERVERS, 'backend.ts')], port: benchServerPort });
+  return { proc, kind: 'node:http', nginx: { missing: missing ?? 'nginx is not installed' } };
 }
 
 export interface Upstreams {
@@ -53,23 +72,19 @@ export function serveSupports(flag: string): boolean {
   return serveHelp.includes(flag);
 }
 
-/** Arguments (after the executable CLI) and environment for the gateway as users run it, everything on; `{PORT}` is filled in by spawnServer. */
-export async function gatewayCommand(spec: string, up: Upstreams): Promise<{ args: string[]; env: Record<string, string>; adminPort?: number }> {
+/** Arguments (after the executable CLI) and environment for the gateway as users run it, everything on, on port 0. */
+export function gatewayCommand(spec: string, up: Upstreams, o: { admin: boolean }): { args: string[]; env: Record<string, string> } {
   const args = [
     'serve',
     '--spec', spec,
-    '--port', '{PORT}',
+    '--port', '0',
     '--host', '127.0.0.1',
     '--backend-auth', 'google',
     '--keys', 'google',
     '--apikeys-endpoint', up.apikeysUrl,
     '--log-level', 'info',
   ];
-  let adminPort: number | undefined;
-  if (serveSupports('--admin-port')) {
-    adminPort = await freePort();
-    args.push('--admin-port', String(adminPort));
-  }
+  if (o.admin && serveSupports('--admin-port')) args.push('--admin-port', '0');
   if (serveSupports('--access-log')) args.push('--access-log', 'on');
   const env = {
     // The shebang's `env node` finds node on PATH: make it this one, the Node the benchmark runs on.
@@ -78,53 +93,85 @@ export async function gatewayCommand(spec: string, up: Upstreams): Promise<{ arg
     METADATA_SERVER_DETECTION: 'assume-present',
     GOOGLE_CLOUD_PROJECT: 'bench-project',
   };
-  return adminPort === undefined ? { args, env } : { args, env, adminPort };
+  return { args, env };
 }
 
 export interface GatewayProc extends Proc {
   adminUrl?: string;
 }
 
-/** The gateway run as `dist/cli.js serve ...` (its shebang starts node); `nodeOptions` go in through NODE_OPTIONS, `extraArgs` after the usual flags. */
-export async function startGateway(name: string, spec: string, up: Upstreams, nodeOptions: readonly string[] = [], extraArgs: readonly string[] = []): Promise<GatewayProc> {
-  for (let attempt = 1; ; attempt++) {
-    // The admin port is picked in gatewayCommand: a start that lost it picks both again.
-    const cmd = await gatewayCommand(spec, up);
-    const env = withNodeOptions(cmd.env, nodeOptions);
-    try {
-      const p = await spawnServer({ name, command: CLI, args: [...cmd.args, ...extraArgs], env, readyPath: '/healthz', readyTimeoutMs: 60_000 });
-      return cmd.adminPort === undefined ? p : Object.assign(p, { adminUrl: `http://127.0.0.1:${cmd.adminPort}` });
-    } catch (err) {
-      if (attempt >= 3 || !lostPort(err)) throw err;
-    }
-  }
+export interface GatewayVariant {
+  /** Appended to NODE_OPTIONS (they win over the shebang's defaults). */
+  nodeOptions?: readonly string[];
+  /** After the usual `serve` flags (a later flag wins over an earlier one). */
+  args?: readonly string[];
+  /** Added to the environment (ENDPOINTS_* settings, feature switches). */
+  env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The gateway run as `dist/cli.js serve ...` (its shebang starts node) on port 0; its main and admin
+ * ports come from its own 'endpoints-gateway listening' line.
+ */
+export async function startGateway(name: string, spec: string, up: Upstreams, v: GatewayVariant = {}): Promise<GatewayProc> {
+  const cmd = gatewayCommand(spec, up, { admin: true });
+  let adminPort: number | undefined;
+  const p = await spawnServer({
+    name,
+    command: CLI,
+    args: [...cmd.args, ...(v.args ?? [])],
+    env: { ...withNodeOptions(cmd.env, v.nodeOptions ?? []), ...v.env },
+    port: (l) => {
+      if (l.message !== 'endpoints-gateway listening' || typeof l.port !== 'number') return undefined;
+      if (typeof l.adminPort === 'number') adminPort = l.adminPort;
+      return l.port;
+    },
+    readyPath: '/healthz',
+    readyTimeoutMs: 60_000,
+  });
+  return adminPort === undefined ? p : Object.assign(p, { adminUrl: `http://127.0.0.1:${adminPort}` });
 }
 
 /**
  * Milliseconds from spawning a gateway to its first 200 on `path` (a key-protected route with a valid
  * key): the cold key lookup and ID-token fetch are part of it, as they are for a real first caller.
+ * The gateway binds port 0 and has no admin listener, so the one listening socket it opens (read from
+ * /proc, which sees it at once, where the log line can wait for the logger's next flush) is its port.
  */
 export async function timeToFirst200(spec: string, up: Upstreams, path: string, timeoutMs = 30_000): Promise<number> {
-  const port = await freePort();
-  const cmd = await gatewayCommand(spec, up);
-  const args = cmd.args.map((a) => a.replaceAll('{PORT}', String(port)));
-  const url = `http://127.0.0.1:${port}${path}`;
+  const cmd = gatewayCommand(spec, up, { admin: false });
   const t0 = performance.now();
-  const child = spawn(CLI, args, { env: { ...process.env, ...cmd.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(CLI, cmd.args, { env: { ...process.env, ...cmd.env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (c: string) => (err = (err + c).slice(-8_192)));
   let exited = false;
   const gone = new Promise<void>((r) => child.on('exit', () => ((exited = true), r())));
+  // A short pause between polls keeps this loop from taking the CPU the starting gateway needs (two cores).
+  const pause = () => new Promise((r) => setTimeout(r, 2));
+  const late = (what: string) => {
+    if (exited) return new Error(`gateway exited before ${what}:\n${err}`);
+    if (performance.now() - t0 > timeoutMs) return new Error(`no ${what} within ${timeoutMs} ms:\n${err}`);
+    return undefined;
+  };
   try {
+    const pollPort = listeningPortPoll(child.pid!);
+    let port: number | undefined;
+    while (port === undefined) {
+      port = pollPort();
+      if (port === undefined) {
+        const e = late('listening socket');
+        if (e) throw e;
+        await pause();
+      }
+    }
+    const url = `http://127.0.0.1:${port}${path}`;
     for (;;) {
-      // A refused connection fails in well under a millisecond; a short pause keeps this loop
-      // from taking the CPU the starting gateway needs (there are only two cores).
       const status = await getStatus(url, 5_000);
       if (status === 200) return performance.now() - t0;
-      if (exited) throw new Error(`gateway exited before its first 200:\n${err}`);
-      if (performance.now() - t0 > timeoutMs) throw new Error(`no 200 from ${path} within ${timeoutMs} ms (last status ${status}):\n${err}`);
-      await new Promise((r) => setTimeout(r, 2));
+      const e = late(`200 from ${path} (last status ${status})`);
+      if (e) throw e;
+      await pause();
     }
   } finally {
     if (!exited) {
@@ -134,4 +181,104 @@ export async function timeToFirst200(spec: string, up: Upstreams, path: string, 
       clearTimeout(t);
     }
   }
+}
+
+/** What every case's server can use: the shared backend, the emulators, the specs. */
+export interface CaseContext {
+  /** The static backend every proxy forwards to. */
+  backend: Proc;
+  up: Upstreams;
+  /** The spec with this many operations (written before any case starts). */
+  specOf(operations: number): string;
+  /** Per-case scratch folder. */
+  dirOf(caseId: string): string;
+  /** nginx, when installed; the ID token its proxy sends (minted once by the metadata emulator). */
+  nginx?: { bin: string; version: string; bearer: string };
+  mainKey: string;
+}
+
+/** One figure of one case compared with another case's in the same run (a paired ratio per round). */
+export interface Comparison {
+  to: string;
+  figures: readonly ('rps' | 'p99' | 'cpu')[];
+}
+
+export interface CaseDef {
+  id: string;
+  /** The table's row label. */
+  label: string;
+  /** How other rows name this case in their ratios ("floor", "baseline"). */
+  short?: string;
+  /** Starts the server; undefined when it cannot run on this machine (the row says so, the smoke run skips it). */
+  start(ctx: CaseContext): Promise<Proc> | undefined;
+  compare?: readonly Comparison[];
+}
+
+/** A gateway case: the gateway as users run it on the `operations`-op spec, plus the variant's flags or environment. */
+export function gatewayCase(o: { id: string; label: string; short?: string; operations: number; variant?: GatewayVariant; compare?: readonly Comparison[] }): CaseDef {
+  return {
+    id: o.id,
+    label: o.label,
+    ...(o.short !== undefined ? { short: o.short } : {}),
+    ...(o.compare ? { compare: o.compare } : {}),
+    start: (ctx) => startGateway(o.id, ctx.specOf(o.operations), ctx.up, o.variant),
+  };
+}
+
+export const FLOOR = 'undici';
+export const BASELINE = 'hpm';
+export const NGINX = 'nginx';
+export const VALIDATE = 'gateway-validate-report';
+export const gatewayId = (operations: number) => `gateway-${operations}`;
+
+/**
+ * The side-by-side cases, in table order. `specSizes[0]` is the main gateway case ("everything on");
+ * the last case is the largest spec (the routing-cost row). `profile` runs the main case under --cpu-prof.
+ */
+export function sideBySideCases(o: { specSizes: readonly number[]; validate: boolean; profileDir?: string }): CaseDef[] {
+  const main = gatewayId(o.specSizes[0]!);
+  const ops = (n: number) => n.toLocaleString('en-US');
+  const vsFloor: Comparison = { to: FLOOR, figures: ['rps', 'cpu'] };
+  return [
+    { id: 'direct', label: '1. backend called directly', start: (ctx) => Promise.resolve(ctx.backend), compare: [{ to: BASELINE, figures: ['rps'] }] },
+    {
+      id: BASELINE,
+      label: '2. express 5 + hpm 4, bare (baseline)',
+      short: 'baseline',
+      start: (ctx) => spawnServer({ name: 'express-hpm', args: [path.join(SERVERS, 'express-hpm.ts'), ctx.backend.url], port: benchServerPort }),
+      compare: [vsFloor],
+    },
+    {
+      id: FLOOR,
+      label: '3. node:http + undici, bare (floor)',
+      short: 'floor',
+      start: (ctx) => spawnServer({ name: 'undici-proxy', args: [path.join(SERVERS, 'undici-proxy.ts'), ctx.backend.url], port: benchServerPort }),
+      compare: [{ to: BASELINE, figures: ['rps', 'cpu'] }],
+    },
+    {
+      id: NGINX,
+      label: '4. nginx, key map + static token, 1 worker',
+      short: 'nginx',
+      start: (ctx) =>
+        ctx.nginx && startNginx('nginx', ctx.nginx.bin, ctx.dirOf(NGINX), proxyRole({ key: ctx.mainKey, bearer: ctx.nginx.bearer, backendUrl: ctx.backend.url })),
+      compare: [vsFloor],
+    },
+    gatewayCase({
+      id: main,
+      label: `5. gateway, everything on (${ops(o.specSizes[0]!)} ops)`,
+      short: 'everything-on',
+      operations: o.specSizes[0]!,
+      ...(o.profileDir !== undefined ? { variant: { nodeOptions: ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] } } : {}),
+      compare: [
+        { to: BASELINE, figures: ['rps'] },
+        { to: FLOOR, figures: ['rps', 'p99', 'cpu'] },
+        { to: NGINX, figures: ['rps', 'cpu'] },
+      ],
+    }),
+    // Right after the everything-on case it is compared with.
+    ...(o.validate
+      ? [gatewayCase({ id: VALIDATE, label: `gateway, --validate report (${ops(o.specSizes[0]!)} ops)`, operations: o.specSizes[0]!, variant: { args: ['--validate', 'report'] }, compare: [{ to: main, figures: ['rps', 'p99', 'cpu'] }] })]
+      : []),
+    ...o.specSizes.slice(1).map((n) => gatewayCase({ id: gatewayId(n), label: `gateway, ${ops(n)} ops`, operations: n, compare: [{ to: main, figures: ['rps', 'cpu'] }] })),
+  ];
 }

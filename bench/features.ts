@@ -1,17 +1,20 @@
 // What each check costs: the gateway with and without quota (memory, Redis),
-// A B A B over rounds on the same machine, plus the in-process cost of a
-// cached API-key check. `node bench/features.ts [--rounds N] [--duration S]`.
+// A B A B over rounds on the same machine (req/s and the gateway's CPU per
+// request), plus the in-process cost of a cached API-key check.
+// `node bench/features.ts [--rounds N] [--duration S]`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { startApiKeysEmulator } from '../test/emulators/apikeys-server.ts';
 import { CLI, REPO, startBackend } from './cases.ts';
-import { runLoad } from './load.ts';
+import { measuredLoad } from './measure.ts';
 import { spawnServer, type Proc } from './procs.ts';
+import { runLoad } from './wrk.ts';
 import { median } from './stats.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '8' } } });
@@ -24,13 +27,13 @@ const tmp = await mkdtemp(path.join(os.tmpdir(), 'gateway-features-'));
 const procs: Proc[] = [];
 let redis: ChildProcess | undefined;
 try {
-  const backend = await startBackend();
+  const { proc: backend } = await startBackend(path.join(tmp, 'backend'));
   procs.push(backend);
   const keys = await startApiKeysEmulator();
   keys.addKey({ keyString: KEY, project: '123456789' });
   const sock = path.join(tmp, 'redis.sock');
   redis = spawn('redis-server', ['--port', '0', '--unixsocket', sock, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 300));
+  await untilAccepting(sock, 10_000);
 
   const spec = (withQuota: boolean) =>
     stringify({
@@ -57,8 +60,10 @@ try {
   const gw = (name: string, file: string, extra: string[] = []) =>
     spawnServer({
       name,
-      args: [CLI, 'serve', '--spec', path.join(tmp, file), '--port', '{PORT}', '--host', '127.0.0.1', '--backend-auth', 'none', '--keys', 'google', '--apikeys-endpoint', keys.url, ...extra],
+      args: [CLI, 'serve', '--spec', path.join(tmp, file), '--port', '0', '--host', '127.0.0.1', '--backend-auth', 'none', '--keys', 'google', '--apikeys-endpoint', keys.url, ...extra],
       env: { METADATA_SERVER_DETECTION: 'none', GOOGLE_CLOUD_PROJECT: 'bench' },
+      // Port 0: the port comes from the gateway's own 'listening' line.
+      port: (l) => (l.message === 'endpoints-gateway listening' && typeof l.port === 'number' ? l.port : undefined),
       readyPath: '/healthz',
     });
   const cases = {
@@ -68,24 +73,44 @@ try {
   };
   procs.push(...Object.values(cases));
   const p = `/v1/items/7?key=${KEY}`;
-  for (const c of Object.values(cases)) await runLoad({ url: c.url, path: p, connections: 50, durationS: 2 });
+  for (const c of Object.values(cases)) await runLoad({ url: c.url, path: p, connections: 50, threads: 1, durationS: 2 });
   const rps: Record<string, number[]> = {};
+  const cpu: Record<string, number[]> = {};
   for (let r = 0; r < rounds; r++) {
     for (const [name, c] of Object.entries(cases)) {
-      const res = await runLoad({ url: c.url, path: p, connections: 50, durationS: duration });
+      const res = await measuredLoad({ url: c.url, path: p, connections: 50, threads: 1, durationS: duration }, c.pid, backend.pid);
       if (res.non2xx || res.errors) throw new Error(`${name}: ${res.non2xx} non-2xx, ${res.errors} errors`);
       (rps[name] ??= []).push(res.rps);
-      process.stderr.write(`[features] round ${r + 1} ${name}: ${Math.round(res.rps)} req/s\n`);
+      (cpu[name] ??= []).push(res.cpuUsPerReq);
+      process.stderr.write(`[features] round ${r + 1} ${name}: ${Math.round(res.rps)} req/s, ${res.cpuUsPerReq.toFixed(1)} µs CPU/req\n`);
     }
   }
   const base = median(rps['no quota']!);
-  console.log('| case | req/s (median) | × no quota |\n|---|---|---|');
-  for (const [name, v] of Object.entries(rps)) console.log(`| ${name} | ${Math.round(median(v))} | ${(median(v) / base).toFixed(3)} |`);
-  console.log(`\n${rounds} rounds × ${duration} s, c=50, cases alternated; command: node bench/features.ts --rounds ${rounds} --duration ${duration}`);
+  const baseCpu = median(cpu['no quota']!);
+  console.log('| case | req/s (median) | × no quota | CPU µs/req (median) | × no quota |\n|---|---|---|---|---|');
+  for (const [name, v] of Object.entries(rps)) {
+    const c = median(cpu[name]!);
+    console.log(`| ${name} | ${Math.round(median(v))} | ${(median(v) / base).toFixed(3)} | ${c.toFixed(1)} | ${(c / baseCpu).toFixed(3)} |`);
+  }
+  console.log(`\n${rounds} rounds × ${duration} s, wrk -t1 -c50, cases alternated; command: node bench/features.ts --rounds ${rounds} --duration ${duration}`);
   await keys.close();
 } finally {
   await Promise.all(procs.map((p) => p.stop()));
   redis?.kill();
+}
+
+/** Waits until a unix socket accepts connections (redis-server creates it once it is listening). */
+async function untilAccepting(socketPath: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = net.connect(socketPath, () => (c.end(), resolve(true)));
+      c.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing accepted connections on ${socketPath} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 // The cached key check in process: verify() on a warm cache, per call.

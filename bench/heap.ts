@@ -1,8 +1,9 @@
-// Live heap of a running gateway, without special flags: Node opens its inspector on SIGUSR1 (on the
-// port NODE_OPTIONS' --inspect-port names), the inspector forces a full GC, and the gateway's own
-// /metrics then reports what is left (`nodejs_heap_size_used_bytes`, prom-client's default metric).
+// Live heap of a running gateway, without special flags: Node opens its inspector on SIGUSR1 (on port
+// 0, as NODE_OPTIONS' --inspect-port says, printing its address on stderr), the inspector forces a
+// full GC, and the gateway's own /metrics then reports what is left (`nodejs_heap_size_used_bytes`,
+// prom-client's default metric).
 import WebSocket from 'ws';
-import { getText } from './procs.ts';
+import { getText, type Proc } from './procs.ts';
 
 export interface HeapProbe {
   /** Forces a full GC in the gateway, then reads its heap in use from `metricsUrl`. */
@@ -10,8 +11,8 @@ export interface HeapProbe {
   close(): void;
 }
 
-/** NODE_OPTIONS entry that puts the inspector, once opened, on this loopback port (nothing opens it yet). */
-export const inspectPortOption = (port: number) => `--inspect-port=127.0.0.1:${port}`;
+/** NODE_OPTIONS entry that puts the inspector, once opened, on a loopback port the kernel picks (nothing opens it yet). */
+export const INSPECT_ANY_PORT = '--inspect-port=127.0.0.1:0';
 
 /** The heap in use that a Prometheus scrape reports, in bytes. */
 export async function scrapeHeapUsed(metricsUrl: string): Promise<number> {
@@ -21,21 +22,17 @@ export async function scrapeHeapUsed(metricsUrl: string): Promise<number> {
   return Number(line.split(' ')[1]);
 }
 
-export async function openHeapProbe(pid: number, inspectPort: number, metricsUrl: string): Promise<HeapProbe> {
-  process.kill(pid, 'SIGUSR1');
-  let target: string | undefined;
+/** Opens the inspector of `proc` (a gateway started with INSPECT_ANY_PORT) and connects to it. */
+export async function openHeapProbe(proc: Proc, metricsUrl: string): Promise<HeapProbe> {
+  // Node prints the inspector's address when it opens; a second SIGUSR1 finds it open and prints nothing.
+  const address = () => [...proc.stderr().matchAll(/Debugger listening on (ws:\/\/\S+)/g)].pop()?.[1];
+  let target = address();
+  if (target === undefined) process.kill(proc.pid, 'SIGUSR1');
   const deadline = Date.now() + 10_000;
   while (target === undefined) {
-    try {
-      const list = await getText(`http://127.0.0.1:${inspectPort}/json/list`);
-      target = (JSON.parse(list.body) as { webSocketDebuggerUrl?: string }[])[0]?.webSocketDebuggerUrl;
-    } catch {
-      // Not listening yet.
-    }
-    if (target === undefined) {
-      if (Date.now() > deadline) throw new Error(`the gateway's inspector did not open on port ${inspectPort}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    if (Date.now() > deadline) throw new Error(`${proc.name}: its inspector did not open (no "Debugger listening on" on stderr)`);
+    await new Promise((r) => setTimeout(r, 50));
+    target = address();
   }
   const ws = new WebSocket(target);
   await new Promise<void>((resolve, reject) => {

@@ -25,6 +25,8 @@ export interface Row {
   measurement: string;
   median: string;
   p99: string;
+  /** Server CPU (user + system, whole process tree) per request, µs. */
+  cpu: string;
   ratio: string;
   target: string;
   result: string;
@@ -44,6 +46,11 @@ export function fmtP99(s: Spread): string {
   return s.n > 1 ? `${fmtMs(s.median)} (${fmtMs(s.min)}–${fmtMs(s.max)})` : fmtMs(s.median);
 }
 
+export function fmtCpu(s: Spread): string {
+  const f = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
+  return s.n > 1 ? `${f(s.median)} (${f(s.min)}–${f(s.max)})` : f(s.median);
+}
+
 export function fmtX(x: number): string {
   return Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a';
 }
@@ -59,9 +66,9 @@ export function verdict(ts: readonly Target[]): string {
 }
 
 export function markdownTable(rows: readonly Row[]): string {
-  const head = ['measurement', 'median (min–max)', 'p99 ms', 'ratio', 'target', 'result'];
+  const head = ['measurement', 'median (min–max)', 'p99 ms', 'CPU µs/req', 'ratio', 'target', 'result'];
   const esc = (s: string) => s.replaceAll('|', '\\|');
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
-  for (const r of rows) lines.push(`| ${[r.measurement, r.median, r.p99, r.ratio, r.target, r.result].map(esc).join(' | ')} |`);
+  for (const r of rows) lines.push(`| ${[r.measurement, r.median, r.p99, r.cpu, r.ratio, r.target, r.result].map(esc).join(' | ')} |`);
   return lines.join('\n');
 }

@@ -1,11 +1,11 @@
 // The floor: the least a Node proxy can do. node:http server, undici Pool upstream, headers copied
 // (minus hop-by-hop), body streamed both ways. No routing, no checks.
-// Usage: node bench/servers/undici-proxy.ts PORT TARGET_URL
+// Usage: node bench/servers/undici-proxy.ts TARGET_URL (prints {"message":"listening","port":N})
 import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 
-const port = Number(process.argv[2] ?? 0);
-const target = new URL(process.argv[3] ?? 'http://127.0.0.1:8082');
+const target = new URL(process.argv[2] ?? 'http://127.0.0.1:8082');
 const pool = new Pool(target.origin, { connections: 128, pipelining: 1 });
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host']);
 
@@ -39,7 +39,8 @@ const server = createServer((req, res) => {
     });
 });
 server.keepAliveTimeout = 65_000;
-server.listen(port, '127.0.0.1');
+// Port 0: the kernel picks a free port, and the benchmark reads it from this line.
+server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ message: 'listening', port: (server.address() as AddressInfo).port })));
 process.on('SIGTERM', () => {
   server.close();
   server.closeAllConnections();
