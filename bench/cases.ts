@@ -132,6 +132,20 @@ export async function startGateway(name: string, spec: string, up: Upstreams, v:
   return adminPort === undefined ? p : Object.assign(p, { adminUrl: `http://127.0.0.1:${adminPort}` });
 }
 
+/** A gateway started by node from source with a bench harness in front of the CLI, with the shebang's V8 limits. */
+function startGatewayWith(name: string, harness: string[], spec: string, up: Upstreams): Promise<GatewayProc> {
+  const cmd = gatewayCommand(spec, up, { admin: true });
+  return spawnServer({
+    name,
+    command: process.execPath,
+    args: ['--max-semi-space-size=8', '--max-old-space-size=128', ...harness, ...cmd.args],
+    env: cmd.env,
+    port: (l) => (l.message === 'endpoints-gateway listening' && typeof l.port === 'number' ? l.port : undefined),
+    readyPath: '/healthz',
+    readyTimeoutMs: 60_000,
+  });
+}
+
 /**
  * Milliseconds from spawning a gateway to its first 200 on `path` (a key-protected route with a valid
  * key): the cold key lookup and ID-token fetch are part of it, as they are for a real first caller.
@@ -229,6 +243,7 @@ export const FLOOR = 'undici';
 export const BASELINE = 'hpm';
 export const NGINX = 'nginx';
 export const VALIDATE = 'gateway-validate-report';
+export const EXPRESS_FRONT = 'gateway-express-front';
 export const gatewayId = (operations: number) => `gateway-${operations}`;
 
 /**
@@ -275,6 +290,13 @@ export function sideBySideCases(o: { specSizes: readonly number[]; validate: boo
         { to: NGINX, figures: ['rps', 'cpu'] },
       ],
     }),
+    // Issue 21's measurement: the same gateway with express in front of its API path (compiled from source, as the main case's dist/).
+    {
+      id: EXPRESS_FRONT,
+      label: `gateway with express in front (${ops(o.specSizes[0]!)} ops)`,
+      start: (ctx) => startGatewayWith(EXPRESS_FRONT, [path.join(SERVERS, 'gateway-express-front.ts')], ctx.specOf(o.specSizes[0]!), ctx.up),
+      compare: [{ to: main, figures: ['rps', 'cpu'] }],
+    },
     // Right after the everything-on case it is compared with.
     ...(o.validate
       ? [gatewayCase({ id: VALIDATE, label: `gateway, --validate report (${ops(o.specSizes[0]!)} ops)`, operations: o.specSizes[0]!, variant: { args: ['--validate', 'report'] }, compare: [{ to: main, figures: ['rps', 'p99', 'cpu'] }] })]
