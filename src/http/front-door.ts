@@ -101,10 +101,10 @@ export function createFrontDoor(p: FrontDoorParts): readonly LocalRoute[] {
   });
   const cors = p.cors;
   if (cors) {
-    routes.push({
+    routes.unshift({
       name: 'corsPreflight',
       // Not every OPTIONS is a preflight: the others go on to the spec's OPTIONS operations.
-      why: 'a preflight from an allowed origin needs no key and never reaches a backend (ESPv2 direct response)',
+      why: 'first, as ESPv2 puts its CORS filter before the health check: a preflight needs no key and never reaches a backend',
       matches: (_path, method) => method === 'OPTIONS',
       answer: (req, res) => cors.answer(req, res),
     });
