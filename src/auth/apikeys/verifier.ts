@@ -55,6 +55,8 @@ export interface ApiKeyVerifier {
    * 400, restriction → 403, outage → 503). Never rejects.
    */
   verify(key: string, facts: RequestFacts): Promise<VerifiedKey | GatewayError>;
+  /** The same verdict when it is at hand (a malformed key, a fresh cached verdict); undefined: call verify. */
+  verifyNow(key: string, facts: RequestFacts): VerifiedKey | GatewayError | undefined;
   readonly stats: Readonly<ApiKeyVerifierStats>;
   close(): void;
 }
@@ -150,22 +152,33 @@ export function createApiKeyVerifier(store: KeyStore, opts: ApiKeyVerifierOption
     return checkRestrictions(v.record, facts) ?? v.record;
   }
 
+  /** The common case on a warm gateway, answered without a promise: a malformed key, or a fresh verdict. */
+  function verifyNow(key: string, facts: RequestFacts): VerifiedKey | GatewayError | undefined {
+    if (!KEY_SHAPE.test(key)) {
+      stats.malformed++;
+      return Errors.apiKeyInvalid();
+    }
+    return fresh(hashKey(key), facts);
+  }
+
+  function fresh(hash: string, facts: RequestFacts): VerifiedKey | GatewayError | undefined {
+    // has() is false for stale entries; get() updates recency.
+    if (!cache.has(hash)) return undefined;
+    const v = cache.get(hash);
+    if (v === undefined || (v.record !== null && Date.now() - v.verifiedAt > refreshMs)) return undefined;
+    if (v.record === null) stats.negativeHits++;
+    else stats.hits++;
+    return judge(v, facts);
+  }
+
   async function verify(key: string, facts: RequestFacts): Promise<VerifiedKey | GatewayError> {
     if (!KEY_SHAPE.test(key)) {
       stats.malformed++;
       return Errors.apiKeyInvalid();
     }
     const hash = hashKey(key);
-    // Fast path, the common case on a warm gateway: a fresh verdict, read
-    // synchronously (has() is false for stale entries; get() updates recency).
-    if (cache.has(hash)) {
-      const fresh = cache.get(hash);
-      if (fresh !== undefined && (fresh.record === null || Date.now() - fresh.verifiedAt <= refreshMs)) {
-        if (fresh.record === null) stats.negativeHits++;
-        else stats.hits++;
-        return judge(fresh, facts);
-      }
-    }
+    const now = fresh(hash, facts);
+    if (now !== undefined) return now;
     const status: LRUCache.Status<string, Verdict, string> = {};
     let v: Verdict | undefined;
     try {
@@ -194,6 +207,7 @@ export function createApiKeyVerifier(store: KeyStore, opts: ApiKeyVerifierOption
 
   return {
     verify,
+    verifyNow,
     stats,
     close() {
       cache.clear();

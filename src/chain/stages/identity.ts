@@ -7,7 +7,9 @@ import { jwtError } from '../../auth/jwt/errors.ts';
 import { decideRequirement } from '../../auth/requirements.ts';
 import { authorize } from '../../auth/authorization.ts';
 import type { SigninRuntime } from '../../signin/runtime.ts';
-import type { ApiKeyVerifier } from '../../auth/apikeys/verifier.ts';
+import type { IncomingMessage } from 'node:http';
+import type { RequestContext } from '../../context.ts';
+import type { ApiKeyVerifier, VerifiedKey } from '../../auth/apikeys/verifier.ts';
 import type { StageParts, StageRun } from '../stage.ts';
 
 function headerValue(v: string | string[] | undefined): string | undefined {
@@ -66,30 +68,33 @@ export function requirement(p: StageParts): StageRun {
 }
 
 export function apiKey(p: StageParts): StageRun {
-  const verified = (keys: ApiKeyVerifier, key: string, req: Parameters<StageRun>[0], ctx: Parameters<StageRun>[1]) => {
+  const accept = (verdict: VerifiedKey | GatewayError, req: IncomingMessage, ctx: RequestContext): GatewayError | undefined => {
+    if (verdict instanceof GatewayError) return verdict;
+    ctx.consumerProject = verdict.project;
+    ctx.keyFingerprint = verdict.fingerprint;
+    ctx.keyHash = verdict.keyHash;
+    if (verdict.project !== '') {
+      req.headers['x-endpoint-api-consumer-type'] = 'PROJECT';
+      req.headers['x-endpoint-api-consumer-number'] = verdict.project;
+    }
+    return undefined;
+  };
+  const check = (keys: ApiKeyVerifier, key: string, req: IncomingMessage, ctx: RequestContext) => {
     const headers = req.headers;
-    return keys
-      .verify(key, {
-        serviceName: ctx.snapshot!.config.serviceName,
-        operationId: ctx.op!.id,
-        clientIp: clientIp(headers['x-forwarded-for'], req.socket.remoteAddress, p.trustedHops),
-        referer: headers.referer,
-        androidPackage: headerValue(headers['x-android-package']),
-        androidCert: headerValue(headers['x-android-cert']),
-        iosBundleId: headerValue(headers['x-ios-bundle-identifier']),
-        requestId: ctx.requestId,
-      })
-      .then((verdict) => {
-        if (verdict instanceof GatewayError) return verdict;
-        ctx.consumerProject = verdict.project;
-        ctx.keyFingerprint = verdict.fingerprint;
-        ctx.keyHash = verdict.keyHash;
-        if (verdict.project !== '') {
-          headers['x-endpoint-api-consumer-type'] = 'PROJECT';
-          headers['x-endpoint-api-consumer-number'] = verdict.project;
-        }
-        return undefined;
-      });
+    const facts = {
+      serviceName: ctx.snapshot!.config.serviceName,
+      operationId: ctx.op!.id,
+      clientIp: clientIp(headers['x-forwarded-for'], req.socket.remoteAddress, p.trustedHops),
+      referer: headers.referer,
+      androidPackage: headerValue(headers['x-android-package']),
+      androidCert: headerValue(headers['x-android-cert']),
+      iosBundleId: headerValue(headers['x-ios-bundle-identifier']),
+      requestId: ctx.requestId,
+    };
+    // A warm key is judged at once: no promise on the common path.
+    const now = keys.verifyNow(key, facts);
+    if (now !== undefined) return accept(now, req, ctx);
+    return keys.verify(key, facts).then((verdict) => accept(verdict, req, ctx));
   };
   return (req, ctx) => {
     if (!ctx.keyNeeded) return undefined;
@@ -99,7 +104,7 @@ export function apiKey(p: StageParts): StageRun {
       const signin = security.signin;
       return signin && !ctx.user && p.signin ? p.signin.challenge(req, signin, Errors.missingApiKey()) : Errors.missingApiKey();
     }
-    return p.keys ? verified(p.keys, key, req, ctx) : Errors.noKeyStore();
+    return p.keys ? check(p.keys, key, req, ctx) : Errors.noKeyStore();
   };
 }
 
