@@ -35,7 +35,12 @@ stop_hog() {
   for pid in "${hog[@]}"; do wait "$pid" 2>/dev/null || true; done
   hog=()
 }
-trap stop_hog EXIT
+run=''
+stop_run() {
+  # Each run leads its own process group (setsid): the runner, its test files and what they started.
+  if [ -n "$run" ]; then kill -TERM -- "-$run" 2>/dev/null || true; fi
+}
+trap 'stop_run; stop_hog' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -65,8 +70,13 @@ for i in $(seq 1 "$runs"); do
   log="$logs/run-$i.log"
   started=$SECONDS
   rc=0
-  # A run that hangs counts as failed (exit 124) instead of stalling the rest.
-  timeout --kill-after=60 "$run_limit" bash scripts/node24.sh bash scripts/test-suite.sh --test-reporter=spec >"$log" 2>&1 || rc=$?
+  # A run that hangs counts as failed (exit 124) instead of stalling the rest. In the
+  # background, so that Ctrl-C (or a TERM) stops it at once rather than after the run.
+  setsid timeout --kill-after=60 "$run_limit" bash scripts/node24.sh bash scripts/test-suite.sh --test-reporter=spec >"$log" 2>&1 &
+  run=$!
+  wait "$run" || rc=$?
+  stop_run # whatever a test left running
+  run=''
   took=$((SECONDS - started))
   if [ "$rc" = 0 ]; then
     echo "run $i/$runs: passed ($took s)"
