@@ -52,9 +52,52 @@ function mirrored(registry: Registry, name: string, help: string, read: () => nu
   });
 }
 
+/**
+ * The serving thread's longest busy stretch. Every 10 ms a timer reads the
+ * thread's own CPU time: what it used between two ticks is work that kept the
+ * event loop from everything else (a synchronous parse, a large message from
+ * the spec-loading worker, a route table built in one go, a long GC pause).
+ * A machine that is merely starved (other processes on its cores) delays the
+ * ticks in wall-clock time (nodejs_eventloop_lag_max_seconds) but adds no CPU
+ * time here, so this tells the gateway's own stalls from a busy host. One
+ * sampler per process; each registry keeps its own maximum since its last read.
+ */
+const busyReaders = new Set<{ maxUs: number }>();
+let busySampler: { tick(): void } | undefined;
+
+function loopBusy(registry: Registry): void {
+  // process.threadCpuUsage: Node >= 22.15 (package.json asks for 22.18).
+  if (typeof process.threadCpuUsage !== 'function') return;
+  if (busySampler === undefined) {
+    let last = process.threadCpuUsage();
+    const tick = () => {
+      const now = process.threadCpuUsage();
+      const us = now.user - last.user + (now.system - last.system);
+      last = now;
+      for (const r of busyReaders) if (us > r.maxUs) r.maxUs = us;
+    };
+    setInterval(tick, 10).unref();
+    busySampler = { tick };
+  }
+  const sampler = busySampler;
+  const reader = { maxUs: 0 };
+  busyReaders.add(reader);
+  new Gauge({
+    name: 'endpoints_gateway_event_loop_busy_max_seconds',
+    help: "Most CPU time the serving thread spent between two 10 ms ticks of its event loop since the last scrape (reset on read): how long the gateway's own work blocked serving. A starved host does not raise it.",
+    registers: [registry],
+    collect() {
+      sampler.tick(); // the stretch running up to this scrape counts too
+      this.set(reader.maxUs / 1e6);
+      reader.maxUs = 0;
+    },
+  });
+}
+
 export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  loopBusy(registry);
 
   const requests = new Counter({
     name: 'endpoints_gateway_requests_total',

@@ -34,7 +34,8 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function until(cond: () => Promise<boolean> | boolean, ms = 3000): Promise<void> {
+// Only a failing check waits the whole time: sized for a starved machine.
+async function until(cond: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error('condition not reached');

@@ -1,5 +1,5 @@
 // createGoogleIdTokenSource against the metadata-server emulator, through the REAL google-auth-library.
-import { test, describe, before, after, beforeEach } from 'node:test';
+import { test, describe, before, after, beforeEach, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { createGoogleIdTokenSource, type IdTokenSource } from '../../src/backend
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+async function waitFor(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
@@ -46,6 +46,15 @@ beforeEach(() => {
   em.setTokenLifetimeSeconds(3600);
   unhandled = [];
 });
+
+/**
+ * The test's own clock for Date (timers and I/O stay real), started on a whole second as
+ * token times are: "past half of the lifetime, not yet expired" is then a moment the test
+ * picks with tick(), not a sleep a loaded machine may overrun.
+ */
+function useTestClock(t: TestContext): void {
+  t.mock.timers.enable({ apis: ['Date'], now: Math.ceil(Date.now() / 1000) * 1000 });
+}
 
 function source(opts: Parameters<typeof createGoogleIdTokenSource>[0] = {}): IdTokenSource {
   const s = createGoogleIdTokenSource({ auth: new GoogleAuth(), ...opts });
@@ -107,7 +116,8 @@ describe('createGoogleIdTokenSource (metadata server)', () => {
     assert.equal(s.peek(aud), token);
   });
 
-  test('refresh ahead: peek keeps returning the old token while one background refresh runs', async () => {
+  test('refresh ahead: peek keeps returning the old token while one background refresh runs', async (t) => {
+    useTestClock(t);
     const aud = 'https://refresh.example';
     em.setTokenLifetimeSeconds(5);
     const seen: boolean[] = [];
@@ -119,7 +129,7 @@ describe('createGoogleIdTokenSource (metadata server)', () => {
     await sleep(50);
     assert.equal(em.identityCount(aud), 1);
 
-    await sleep(2600); // past the half-life mark (<= 2 s) while still handed out (>= 3 s)
+    t.mock.timers.tick(2600); // past the half-life mark (2 s) while still handed out (until 4 s)
     em.setDelayMs(100);
     for (let i = 0; i < 20; i++) assert.equal(s.peek(aud), t1);
     assert.equal(await s.get(aud), t1); // get() also serves the still-valid token
@@ -131,12 +141,13 @@ describe('createGoogleIdTokenSource (metadata server)', () => {
     assert.deepEqual(seen, [true, true]);
   });
 
-  test('an expired token is not handed out; get() fetches a new one', async () => {
+  test('an expired token is not handed out; get() fetches a new one', async (t) => {
+    useTestClock(t);
     const aud = 'https://expiry.example';
-    em.setTokenLifetimeSeconds(3); // handed out for at most 2 s (1 s margin before exp)
+    em.setTokenLifetimeSeconds(3); // handed out for 2 s (1 s margin before exp)
     const s = source({ refreshAheadMs: 0 });
     const t1 = await s.get(aud);
-    await sleep(2100);
+    t.mock.timers.tick(2100);
     em.setTokenLifetimeSeconds(3600);
     assert.equal(s.peek(aud), undefined);
     const t2 = await s.get(aud);
@@ -171,12 +182,13 @@ describe('createGoogleIdTokenSource (metadata server)', () => {
     assert.deepEqual(unhandled, []);
   });
 
-  test('a failing background refresh keeps the valid token and raises no unhandled rejection', async () => {
+  test('a failing background refresh keeps the valid token and raises no unhandled rejection', async (t) => {
+    useTestClock(t);
     const aud = 'https://bg-fail.example';
     const s = source({ refreshAheadMs: 3_600_000 }); // always in the window (from half-life on)
-    em.setTokenLifetimeSeconds(6); // handed out for 4..5 s; refresh window opens at half of that
+    em.setTokenLifetimeSeconds(6); // handed out for 5 s; refresh window opens at half of that
     const t1 = await s.get(aud);
-    await sleep(2600);
+    t.mock.timers.tick(2600);
     em.setFailing(true, 403); // not retried by gaxios, so the refresh fails while t1 is still valid
     assert.equal(s.peek(aud), t1);
     await waitFor(() => s.stats.failures === 1);

@@ -3,17 +3,46 @@
 // dist/, production dependencies only, the schema) starts and serves.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { validate } from 'dockerfile-utils';
-import { freePort } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
+
+/** The port from the gateway's JSON 'listening' line on stdout; fails if it exits first. */
+function listeningPort(child: ChildProcess, stderr: () => string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (c: Buffer) => {
+      buf += c.toString('utf8');
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const text = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let line: { message?: string; port?: number } = {};
+        try {
+          line = JSON.parse(text) as typeof line;
+        } catch {
+          continue;
+        }
+        if (line.message === 'endpoints-gateway listening') {
+          child.stdout!.off('data', onData);
+          child.off('exit', onExit);
+          child.stdout!.resume();
+          resolve(line.port!);
+          return;
+        }
+      }
+    };
+    const onExit = (code: number | null) => reject(new Error(`the gateway exited (${String(code)}) before listening: ${stderr()}`));
+    child.stdout!.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
 
 describe('Dockerfile', () => {
   test('lints clean', async () => {
@@ -62,26 +91,26 @@ describe('the production layout', () => {
     const env = { ...process.env, METADATA_SERVER_DETECTION: 'none', ENDPOINTS_SPEC: path.join(root, 'endpoint.example.yaml'), NODE_ENV: 'production' };
     const { stdout } = await exec(process.execPath, ['dist/cli.js', 'validate'], { cwd: dir, env });
     assert.match(stdout, /valid \(4 operations/);
-    const port = await freePort();
+    // PORT=0: any free port, read back from the gateway's 'listening' line (the default, 8080, shows $PORT was ignored).
     const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--keys', 'none', '--backend-auth', 'none'], {
       cwd: dir,
-      env: { ...env, PORT: String(port) },
+      env: { ...env, PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let err = '';
     child.stderr.on('data', (c) => (err += c));
     try {
-      let status = 0;
-      for (let i = 0; i < 100 && status !== 200; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        status = await send(`http://127.0.0.1:${port}`, '/healthz').then((r) => r.status, () => 0);
-      }
-      assert.equal(status, 200, err);
-      const r = await send(`http://127.0.0.1:${port}`, '/hello');
+      const port = await listeningPort(child, () => err);
+      assert.notEqual(port, 8080, 'listens on $PORT');
+      const base = `http://127.0.0.1:${port}`;
+      assert.equal((await send(base, '/healthz')).status, 200);
+      const r = await send(base, '/hello');
       assert.equal(r.status, 401);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.on('exit', r));
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.on('exit', r));
+      }
     }
   });
 });

@@ -13,7 +13,7 @@ export type { Ran as RunResult } from '../helpers/cli.ts';
 
 /** One-shot commands with the mock's request lines kept out of the output. */
 export function runCli(args: string[]) {
-  return runCliHelper(args, { env: { LOG_LEVEL: 'warn' }, timeoutMs: 60_000 });
+  return runCliHelper(args, { env: { LOG_LEVEL: 'warn' } });
 }
 
 export function tempDir(): string {
@@ -48,7 +48,11 @@ export function startMockChild(spec: string): Promise<MockChild> {
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mock did not start: ${err}`)), 20_000);
+    // Starting runs TypeScript from source: seconds on a loaded machine. Only a failing start waits this long.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`mock did not start: ${err}`));
+    }, 60_000);
     child.once('exit', (code) => reject(new Error(`mock exited ${code}: ${err}`)));
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();

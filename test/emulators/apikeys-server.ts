@@ -35,6 +35,11 @@ export interface ApiKeysEmulator {
   /** lookupKey for this one key answers this status. */
   setLookupStatus(keyString: string, status: number | null): void;
   setDelayMs(ms: number): void;
+  /**
+   * Holds every answer (after counting the call) until the returned function is
+   * called: a verification that finishes meanwhile did not wait for the service.
+   */
+  hold(): () => void;
   resetCounts(): void;
   close(): Promise<void>;
 }
@@ -58,6 +63,7 @@ export async function startApiKeysEmulator(): Promise<ApiKeysEmulator> {
   const sockets = new Set<Socket>();
   let failure: Failure | null = null;
   let delayMs = 0;
+  let held: Promise<void> | undefined;
   let seq = 0;
 
   const json = (res: ServerResponse, status: number, body: unknown): void => {
@@ -77,6 +83,7 @@ export async function startApiKeysEmulator(): Promise<ApiKeysEmulator> {
     else if (isGet) counts.getKey++;
     else counts.other++;
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    await held;
     if (failure === 'reset') {
       req.socket.destroy();
       return;
@@ -147,6 +154,14 @@ export async function startApiKeysEmulator(): Promise<ApiKeysEmulator> {
     },
     setDelayMs(ms) {
       delayMs = ms;
+    },
+    hold() {
+      let release!: () => void;
+      held = new Promise<void>((r) => (release = r));
+      return () => {
+        held = undefined;
+        release();
+      };
     },
     resetCounts() {
       counts.lookupKey = 0;

@@ -22,7 +22,8 @@ async function cli(...args: string[]) {
   return run(process.execPath, [CLI, 'keys', ...args], { env: { ...process.env, METADATA_SERVER_DETECTION: 'none' } });
 }
 
-async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<void> {
+// Only a failing check waits the whole time: sized for a starved machine.
+async function eventually(check: () => Promise<boolean>, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check()) return;

@@ -17,6 +17,7 @@ import { startMetadataEmulator, type MetadataEmulator } from '../emulators/metad
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { baseSpec, op, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { send, type Reply } from '../helpers/http.ts';
+import { CLOSED_URL } from '../helpers/closed-port.ts';
 import { startTestIssuer, type TestIssuer } from '../jwt/issuer.ts';
 
 const SERVICE = 'jwt-api.endpoints.test-project.cloud.goog';
@@ -112,7 +113,7 @@ before(async () => {
         fb: oauth2('fb', { 'x-google-jwks_uri': issuer.jwksUri('fb'), 'x-google-audiences': 'fb-aud, other-aud' }),
         a0: oauth2('a0'), // OpenID discovery; default audience https://<service name>
         rot: oauth2('rot', { 'x-google-jwks_uri': issuer.jwksUri('rot'), 'x-google-audiences': 'rot-aud' }),
-        dead: oauth2('dead', { 'x-google-jwks_uri': 'http://127.0.0.1:1/jwks', 'x-google-audiences': 'dead-aud' }),
+        dead: oauth2('dead', { 'x-google-jwks_uri': `${CLOSED_URL}/jwks`, 'x-google-audiences': 'dead-aud' }),
         custom: oauth2('fb', { 'x-google-jwks_uri': issuer.jwksUri('fb'), 'x-google-audiences': 'fb-aud', 'x-google-jwt-locations': [{ header: 'X-My-Jwt', value_prefix: 'Token ' }] }),
         api_key: { type: 'apiKey', name: 'key', in: 'query' },
       },

@@ -6,6 +6,8 @@ import { startMetadataEmulator, type MetadataEmulator } from '../emulators/metad
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { baseSpec, op, pathParams, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { send } from '../helpers/http.ts';
+import { CLOSED_URL } from '../helpers/closed-port.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const KEY = 'AIzaObservabilityKey0000000000000000000';
 const TRACE = '105445aa7843bc8bf206b12000100000';
@@ -24,7 +26,7 @@ function spec() {
     'x-google-management': { metrics: [{ name: 'calls' }], quota: { limits: [{ name: 'calls-limit', metric: 'calls', unit: '1/min/{project}', values: { STANDARD: 3 } }] } },
     paths: {
       '/items/{id}': { get: op('getItem', { ...pathParams('id'), 'x-google-quota': { metricCosts: { calls: 1 } } }) },
-      '/dead': { get: op('dead', { security: [], 'x-google-backend': { address: 'http://127.0.0.1:9/x', disable_auth: true } }) },
+      '/dead': { get: op('dead', { security: [], 'x-google-backend': { address: `${CLOSED_URL}/x`, disable_auth: true } }) },
     },
   });
 }
@@ -177,19 +179,14 @@ describe('readiness', () => {
       adminPort: 0,
     });
     try {
-      await new Promise((r) => setTimeout(r, 200));
       const r = await send(g2.url, '/readyz');
       assert.equal(r.status, 503);
       assert.deepEqual(r.json(), { code: 503, message: 'not ready: no backend ID token yet' });
       assert.equal((await send(`http://127.0.0.1:${g2.gw.adminPort}`, '/readyz')).status, 503);
       assert.equal((await send(g2.url, '/healthz')).status, 200);
       meta.setFailing(false);
-      let ready = false;
-      for (let i = 0; i < 60 && !ready; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        ready = (await send(g2.url, '/readyz')).status === 200;
-      }
-      assert.ok(ready, 'became ready after the metadata server recovered');
+      // The next start-up retry (2 s, 4 s, 8 s ... after the first try) gets a token.
+      await waitFor(async () => (await send(g2.url, '/readyz')).status === 200, 'readiness after the metadata server recovered', 60_000);
     } finally {
       meta.setFailing(false);
       await g2.close();

@@ -7,6 +7,7 @@ import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { baseSpec, op, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { send } from '../helpers/http.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const SERVICE = 'quota-api.endpoints.test-project.cloud.goog';
 let keys: ApiKeysEmulator;
@@ -29,6 +30,19 @@ function spec(limit: number, unit = '1/min/{project}') {
       '/free': { get: op('free') },
     },
   });
+}
+
+/**
+ * A gateway counting in the shared Redis, once it is connected (a call before
+ * that is counted in memory). The Redis answer may take this long before the
+ * call falls back to per-instance counting: on a loaded machine the default
+ * 50 ms is not always enough, and a fallback here would break "exactly N".
+ */
+const SHARED_TIMEOUT_MS = 3000;
+async function startShared(limit: number): Promise<TestGateway> {
+  const gw = await startTestGateway({ spec: spec(limit), keys: 'google', apikeysEndpoint: keys.url, quotaStore: redis.url, quotaTimeoutMs: SHARED_TIMEOUT_MS });
+  await waitFor(() => gw.logs.some((l) => l.message === 'quota store connected'), 'the gateway to connect to Redis');
+  return gw;
 }
 
 let seq = 0;
@@ -104,8 +118,10 @@ describe('per-key units and window reset', () => {
       const a = key('4004');
       const b = key('4004');
       const s = async (k: string) => (await send(gw.url, `/read?key=${k}`)).status;
-      assert.deepEqual([await s(a), await s(a), await s(a)], [200, 200, 429]);
-      assert.deepEqual([await s(b), await s(b), await s(b)], [200, 200, 429]);
+      // Three at once: all inside the 1 s window that the first opens, however slow the machine.
+      const three = async (k: string) => (await Promise.all([s(k), s(k), s(k)])).sort();
+      assert.deepEqual(await three(a), [200, 200, 429]);
+      assert.deepEqual(await three(b), [200, 200, 429]);
       await new Promise((r) => setTimeout(r, 1100));
       assert.equal(await s(a), 200);
     } finally {
@@ -116,8 +132,8 @@ describe('per-key units and window reset', () => {
 
 describe('quota shared through Redis', () => {
   test('two gateway instances on one Redis admit exactly N together', async () => {
-    const g1 = await startTestGateway({ spec: spec(7), keys: 'google', apikeysEndpoint: keys.url, quotaStore: redis.url });
-    const g2 = await startTestGateway({ spec: spec(7), keys: 'google', apikeysEndpoint: keys.url, quotaStore: redis.url });
+    const g1 = await startShared(7);
+    const g2 = await startShared(7);
     try {
       const k = key('5005');
       backend.clear();
@@ -131,7 +147,7 @@ describe('quota shared through Redis', () => {
   });
 
   test('Redis killed mid-run: the gateway keeps serving on per-instance limits, then returns to Redis', async () => {
-    const gw = await startTestGateway({ spec: spec(3), keys: 'google', apikeysEndpoint: keys.url, quotaStore: redis.url, quotaTimeoutMs: 50 });
+    const gw = await startShared(3);
     try {
       const k = key('6006');
       assert.equal((await send(gw.url, `/read?key=${k}`)).status, 200);
@@ -139,21 +155,17 @@ describe('quota shared through Redis', () => {
       const t0 = Date.now();
       const during: number[] = [];
       for (let i = 0; i < 5; i++) during.push((await send(gw.url, `/read?key=${k}`)).status);
-      assert.ok(Date.now() - t0 < 2000, 'no unbounded wait');
+      // A dead Redis falls back at once, not after the store timeout (5 calls x 3 s).
+      assert.ok(Date.now() - t0 < 10_000, `5 calls took ${Date.now() - t0} ms: no wait for the dead Redis`);
       // The in-memory fallback enforces the same limit on this instance.
       assert.deepEqual(during, [200, 200, 200, 429, 429]);
       assert.ok(gw.logs.some((l) => /quota store unavailable/.test(String(l.message))), 'the fallback is logged');
       await redis.restart();
       const other = key('6007');
       // Back on Redis: a fresh consumer gets the shared budget again.
-      let ok = false;
-      for (let i = 0; i < 40 && !ok; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        ok = gw.logs.some((l) => /reconnected/.test(String(l.message)));
-      }
-      assert.ok(ok, 'reconnection logged');
+      await waitFor(() => gw.logs.some((l) => /reconnected/.test(String(l.message))), 'the reconnection to be logged');
       // Shared again: this instance and a second one together admit the limit once.
-      const peer = await startTestGateway({ spec: spec(3), keys: 'google', apikeysEndpoint: keys.url, quotaStore: redis.url });
+      const peer = await startShared(3);
       try {
         const statuses: number[] = [];
         for (let i = 0; i < 6; i++) statuses.push((await send(i % 2 ? peer.url : gw.url, `/read?key=${other}`)).status);

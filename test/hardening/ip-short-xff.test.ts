@@ -51,9 +51,9 @@ before(async () => {
 });
 
 after(async () => {
-  gw.child.kill('SIGTERM');
-  await gw.exit();
-  await backend.close();
+  gw?.child.kill('SIGTERM');
+  await gw?.exit();
+  await backend?.close();
   await rm(dir, { recursive: true, force: true });
 });
 

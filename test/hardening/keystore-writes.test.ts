@@ -57,7 +57,8 @@ async function names(store: string): Promise<string[]> {
   return (JSON.parse(r.stdout) as { name: string }[]).map((k) => k.name).sort();
 }
 
-async function eventually(check: () => Promise<boolean>, what: string, ms = 8000): Promise<void> {
+// Only a failing check waits the whole time: sized for a starved machine.
+async function eventually(check: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check()) return;
@@ -96,8 +97,8 @@ before(async () => {
 
 after(async () => {
   if (gw) {
-    gw.child.kill('SIGTERM');
-    await gw.exit();
+    gw?.child.kill('SIGTERM');
+    await gw?.exit();
   }
   await backend?.close();
   await rm(dir, { recursive: true, force: true });

@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { freePort, startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
+import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { send, sendRaw } from '../helpers/http.ts';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { keyedSpec } from '../helpers/specs.ts';
@@ -35,15 +35,14 @@ before(async () => {
       },
     }),
   );
-  const adminPort = await freePort();
-  admin = `http://127.0.0.1:${adminPort}`;
-  gw = await startChildGateway(['--spec', specFile, '--backend-auth', 'none', '--keys', 'none', '--admin-port', String(adminPort)]);
+  gw = await startChildGateway(['--spec', specFile, '--backend-auth', 'none', '--keys', 'none', '--admin-port', '0']);
+  admin = gw.adminUrl!;
 });
 
 after(async () => {
-  gw.child.kill('SIGTERM');
-  await gw.exit();
-  await backend.close();
+  gw?.child.kill('SIGTERM');
+  await gw?.exit();
+  await backend?.close();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { send } from '../helpers/http.ts';
+import { CLOSED_URL } from '../helpers/closed-port.ts';
 
 /** A Google-API-key-shaped secret: AIza and 35 URL-safe characters. */
 const googleKey = (i: number) => `AIzaSyLogLeak${String(i).padStart(3, '0')}`.padEnd(39, 'Q_-x').slice(0, 39);
@@ -89,7 +90,7 @@ before(async () => {
           flow: 'implicit',
           authorizationUrl: '',
           'x-google-issuer': 'https://idp.test',
-          'x-google-jwks_uri': `http://127.0.0.1:9/jwks?key=${JWKS_SECRET}&client=${JWKS_KEY}`,
+          'x-google-jwks_uri': `${CLOSED_URL}/jwks?key=${JWKS_SECRET}&client=${JWKS_KEY}`,
           'x-google-audiences': 'aud',
         },
       },
@@ -101,7 +102,7 @@ before(async () => {
           get: op('dead', {
             security: [],
             parameters: [{ name: 'id', in: 'path', required: true, type: 'string' }],
-            'x-google-backend': { address: 'http://127.0.0.1:9/x' },
+            'x-google-backend': { address: `${CLOSED_URL}/x` },
           }),
         },
       },
@@ -118,9 +119,9 @@ before(async () => {
 });
 
 after(async () => {
-  gw.child.kill('SIGTERM');
-  await gw.exit();
-  await backend.close();
+  gw?.child.kill('SIGTERM');
+  await gw?.exit();
+  await backend?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -143,5 +144,5 @@ test('each near-miss form is redacted in place, keeping the parameter name', () 
 
 test('a URL quoted by another line (the JWKS warning) is redacted too', () => {
   const warning = gw.logs.find((l) => String(l.message).includes('JWKS'))!;
-  assert.equal(warning.url, 'http://127.0.0.1:9/jwks?key=REDACTED&client=REDACTED');
+  assert.equal(warning.url, `${CLOSED_URL}/jwks?key=REDACTED&client=REDACTED`);
 });

@@ -9,12 +9,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { Pool } from 'undici';
-import { freePort, startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
+import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
+import { CLOSED_URL } from '../helpers/closed-port.ts';
+import { busyMaxSeconds } from '../helpers/busy.ts';
 
 const REQUESTS = 40_000;
 const CONCURRENCY = 20;
-const TIME_LIMIT_MS = 90_000;
 // A long (but ordinary) path makes each access-log line ~2 KiB, so 40,000 of
 // them are ~80 MiB: far past any bound the gateway should keep in memory.
 const LONG = 'x'.repeat(1900);
@@ -22,7 +23,7 @@ const LONG = 'x'.repeat(1900);
 let gw: ChildGateway;
 let dir: string;
 let specFile: string;
-let adminPort: number;
+let admin: string;
 
 async function rssBytes(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -31,13 +32,17 @@ async function rssBytes(pid: number): Promise<number> {
   return Number(m[1]) * 1024;
 }
 
-/** Sends `count` 404s over a keep-alive pool; stops early at the deadline. Resolves with how many were answered. */
-async function flood(url: string, count: number, deadline: number): Promise<number> {
+/**
+ * Sends `count` requests for unknown paths over a keep-alive pool; resolves with how many
+ * were answered 404. All of them, however long a loaded machine takes: a deadline here
+ * would make the amount of log output (what the test is about) depend on the machine.
+ */
+async function flood(url: string, count: number): Promise<number> {
   const pool = new Pool(url, { connections: CONCURRENCY });
   let next = 0;
   let answered = 0;
   const worker = async () => {
-    while (next < count && Date.now() < deadline) {
+    while (next < count) {
       const i = next++;
       const r = await pool.request({ method: 'GET', path: `/nope/${i}/${LONG}` });
       await r.body.dump();
@@ -61,49 +66,53 @@ before(async () => {
       swagger: '2.0',
       info: { title: 'stall', version: '1' },
       host: 'stall.endpoints.p.cloud.goog',
-      'x-google-backend': { address: 'http://127.0.0.1:9' },
+      'x-google-backend': { address: CLOSED_URL },
       paths: { '/items': { get: { operationId: 'items', security: [], responses: { 200: { description: 'ok' } } } } },
     }),
   );
-  adminPort = await freePort();
-  gw = await startChildGateway(['--spec', specFile, '--backend-auth', 'none', '--keys', 'none', '--admin-port', String(adminPort)]);
+  gw = await startChildGateway(['--spec', specFile, '--backend-auth', 'none', '--keys', 'none', '--admin-port', '0']);
+  admin = gw.adminUrl!;
 });
 
 after(async () => {
-  gw.child.stdout!.resume();
-  gw.child.kill('SIGKILL');
-  await gw.exit();
+  gw?.child.stdout!.resume();
+  gw?.child.kill('SIGKILL');
+  await gw?.exit();
   await rm(dir, { recursive: true, force: true });
 });
 
-test('a stalled stdout bounds the log buffer, keeps serving, and counts the dropped lines', async (t) => {
+// 42,000 requests: minutes on a loaded 2-core machine, and bounded by the work, not a clock.
+test('a stalled stdout bounds the log buffer, keeps serving, and counts the dropped lines', { timeout: 900_000 }, async (t) => {
   const pid = gw.child.pid!;
   // Warm up while stdout is read, so the baseline includes JIT and connection state.
-  await flood(gw.url, 2000, Date.now() + 30_000);
-  await gw.waitForLog((l) => l.message === 'request' && String((l.httpRequest as { requestUrl: string }).requestUrl).startsWith('/nope/1999/'), 20_000);
+  assert.equal(await flood(gw.url, 2000), 2000);
+  await gw.waitForLog((l) => l.message === 'request' && String((l.httpRequest as { requestUrl: string }).requestUrl).startsWith('/nope/1999/'));
   const before = await rssBytes(pid);
 
   // From here on nobody reads: the pipe fills, then the gateway's own buffer would.
   gw.child.stdout!.pause();
   const logged = gw.logs.length;
-  const answered = await flood(gw.url, REQUESTS, Date.now() + TIME_LIMIT_MS);
-  assert.ok(answered >= REQUESTS / 2, `only ${answered} requests answered in time`);
+  await busyMaxSeconds(admin); // starts the measurement
+  const answered = await flood(gw.url, REQUESTS);
+  assert.equal(answered, REQUESTS, 'every request answered while stdout was stalled');
+  // Serving never waited on the stalled output: the gateway's own measure of its longest
+  // stretch of work (CPU time), which a loaded machine does not stretch as it does a client's wait.
+  const busy = await busyMaxSeconds(admin);
 
   const grown = (await rssBytes(pid)) - before;
   assert.ok(grown < 64 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(1)} MiB while stdout was stalled`);
 
-  t.diagnostic(`answered ${answered}; RSS grew by ${(grown / 1048576).toFixed(1)} MiB`);
+  t.diagnostic(`answered ${answered}; RSS grew by ${(grown / 1048576).toFixed(1)} MiB; longest stall ${(busy * 1000).toFixed(0)} ms of CPU`);
+  assert.ok(busy < 0.5, `the serving thread worked ${(busy * 1000).toFixed(0)} ms in one stretch while stdout was stalled`);
 
   // A warning while access lines are being dropped still gets through: access lines go first.
   const failed = await send(gw.url, '/items');
   assert.equal(failed.status, 503);
 
-  const t0 = Date.now();
   const health = await send(gw.url, '/healthz');
   assert.equal(health.status, 200);
-  assert.ok(Date.now() - t0 < 1000, `/healthz took ${Date.now() - t0} ms`);
 
-  const metrics = await send(`http://127.0.0.1:${adminPort}`, '/metrics');
+  const metrics = await send(admin, '/metrics');
   const m = /^endpoints_gateway_log_lines_dropped_total (\d+)$/m.exec(metrics.body);
   assert.ok(m, 'the dropped-lines counter is exposed');
   assert.ok(Number(m[1]) > 0, 'lines were dropped');
@@ -115,7 +124,7 @@ test('a stalled stdout bounds the log buffer, keeps serving, and counts the drop
   assert.ok(gw.logs.length > logged, 'buffered lines were written once stdout drained');
   const recovered = await gw.waitForLog((l) => typeof l.droppedLines === 'number' && l.droppedLines > 0, 30_000);
   assert.ok(warning && recovered);
-  const upstream = await gw.waitForLog((l) => l.message === 'upstream error', 10_000);
+  const upstream = await gw.waitForLog((l) => l.message === 'upstream error');
   assert.equal(upstream.severity, 'WARNING');
   assert.ok(gw.logs.slice(logged).every((l) => typeof l.severity === 'string'), 'every line kept is whole JSON');
 });
@@ -125,10 +134,12 @@ test('SIGTERM with a stalled stdout still exits, within the grace period and a b
   try {
     stalled.child.stdout!.pause();
     // Enough to fill the pipe and leave lines held in the gateway.
-    await flood(stalled.url, 5000, Date.now() + 30_000);
+    assert.equal(await flood(stalled.url, 5000), 5000);
     const t0 = Date.now();
     stalled.child.kill('SIGTERM');
-    const code = await Promise.race([stalled.exit(), new Promise<string>((r) => setTimeout(() => r('still running'), 15_000))]);
+    // 1 s of grace and at most 5 s of flushing; an unbounded flush would never end. The
+    // rest is room for a loaded machine.
+    const code = await Promise.race([stalled.exit(), new Promise<string>((r) => setTimeout(() => r('still running'), 60_000))]);
     assert.equal(code, 0, `exit after SIGTERM: ${code} (${Date.now() - t0} ms)`);
   } finally {
     stalled.child.stdout!.resume();

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
-import { once } from 'node:events';
 
 const CLI = path.resolve(import.meta.dirname, '../../src/cli.ts');
 
 export interface ChildGateway {
   readonly url: string;
+  /** The admin listener, when started with `--admin-port 0` (or any port): read from the `listening` line. */
+  readonly adminUrl: string | undefined;
   readonly child: ChildProcess;
   /** Parsed JSON log lines from stdout so far. */
   readonly logs: Record<string, unknown>[];
@@ -15,18 +15,25 @@ export interface ChildGateway {
   waitForLog(pred: (l: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
 }
 
-export async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+/**
+ * How long a wait for a log line may take before the test fails, unless the
+ * caller says otherwise. Only a failing test ever waits this long, so it is
+ * sized for a starved machine (a 2-core CI runner under full load), not for speed.
+ */
+export const LOG_WAIT_MS = 30_000;
 
-/** The gateway as users run it: the CLI in its own process. Resolves once /healthz answers. */
+// Every gateway still running when this test file's process exits is killed: one left
+// behind (a test that failed before stopping it) would hold its port and run on for ever.
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+/** The gateway as users run it: the CLI in its own process. Resolves once it logs that it listens. */
 export async function startChildGateway(args: string[], env: Record<string, string> = {}): Promise<ChildGateway> {
   // Port 0, then the bound port from the gateway's own 'listening' line: a port picked here and
-  // handed over would race with other test files starting servers at the same moment.
+  // handed over would race with other test files starting servers at the same moment. The same
+  // for the admin listener: pass `--admin-port 0` and read `adminUrl`.
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', ...args], {
     env: { ...process.env, METADATA_SERVER_DETECTION: 'none', GOOGLE_CLOUD_PROJECT: 'child-test', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -44,12 +51,17 @@ export async function startChildGateway(args: string[], env: Record<string, stri
     }
   });
   child.stderr!.on('data', (c: Buffer) => (err += c.toString('utf8')));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  running.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   // Set once stdout and stderr are drained too: a line that has not come by then never will.
   let closed: number | null | undefined;
   child.on('close', (code) => (closed = code));
-  let url = '';
-  const waitForLog = async (pred: (l: Record<string, unknown>) => boolean, ms = 10_000) => {
+  const waitForLog = async (pred: (l: Record<string, unknown>) => boolean, ms = LOG_WAIT_MS) => {
     const end = Date.now() + ms;
     for (;;) {
       const hit = logs.find(pred);
@@ -59,7 +71,17 @@ export async function startChildGateway(args: string[], env: Record<string, stri
       await new Promise((r) => setTimeout(r, 25));
     }
   };
-  const listening = await waitForLog((l) => l.message === 'endpoints-gateway listening', 20_000);
-  url = `http://127.0.0.1:${String(listening.port)}`;
-  return { url, child, logs, stderr: () => err, exit: () => exited, waitForLog };
+  // Starting runs TypeScript from source: seconds on a loaded machine.
+  let listening: Record<string, unknown>;
+  try {
+    listening = await waitForLog((l) => l.message === 'endpoints-gateway listening', 60_000);
+  } catch (e) {
+    // The caller never gets a handle to stop it: stop it here.
+    child.kill('SIGKILL');
+    await exited;
+    throw e;
+  }
+  const url = `http://127.0.0.1:${String(listening.port)}`;
+  const adminUrl = typeof listening.adminPort === 'number' ? `http://127.0.0.1:${listening.adminPort}` : undefined;
+  return { url, adminUrl, child, logs, stderr: () => err, exit: () => exited, waitForLog };
 }

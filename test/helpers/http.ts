@@ -41,8 +41,12 @@ export function send(
   });
 }
 
-/** Writes raw bytes on a socket and returns what came back (for requests Node's client refuses to send). */
-export function sendRaw(base: string, bytes: string | Buffer, timeoutMs = 5000): Promise<string> {
+/**
+ * Writes raw bytes on a socket and returns what came back once the gateway closes the
+ * connection (for requests Node's client refuses to send). `timeoutMs` only stops a
+ * connection the gateway never closes: sized for a starved machine, not for speed.
+ */
+export function sendRaw(base: string, bytes: string | Buffer, timeoutMs = 30_000): Promise<string> {
   const u = new URL(base);
   return new Promise((resolve, reject) => {
     const sock = net.connect(Number(u.port), u.hostname);

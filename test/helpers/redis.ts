@@ -84,14 +84,15 @@ export async function startRedis(): Promise<TestRedis> {
     );
     child = proc;
     proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-    const deadline = Date.now() + 5000;
+    // Only a failing start waits this long: sized for a starved machine.
+    const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}: ${stderr.trim()}`);
       if (await ping(socketPath)) return;
       await new Promise((r) => setTimeout(r, 25));
     }
     proc.kill('SIGKILL');
-    throw new Error(`redis-server did not answer PING on ${socketPath} within 5 s: ${stderr.trim()}`);
+    throw new Error(`redis-server did not answer PING on ${socketPath} within 30 s: ${stderr.trim()}`);
   };
 
   const halt = async (signal: NodeJS.Signals) => {

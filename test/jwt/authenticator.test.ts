@@ -7,6 +7,8 @@ import { GatewayError } from '../../src/errors.ts';
 import { DEFAULT_JWT_LOCATIONS } from '../../src/config/security.ts';
 import type { JwtScheme } from '../../src/config/types.ts';
 import { startTestIssuer, type TestIssuer } from './issuer.ts';
+import { CLOSED_URL } from '../helpers/closed-port.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let issuer: TestIssuer;
 const AUD = 'https://api.example.com';
@@ -134,7 +136,7 @@ describe('errors (Envoy jwt_authn texts)', () => {
 
   test('JWKS unreachable: 401 "Jwks remote fetch is failed"; a JWKS that is not JSON too', async () => {
     const auth = createJwtAuthenticator();
-    const dead = scheme('rsa', { jwksUri: 'http://127.0.0.1:1/jwks' });
+    const dead = scheme('rsa', { jwksUri: `${CLOSED_URL}/jwks` });
     refused(await auth.authenticate(await issuer.mint('rsa', { aud: AUD }), BEARER, [dead]), 401, 'Jwks remote fetch is failed');
     const notJwks = scheme('rsa', { jwksUri: `${issuer.url}/nothing/here` });
     refused(await auth.authenticate(await issuer.mint('rsa', { aud: AUD }), BEARER, [notJwks]), 401, 'Jwks remote fetch is failed');
@@ -173,12 +175,15 @@ describe('caching', () => {
     assert.equal(auth.stats.hits, 1);
   });
 
-  test('a cached token still expires, and still answers the audience of another scheme', async () => {
+  test('a cached token still expires, and still answers the audience of another scheme', async (t) => {
+    // The test's own clock (Date only; timers and I/O stay real): "before" and "after" the
+    // expiry are moments it chooses, not sleeps a loaded machine may overrun.
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
     const auth = createJwtAuthenticator({ clockSkewS: 0 });
     const token = await issuer.mint('rsa', { aud: AUD }, { expSecondsFromNow: 1 });
     ok(await auth.authenticate(token, BEARER, [scheme('rsa')]));
     refused(await auth.authenticate(token, BEARER, [scheme('rsa', { audiences: ['other'] })]), 403, 'Audiences in Jwt are not allowed');
-    await new Promise((r) => setTimeout(r, 1100));
+    t.mock.timers.tick(1100);
     refused(await auth.authenticate(token, BEARER, [scheme('rsa')]), 401, 'Jwt is expired');
   });
 
@@ -208,24 +213,30 @@ describe('caching', () => {
     assert.equal(issuer.jwksFetches('rot'), before);
   });
 
-  test('refresh ahead: past 80 % of the cache time a request triggers one background fetch and does not wait for it', async () => {
+  test('refresh ahead: past 80 % of the cache time a request triggers one background fetch and does not wait for it', async (t) => {
+    // The test's own clock (Date only; timers and I/O stay real): 850 ms is past 80 % of the
+    // 1 s cache time and before its end however slow the machine, and "did not wait" is shown
+    // by answering while the issuer holds its answers, not by a stopwatch.
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
     const auth = createJwtAuthenticator({ cacheMs: 1000 });
     ok(await auth.authenticate(await issuer.mint('ahead', { aud: AUD, sub: 'a' }), BEARER, [scheme('ahead')]));
     const before = issuer.jwksFetches('ahead');
-    await new Promise((r) => setTimeout(r, 850));
-    issuer.setDelayMs(500);
+    t.mock.timers.tick(850);
+    let release = issuer.hold();
     try {
-      const t0 = Date.now();
       ok(await auth.authenticate(await issuer.mint('ahead', { aud: AUD, sub: 'b' }), BEARER, [scheme('ahead')]));
-      assert.ok(Date.now() - t0 < 400, 'the request did not wait for the refresh');
-      await new Promise((r) => setTimeout(r, 700));
-      assert.equal(issuer.jwksFetches('ahead') - before, 1);
-      // Fresh again: no wait past the original expiry.
-      const t1 = Date.now();
-      ok(await auth.authenticate(await issuer.mint('ahead', { aud: AUD, sub: 'c' }), BEARER, [scheme('ahead')]));
-      assert.ok(Date.now() - t1 < 400);
+      await waitFor(() => issuer.jwksFetches('ahead') - before === 1, 'the background fetch');
     } finally {
-      issuer.setDelayMs(0);
+      release();
+    }
+    // Past the original expiry: the refreshed keys serve, with no new fetch to wait for.
+    t.mock.timers.tick(250);
+    release = issuer.hold();
+    try {
+      ok(await auth.authenticate(await issuer.mint('ahead', { aud: AUD, sub: 'c' }), BEARER, [scheme('ahead')]));
+      assert.equal(issuer.jwksFetches('ahead') - before, 1);
+    } finally {
+      release();
     }
   });
 

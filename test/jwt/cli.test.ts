@@ -29,7 +29,7 @@ function serve(args: string[], env: Record<string, string> = {}): Promise<{ code
     });
     let stderr = '';
     child.stderr.on('data', (c) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000); // only if it never stops
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stderr });

@@ -32,6 +32,11 @@ export interface TestIssuer {
   /** Every request answers this status (null: normal). */
   setFailing(status: number | null): void;
   setDelayMs(ms: number): void;
+  /**
+   * Holds every answer (after counting the request) until the returned function is
+   * called: a request that finishes meanwhile did not wait for this issuer.
+   */
+  hold(): () => void;
   close(): Promise<void>;
 }
 
@@ -44,6 +49,7 @@ export async function startTestIssuer(): Promise<TestIssuer> {
   const sockets = new Set<Socket>();
   let failing: number | null = null;
   let delayMs = 0;
+  let held: Promise<void> | undefined;
 
   const json = (res: ServerResponse, status: number, body: unknown) => {
     const text = JSON.stringify(body);
@@ -60,6 +66,7 @@ export async function startTestIssuer(): Promise<TestIssuer> {
         const counter = m[2] === 'jwks' ? jwksCount : discoveryCount;
         counter.set(m[1]!, (counter.get(m[1]!) ?? 0) + 1);
       }
+      await held;
       if (failing !== null) return json(res, failing, { error: 'failing' });
       if (!m || !keys.has(m[1]!)) return json(res, 404, { error: 'not found' });
       const name = m[1]!;
@@ -115,6 +122,14 @@ export async function startTestIssuer(): Promise<TestIssuer> {
     },
     setDelayMs: (ms) => {
       delayMs = ms;
+    },
+    hold: () => {
+      let release!: () => void;
+      held = new Promise<void>((r) => (release = r));
+      return () => {
+        held = undefined;
+        release();
+      };
     },
     close: () =>
       new Promise<void>((resolve) => {

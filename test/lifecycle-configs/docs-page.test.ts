@@ -78,8 +78,8 @@ before(async () => {
 after(async () => {
   await browser?.close();
   if (gw) {
-    gw.child.kill('SIGTERM');
-    await gw.exit();
+    gw?.child.kill('SIGTERM');
+    await gw?.exit();
   }
   await backend?.close();
   await rm(dir, { recursive: true, force: true });

@@ -32,7 +32,8 @@ export async function replace(file: string, text: string): Promise<void> {
   await rename(`${file}.tmp`, file);
 }
 
-export async function until(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+/** Only a failing check waits the whole time: sized for a starved machine. */
+export async function until(check: () => Promise<boolean>, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check()) return;

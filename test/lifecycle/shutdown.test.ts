@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { startChildGateway } from '../helpers/child-gateway.ts';
 import { baseSpec, op } from '../helpers/gateway.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let backend: TestBackend;
 before(async () => {
@@ -54,12 +55,14 @@ test('a load test across SIGTERM loses no accepted request, and the process exit
       });
     });
   const worker = async () => {
-    const end = Date.now() + 15_000;
+    // A safety net only: the loop ends when the gateway refuses connections after SIGTERM.
+    const end = Date.now() + 90_000;
     while (!stop && Date.now() < end) await one();
   };
   backend.clear();
   const workers = Array.from({ length: 40 }, worker);
-  await new Promise((r) => setTimeout(r, 700));
+  // SIGTERM once the load is running: answers have come back, and 40 more requests are in flight.
+  await waitFor(() => ok >= 40, 'the load to run');
   signalled = true;
   gw.child.kill('SIGTERM');
   const code = await gw.exit();

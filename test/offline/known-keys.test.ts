@@ -106,8 +106,10 @@ describe('keys create --key and keys import', () => {
     const projects = ['2002', '2002', '3003'];
     for (const [i, k] of IMPORTED.entries()) {
       let r = await send(gw.url, `/a?key=${k}`);
-      // The store is re-read on change (file events, or the 10 s poll); allow it a moment.
-      for (let n = 0; r.status !== 200 && n < 60; n++) {
+      // The store is re-read on change (file events, or the 10 s poll); allow it a moment
+      // (a deadline only a failing test reaches).
+      const end = Date.now() + 40_000;
+      while (r.status !== 200 && Date.now() < end) {
         await new Promise((res) => setTimeout(res, 200));
         r = await send(gw.url, `/a?key=${k}`);
       }

@@ -20,7 +20,7 @@ before(async () => {
   backend = await startTestBackend();
 });
 after(async () => {
-  await backend.close();
+  await backend?.close();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { send } from '../helpers/http.ts';
+import { CLOSED_URL } from '../helpers/closed-port.ts';
 import { startTestIssuer, type TestIssuer } from '../jwt/issuer.ts';
 import { runCli } from '../helpers/cli.ts';
 
@@ -72,10 +73,10 @@ before(async () => {
   gw = await startChildGateway(['--spec', spec, '--keys', `file:${store}`, '--backend-auth', 'none']);
 });
 after(async () => {
-  gw.child.kill('SIGTERM');
-  await gw.exit();
-  await backend.close();
-  await issuer.close();
+  gw?.child.kill('SIGTERM');
+  await gw?.exit();
+  await backend?.close();
+  await issuer?.close();
   await new Promise((r) => chunked.close(r));
   await rm(dir, { recursive: true, force: true });
 });
@@ -156,7 +157,7 @@ describe('request ids', () => {
         swagger: '2.0',
         info: { title: 'gone', version: '1' },
         host: 'gone.endpoints.p.cloud.goog',
-        'x-google-backend': { address: 'http://127.0.0.1:1' },
+        'x-google-backend': { address: CLOSED_URL },
         paths: { '/x': { get: { operationId: 'x', responses: ok } } },
       }),
     );

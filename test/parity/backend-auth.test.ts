@@ -23,8 +23,8 @@ before(async () => {
 });
 after(async () => {
   if (gw) {
-    gw.child.kill('SIGTERM');
-    await gw.exit();
+    gw?.child.kill('SIGTERM');
+    await gw?.exit();
   }
   await backend?.close();
   await meta?.close();
@@ -62,7 +62,9 @@ test('until the first ID token: /readyz 503, 500 "Token not found for audience",
   assert.equal(backend.requests.length, 1);
 
   meta.setFailing(false);
-  const end = Date.now() + 20_000;
+  // The next start-up retry gets a token (2 s, 4 s, 8 s ... at most 60 s apart): a deadline
+  // only a failing test reaches.
+  const end = Date.now() + 90_000;
   let ready = readyz;
   while (ready.status !== 200 && Date.now() < end) {
     await new Promise((r) => setTimeout(r, 200));

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
+import { CLOSED_URL } from '../helpers/closed-port.ts';
 import { createKey } from '../../src/auth/apikeys/keys-admin.ts';
 import { cli, specDir, type SpecDir } from './parity-helpers.ts';
 
@@ -45,7 +46,7 @@ function spec(extra: Record<string, unknown> = {}) {
       '/echo': { get: { operationId: 'echoGet', ...open, responses: { 200: { description: 'ok' } } }, post: { operationId: 'echo', ...open, responses: { 200: { description: 'ok' } } } },
       '/keyed': { get: { operationId: 'keyed', responses: { 200: { description: 'ok' } } } },
       '/quota': { get: { operationId: 'quota', ...open, 'x-google-quota': { metricCosts: { calls: 1 } }, responses: { 200: { description: 'ok' } } } },
-      '/down': { get: { operationId: 'down', ...open, 'x-google-backend': { address: 'http://127.0.0.1:1', disable_auth: true }, responses: { 200: { description: 'ok' } } } },
+      '/down': { get: { operationId: 'down', ...open, 'x-google-backend': { address: CLOSED_URL, disable_auth: true }, responses: { 200: { description: 'ok' } } } },
       '/custom': { options: { operationId: 'customOptions', ...open, responses: { 200: { description: 'ok' } } } },
     },
     ...extra,
@@ -72,8 +73,8 @@ before(async () => {
 });
 after(async () => {
   for (const gw of gateways) {
-    gw.child.kill('SIGTERM');
-    await gw.exit();
+    gw?.child.kill('SIGTERM');
+    await gw?.exit();
   }
   await backend?.close();
   await dir?.close();

@@ -115,8 +115,8 @@ before(async () => {
 });
 after(async () => {
   for (const gw of gateways) {
-    gw.child.kill('SIGTERM');
-    await gw.exit();
+    gw?.child.kill('SIGTERM');
+    await gw?.exit();
   }
   await new Promise((r) => keyServer?.close(r));
   await backend?.close();
@@ -162,12 +162,13 @@ describe('OpenID discovery failing at start (TestInvalidOpenIDConnectDiscovery)'
         await new Promise((res) => setTimeout(res, 100));
       }
     };
-    const unready = await waitReady(503, 5000);
+    // Deadlines only a failing test reaches: sized for a starved machine and the retry backoff.
+    const unready = await waitReady(503, 30_000);
     assert.equal(unready.status, 503);
     assert.match(unready.body, new RegExp(`OpenID discovery failed for ${keyBase.replace(/[./]/g, '\\$&')} \\(OpenID discovery answered 503\\); retrying`));
     await gw.waitForLog((l) => l.message === 'OpenID discovery failed: not ready; retrying' && l.issuer === keyBase);
     discoveryOk = true;
-    const ready = await waitReady(200, 15_000);
+    const ready = await waitReady(200, 90_000);
     assert.equal(ready.status, 200, ready.body);
     const token = await new SignJWT({ sub: 'u' })
       .setProtectedHeader({ alg: 'RS256', kid: 'k1' })

@@ -86,8 +86,8 @@ before(async () => {
 });
 after(async () => {
   for (const gw of gateways) {
-    gw.child.kill('SIGTERM');
-    await gw.exit();
+    gw?.child.kill('SIGTERM');
+    await gw?.exit();
   }
   await backend?.close();
   await dir?.close();

@@ -160,21 +160,30 @@ describe('response headers', () => {
     };
     const reply = await sendRaw(gw.url, 'GET /h HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
     assert.match(headOf(reply), /transfer-encoding: chunked/);
-    assert.ok(reply.endsWith('\r\n\r\n1\r\na\r\n1\r\nb\r\n0\r\n\r\n'), reply);
+    // How the two writes are cut into chunks depends on when each arrives (a loaded machine may
+    // read both at once); what they carry, and the last chunk, do not.
+    const body = reply.slice(reply.indexOf('\r\n\r\n') + 4);
+    assert.match(body, /^([0-9a-f]+\r\n[ab]+\r\n)+0\r\n\r\n$/, reply);
+    assert.equal(body.replace(/[0-9a-f]+\r\n([ab]*)\r\n/g, '$1'), 'ab', reply);
   });
 });
 
 describe('connections and bodiless responses', () => {
-  /** Sends requests one after another on one socket; resolves with everything received once the socket closes. */
-  function pipelineOn(requests: string[], waitMs = 300): Promise<string> {
+  /**
+   * Sends requests one after another on one socket, each once the answer to the one before
+   * has begun, then ends its side; resolves with everything received once the gateway,
+   * having finished the last answer, closes the connection.
+   */
+  function pipelineOn(requests: string[]): Promise<string> {
     const u = new URL(gw.url);
     return new Promise((resolve) => {
       const sock = net.connect(Number(u.port), u.hostname);
       let got = '';
       let i = 0;
       const next = (): void => {
+        if (i !== (got.match(/HTTP\/1\.1 \d{3} /g) ?? []).length) return;
         if (i < requests.length) sock.write(requests[i++]!);
-        else setTimeout(() => sock.end(), waitMs);
+        else if (i++ === requests.length) sock.end();
       };
       sock.on('data', (c) => {
         got += c.toString('latin1');
@@ -189,8 +198,9 @@ describe('connections and bodiless responses', () => {
   test("a client's Connection: close closes the client connection after its response", async () => {
     handler = (_req, res) => res.end('ok');
     const t0 = Date.now();
-    const reply = await sendRaw(gw.url, 'GET /h HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n', 5000);
-    assert.ok(Date.now() - t0 < 2000, 'the gateway closed the connection itself');
+    const reply = await sendRaw(gw.url, 'GET /h HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n', 30_000);
+    // Closed by the gateway, not by this client giving up after 30 s.
+    assert.ok(Date.now() - t0 < 20_000, 'the gateway closed the connection itself');
     assert.match(headOf(reply), /\r\nconnection: close/);
   });
 

