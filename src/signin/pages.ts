@@ -68,3 +68,27 @@ export function forbiddenPage(who: string, signOutPath: string): string {
 export function configErrorPage(message: string): string {
   return page('Sign-in unavailable', `<p>${escapeHtml(message)}</p>`);
 }
+
+/**
+ * What a GET of the sign-out path shows: a button that POSTs back. Signing
+ * out acts only on a same-origin POST, so no link or image on another site
+ * can sign anyone out.
+ */
+export function signOutPage(action: string, who: string | undefined): string {
+  const as = who ? `<p>You are signed in as <strong>${escapeHtml(who)}</strong>.</p>` : '<p>You are not signed in on this browser.</p>';
+  return page('Sign out', `${as}<form method="post" action="${escapeHtml(action)}"><button type="submit" id="sign-out">Sign out</button></form>`);
+}
+
+export function signOutRefusedPage(action: string): string {
+  return page(
+    'Sign-out not confirmed',
+    `<p>Sign-out requests must come from this site's own sign-out page. Nothing was changed.</p><p><a href="${escapeHtml(action)}">Go to the sign-out page</a></p>`,
+  );
+}
+
+export function tooLargePage(): string {
+  return page(
+    'Sign-in failed',
+    '<p>Your account carries more information (groups, for example) than fits in a session cookie, so no session was started.</p><p>Ask the administrator of this site to run the gateway with a session store (<code>--session-store</code>), which holds identities of any size.</p>',
+  );
+}

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Errors } from '../errors.ts';
 
-export const RESERVED_PATHS: readonly string[] = ['/.endpoints/callback', '/.endpoints/sign_out'];
+export const RESERVED_PATHS: readonly string[] = ['/.endpoints/callback', '/.endpoints/sign_out', '/.endpoints/userinfo'];
 
 type LocalRoutes = (req: IncomingMessage, res: ServerResponse) => boolean;
 
