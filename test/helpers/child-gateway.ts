@@ -59,7 +59,8 @@ export async function startChildGateway(args: string[], env: Record<string, stri
       await new Promise((r) => setTimeout(r, 25));
     }
   };
-  const listening = await waitForLog((l) => l.message === 'endpoints-gateway listening', 20_000);
+  // Generous: a loaded machine starts processes slowly, and an exit ends the wait at once anyway.
+  const listening = await waitForLog((l) => l.message === 'endpoints-gateway listening', 120_000);
   url = `http://127.0.0.1:${String(listening.port)}`;
   return { url, child, logs, stderr: () => err, exit: () => exited, waitForLog };
 }
