@@ -10,7 +10,12 @@ const STYLE =
   'body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#202124}h1{font-size:1.4rem}a{color:#1a73e8}code{background:#f1f3f4;padding:0 .2rem}';
 const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64');
 
-export const PAGE_CSP = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`;
+export const PAGE_CSP = pageCsp([]);
+
+/** The pages' policy; `formTargets`: origins a form may also end up at (browsers check form-action on redirects too). */
+export function pageCsp(formTargets: readonly string[]): string {
+  return `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; base-uri 'none'; form-action ${["'self'", ...formTargets].join(' ')}; frame-ancestors 'none'`;
+}
 
 /** Headers of every gateway page and redirect. */
 export const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({

@@ -25,7 +25,7 @@ import { createOriginResolver, type PublicOrigin } from './origin.ts';
 import { createProviderClients } from './provider.ts';
 import { CALLBACK_PATH, createFlowFinisher, FLOW_TTL_S, refreshSession, revokeRefreshToken, safeReturnPath, SIGN_OUT_PATH, startFlow, USERINFO_PATH } from './flow.ts';
 import { sessionBelongs, sessionUser, type Session, type SessionUser } from './session.ts';
-import { configErrorPage, forbiddenPage, PAGE_HEADERS, PageAnswer, redirectAnswer, signinErrorPage, signOutPage, signOutRefusedPage, tooLargePage } from './pages.ts';
+import { configErrorPage, forbiddenPage, pageCsp, PAGE_HEADERS, PageAnswer, redirectAnswer, signinErrorPage, signOutPage, signOutRefusedPage, tooLargePage } from './pages.ts';
 import type { SigninSecrets } from './secrets.ts';
 import type { SessionLifetime } from './lifetime.ts';
 import type { SessionStore } from './session-store.ts';
@@ -270,9 +270,13 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
   async function signOut(req: IncomingMessage, res: ServerResponse, scheme: SigninScheme, origin: PublicOrigin): Promise<void> {
     const action = `${origin.origin}${SIGN_OUT_PATH}`;
     const cur = await current(req.headers.cookie, scheme, origin);
+    const config = await providers.get(scheme).catch(() => undefined);
+    const endSession = config?.serverMetadata().end_session_endpoint;
     if (req.method !== 'POST') {
-      // A link or a typed URL: ask, never act (a GET can come from any site).
-      return answer(res, 200, signOutPage(SIGN_OUT_PATH, cur && cur !== 'unavailable' ? whoOf(cur.session.identity) : undefined));
+      // A link or a typed URL: ask, never act (a GET can come from any site). The form's POST
+      // is redirected to the provider's logout: the policy must let the form end up there.
+      const csp = pageCsp(endSession ? [new URL(endSession).origin] : []);
+      return answer(res, 200, signOutPage(SIGN_OUT_PATH, cur && cur !== 'unavailable' ? whoOf(cur.session.identity) : undefined), { 'content-security-policy': csp });
     }
     if (!isSameOriginPost(req, origin.origin)) {
       if (req.gw) req.gw.reason = 'signout_cross_site';
@@ -282,7 +286,6 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
       if (req.gw) req.gw.reason = 'signin_store_unavailable';
       return answer(res, 503, configErrorPage('The session could not be ended right now (the session store cannot be reached). Try again in a moment.'), { 'retry-after': '5' });
     }
-    const config = await providers.get(scheme).catch(() => undefined);
     if (cur) {
       await keeper.end(cur.handle);
       const rt = cur.session.rt;
@@ -295,7 +298,7 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     const cleared = [clearCookie(cookieName(SESSION_COOKIE, origin.https), origin.https), clearCookie(cookieName(FLOW_COOKIE, origin.https), origin.https)];
     const back = `${origin.origin}${safeReturnPath(scheme.postLogoutPath)}`;
     let location = back;
-    if (config?.serverMetadata().end_session_endpoint) {
+    if (config && endSession) {
       // RP-initiated logout: the provider ends its own session, then sends the browser back here.
       location = oidc.buildEndSessionUrl(config, { client_id: scheme.clientId, post_logout_redirect_uri: back }).href;
     }
