@@ -21,7 +21,7 @@ export const ACCOUNTS: Readonly<Record<string, Account>> = {
   bob: { email: 'bob@other.org', email_verified: true, name: 'Bob Other', groups: ['staff'] },
   carol: { email: 'carol@example.com', email_verified: true, name: 'Carol Example', groups: ['sales'] },
   // About 10 KB of groups: more than any cookie holds.
-  dave: { email: 'dave@example.com', email_verified: true, name: 'Dave Many-Groups', groups: ['eng', ...Array.from({ length: 500 }, (_, i) => `group-number-${String(i).padStart(3, '0')}`)] },
+  dave: { email: 'dave@example.com', email_verified: true, name: 'Dave Many-Groups', groups: ['eng', ...Array.from({ length: 540 }, (_, i) => `group-number-${String(i).padStart(3, '0')}`)] },
 };
 
 export interface ClientUris {
