@@ -60,7 +60,11 @@ export async function startChildGateway(args: string[], env: Record<string, stri
     }
   };
   // Generous: a loaded machine starts processes slowly, and an exit ends the wait at once anyway.
-  const listening = await waitForLog((l) => l.message === 'endpoints-gateway listening', 120_000);
+  const listening = await waitForLog((l) => l.message === 'endpoints-gateway listening', 120_000).catch((err: unknown) => {
+    // Never leave a process behind that nobody can stop: the test file would not end.
+    child.kill('SIGKILL');
+    throw err;
+  });
   url = `http://127.0.0.1:${String(listening.port)}`;
   return { url, child, logs, stderr: () => err, exit: () => exited, waitForLog };
 }

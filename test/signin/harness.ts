@@ -205,6 +205,14 @@ export async function startFront(): Promise<Front> {
   return front;
 }
 
+/** Gateways started and not yet closed: when one of several started together fails, the others still stop. */
+const running = new Set<SigninGateway>();
+
+/** Closes every gateway this file started that is still running (for `after`). */
+export async function closeAllSigninGateways(): Promise<void> {
+  await Promise.all([...running].map((g) => g.close()));
+}
+
 /**
  * A gateway process serving `spec` behind its own front (--public-url names
  * the front); `publicUrl: false`: no front and no --public-url; a URL: another
@@ -226,18 +234,23 @@ export async function startSigninGateway(
     const gw = await startChildGateway(named ? [...common, '--public-url', named] : common, env);
     if (front) front.target = gw.url;
     const publicUrl = named ?? gw.url;
-    return {
+    let closed: Promise<void> | undefined;
+    const started: SigninGateway = {
       ...gw,
       url: front?.url ?? gw.url,
       direct: gw.url,
       publicUrl,
-      close: async () => {
-        gw.child.kill('SIGTERM');
-        await gw.exit();
-        await front?.close();
-        await rm(dir, { recursive: true, force: true });
-      },
+      close: () =>
+        (closed ??= (async () => {
+          running.delete(started);
+          gw.child.kill('SIGTERM');
+          await gw.exit();
+          await front?.close();
+          await rm(dir, { recursive: true, force: true });
+        })()),
     };
+    running.add(started);
+    return started;
   } catch (err) {
     await front?.close();
     await rm(dir, { recursive: true, force: true });

@@ -16,7 +16,7 @@ import { createSealedCookieCodec } from '../../src/signin/sealed-cookie.ts';
 import { openSession, sealSession } from '../../src/signin/session.ts';
 import { storeId } from '../../src/signin/session-store.ts';
 import { startProvider, type TestProvider } from './provider.ts';
-import { API, clientUris, hop, Jar, SECRET, signinSpec, startSigninGateway, walk, type SigninGateway } from './harness.ts';
+import { API, clientUris, hop, Jar, SECRET, signinSpec, startSigninGateway, walk, type SigninGateway, closeAllSigninGateways } from './harness.ts';
 
 const SESSION = 'endpoints_session';
 const nowS = () => Math.floor(Date.now() / 1000);
@@ -61,7 +61,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all([cookieA, appB, short, store1, store2, idle].map((g) => g?.close()));
+  await closeAllSigninGateways();
   await idp?.close();
   await redis?.stop();
   await backend?.close();

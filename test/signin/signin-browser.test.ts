@@ -14,7 +14,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { startMetadataEmulator, type MetadataEmulator } from '../emulators/metadata-server.ts';
 import { escapeHtml } from '../../src/signin/pages.ts';
 import { startProvider, type TestProvider } from './provider.ts';
-import { clientUris, signinSpec, startSigninGateway, type SigninGateway } from './harness.ts';
+import { clientUris, signinSpec, startSigninGateway, type SigninGateway, closeAllSigninGateways } from './harness.ts';
 
 const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -63,7 +63,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  await gw?.close();
+  await closeAllSigninGateways();
   await idp?.close();
   app?.closeAllConnections();
   await new Promise((r) => (app ? app.close(r) : r(undefined)));

@@ -16,7 +16,7 @@ import { createSealedCookieCodec } from '../../src/signin/sealed-cookie.ts';
 import { openSession, sealSession } from '../../src/signin/session.ts';
 import { safeReturnPath } from '../../src/signin/flow.ts';
 import { startProvider, type TestProvider } from './provider.ts';
-import { API, clientUris, hop, Jar, NAV, OTHER_SECRET, SECRET, signinSpec, startSigninGateway, walk, type SigninGateway } from './harness.ts';
+import { API, clientUris, hop, Jar, NAV, OTHER_SECRET, SECRET, signinSpec, startSigninGateway, walk, type SigninGateway, closeAllSigninGateways } from './harness.ts';
 
 const SESSION = 'endpoints_session';
 const FLOW = 'endpoints_signin';
@@ -75,7 +75,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all([gw?.close(), twin?.close(), rotated?.close(), proxied?.close()]);
+  await closeAllSigninGateways();
   await idp?.close();
   await backend?.close();
   cookieApp?.closeAllConnections();

@@ -8,7 +8,7 @@ import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { createSealedCookieCodec } from '../../src/signin/sealed-cookie.ts';
 import { openSession } from '../../src/signin/session.ts';
 import { startProvider, type TestProvider } from './provider.ts';
-import { API, clientUris, hop, Jar, SECRET, signinSpec, startSigninGateway, walk, type SigninGateway } from './harness.ts';
+import { API, clientUris, hop, Jar, SECRET, signinSpec, startSigninGateway, walk, type SigninGateway, closeAllSigninGateways } from './harness.ts';
 
 const SESSION = 'endpoints_session';
 
@@ -39,7 +39,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all([gw?.close(), mismatched?.close()]);
+  await closeAllSigninGateways();
   await idp?.close();
   await backend?.close();
 });
