@@ -68,5 +68,10 @@ export async function startSignin(
       })
     : undefined;
   if (store) log('info', 'sign-in: sessions are kept in the session store', { store: store.display, ttlS: lifetime.ttlS, idleS: lifetime.idleS });
-  return createSigninRuntime({ secrets, publicUrl: flags.publicUrl, trustedHops, lifetime, store, scheme, claimNames, ruleGroups: () => (refresh(), groups), log });
+  try {
+    return createSigninRuntime({ secrets, publicUrl: flags.publicUrl, trustedHops, lifetime, store, scheme, claimNames, ruleGroups: () => (refresh(), groups), log });
+  } catch (err) {
+    await store?.close();
+    throw err;
+  }
 }
