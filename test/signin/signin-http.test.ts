@@ -346,7 +346,7 @@ describe('the callback refuses', () => {
     const { jar, callback } = await upToCallback(gw);
     const codec = createSealedCookieCodec([SECRET], 'signin-flow');
     const claims = (await codec.open(jar.get(FLOW)!))!;
-    jar.set(FLOW, await codec.seal({ ...claims, no: 'a-nonce-from-another-sign-in' }, Math.floor(Date.now() / 1000) + 60));
+    jar.set(FLOW, await codec.seal({ ...claims, no: 'a-nonce-from-another-sign-in' }, Math.floor(Date.now() / 1000) + 600));
     const before = idp.seen.filter((s) => s === 'POST /token').length;
     refusedPage(await hop(jar, callback));
     assert.equal(idp.seen.filter((s) => s === 'POST /token').length, before + 1, 'the code was exchanged; the ID token was refused');
@@ -369,7 +369,7 @@ describe('the callback refuses', () => {
     // The flow cookie names its origin: re-seal it for the twin's, as a thief with the secret could not, to reach the code exchange.
     const codec = createSealedCookieCodec([SECRET], 'signin-flow');
     const claims = (await codec.open(flow))!;
-    flowOnTwin.set(FLOW, await codec.seal({ ...claims, or: twin.publicUrl }, Math.floor(Date.now() / 1000) + 60));
+    flowOnTwin.set(FLOW, await codec.seal({ ...claims, or: twin.publicUrl }, Math.floor(Date.now() / 1000) + 600));
     const before = idp.seen.filter((s) => s === 'POST /token').length;
     refusedPage(await hop(flowOnTwin, twinCallback));
     assert.equal(idp.seen.filter((s) => s === 'POST /token').length, before + 1, 'the provider was asked, and refused');
@@ -382,7 +382,7 @@ describe('the callback refuses', () => {
       const { jar, callback } = await upToCallback(gw);
       const claims = (await codec.open(jar.get(FLOW)!))!;
       assert.equal(claims.rt, '/app/somewhere');
-      jar.set(FLOW, await codec.seal({ ...claims, rt: evil }, Math.floor(Date.now() / 1000) + 60));
+      jar.set(FLOW, await codec.seal({ ...claims, rt: evil }, Math.floor(Date.now() / 1000) + 600));
       const r = await hop(jar, callback);
       assert.equal(r.status, 302);
       assert.equal(r.location, `${gw.publicUrl}/`, evil);
