@@ -5,6 +5,7 @@ import { gatewayVersion } from './gateway-version.ts';
 import { registerServeCommand } from './commands/serve.ts';
 import { registerValidateCommand } from './commands/validate.ts';
 import { registerKeysCommands } from './commands/keys.ts';
+import { registerSessionsCommands } from './commands/sessions.ts';
 import { registerConfigsCommands } from './commands/configs.ts';
 import { registerDiffCommand } from './commands/diff.ts';
 import { registerContractCommand } from './commands/contract.ts';
@@ -25,6 +26,7 @@ export function buildCli(): Command {
   registerServeCommand(program);
   registerValidateCommand(program);
   registerKeysCommands(program);
+  registerSessionsCommands(program);
   registerConfigsCommands(program);
   registerDiffCommand(program);
   registerContractCommand(program);

@@ -81,6 +81,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const signin = current().config.signin
     ? await (await import('./signin/index.ts')).startSignin(opts.signin ?? {}, opts.trustedHops, () => current().config, (level, msg, fields) => log[level](fields ?? {}, msg))
     : undefined;
+  life.add('sign-in', () => signin?.close());
   // The docs page publishes the bytes served: read as each config is swapped in, before the file can change again.
   const docsPage = docsMod?.createDocsPage(opts.docsPath!, () => ({ file: current().file, digest: current().digest, serviceName: current().config.serviceName }));
   await docsPage?.prime();

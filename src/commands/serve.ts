@@ -87,7 +87,9 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--public-url <url>', 'external origin of the gateway for browser sign-in redirects (default: from the request, only behind --trusted-hops proxies)').env('ENDPOINTS_PUBLIC_URL'))
     .addOption(new Option('--session-secret-file <path>', 'browser sign-in session secret(s): current first, previous ones after it (default: $ENDPOINTS_SESSION_SECRET)').env('ENDPOINTS_SESSION_SECRET_FILE'))
     .addOption(new Option('--signin-client-secret-file <path>', 'OAuth client secret for browser sign-in (default: $ENDPOINTS_SIGNIN_CLIENT_SECRET)').env('ENDPOINTS_SIGNIN_CLIENT_SECRET_FILE'))
-    .addOption(new Option('--session-ttl <duration>', 'browser sign-in session lifetime').env('ENDPOINTS_SESSION_TTL').default(DEFAULTS.sessionTtlMs, '12h').argParser(duration))
+    .addOption(new Option('--session-ttl <duration>', 'browser sign-in session lifetime, absolute from sign-in (refreshes never extend it)').env('ENDPOINTS_SESSION_TTL').default(DEFAULTS.sessionTtlMs, '12h').argParser(duration))
+    .addOption(new Option('--session-store <url>', 'keep browser sign-in sessions in Redis (redis://HOST:PORT, rediss://…, unix socket path): the cookie holds an opaque id; sign-out and `sessions revoke` end a session on every instance (default: stateless sealed cookies)').env('ENDPOINTS_SESSION_STORE'))
+    .addOption(new Option('--session-idle-timeout <duration>', 'end a browser sign-in session unused this long (needs --session-store)').env('ENDPOINTS_SESSION_IDLE_TIMEOUT').argParser(duration))
     .addOption(new Option('--signing-key <path>', 'PEM private key (EC P-256 or RSA) that signs X-Endpoints-Gateway-Assertion (default: a key generated at start)').env('ENDPOINTS_SIGNING_KEY'))
     .addOption(new Option('--jwt-cache-size <n>', 'verified end-user JWTs kept (ESPv2 --jwt_cache_size)').env('ENDPOINTS_JWT_CACHE_SIZE').default(DEFAULTS.jwtCacheSize).argParser(int('--jwt-cache-size', 1)))
     .addOption(new Option('--jwks-file <issuer=path>', "take this JWT issuer's signing keys from a local JWKS file, never its jwks_uri; repeatable").env('ENDPOINTS_JWKS_FILE').argParser(jwksFiles))
@@ -136,7 +138,7 @@ export function registerServeCommand(program: Command): void {
           traceProject: o.traceProject,
           watch: Boolean(o.watch),
           signingKey: o.signingKey,
-          signin: { publicUrl: o.publicUrl, sessionSecretFile: o.sessionSecretFile, clientSecretFile: o.signinClientSecretFile, sessionTtlMs: o.sessionTtl },
+          signin: { publicUrl: o.publicUrl, sessionSecretFile: o.sessionSecretFile, clientSecretFile: o.signinClientSecretFile, sessionTtlMs: o.sessionTtl, sessionStore: o.sessionStore, sessionIdleTimeoutMs: o.sessionIdleTimeout },
           jwtCacheSize: o.jwtCacheSize,
           jwksCacheMs: o.jwksCacheDuration,
           backendRetryOns: String(o.backendRetryOns).split(',').map((v) => v.trim()).filter((v) => v !== ''),

@@ -7,11 +7,12 @@ import * as oidc from 'openid-client';
 import { LRUCache } from 'lru-cache';
 import type { SigninScheme } from '../config/types.ts';
 import type { SealedCookieCodec } from './sealed-cookie.ts';
-import { identityOfTokens, type Session } from './session.ts';
+import { identityOfTokens, type Session, type SessionIdentity } from './session.ts';
 import { isLocalPath } from './config.ts';
 
 export const CALLBACK_PATH = '/.endpoints/callback';
 export const SIGN_OUT_PATH = '/.endpoints/sign_out';
+export const USERINFO_PATH = '/.endpoints/userinfo';
 export const FLOW_TTL_S = 600;
 
 export interface FlowStart {
@@ -47,13 +48,13 @@ export async function startFlow(config: oidc.Configuration, scheme: SigninScheme
 }
 
 export type FlowOutcome =
-  | { readonly ok: true; readonly session: Omit<Session, 'iat'>; readonly returnTo: string }
+  | { readonly ok: true; readonly identity: SessionIdentity; readonly rt: string | undefined; readonly returnTo: string }
   | { readonly ok: false; readonly reason: string; readonly message: string };
 
 const fail = (reason: string, message: string): FlowOutcome => ({ ok: false, reason, message });
 
 export interface FlowFinisher {
-  finish(config: oidc.Configuration, scheme: SigninScheme, origin: string, requestUrl: string, flowCookie: string | undefined, ttlS: number, extra: readonly string[]): Promise<FlowOutcome>;
+  finish(config: oidc.Configuration, scheme: SigninScheme, origin: string, requestUrl: string, flowCookie: string | undefined, extra: readonly string[]): Promise<FlowOutcome>;
 }
 
 export function createFlowFinisher(codec: SealedCookieCodec): FlowFinisher {
@@ -61,7 +62,7 @@ export function createFlowFinisher(codec: SealedCookieCodec): FlowFinisher {
   // (the provider refuses a reused code too, which covers other instances).
   const used = new LRUCache<string, true>({ max: 50_000, ttl: FLOW_TTL_S * 1000 });
   return {
-    async finish(config, scheme, origin, requestUrl, flowCookie, ttlS, extra) {
+    async finish(config, scheme, origin, requestUrl, flowCookie, extra) {
       const url = new URL(requestUrl, origin);
       const flow = flowCookie === undefined ? undefined : await codec.open(flowCookie);
       if (!flow || typeof flow.st !== 'string' || typeof flow.cv !== 'string' || typeof flow.no !== 'string') {
@@ -88,10 +89,10 @@ export function createFlowFinisher(codec: SealedCookieCodec): FlowFinisher {
       }
       const identity = await identityOfTokens(config, tokens, extra);
       if (!identity) return fail('signin_no_id_token', 'The identity provider sent no ID token.');
-      const exp = Math.floor(Date.now() / 1000) + ttlS;
       return {
         ok: true,
-        session: { identity, exp, ...(tokens.refresh_token ? { rt: tokens.refresh_token } : {}) },
+        identity,
+        rt: tokens.refresh_token,
         returnTo: typeof flow.rt === 'string' ? safeReturnPath(flow.rt) : '/',
       };
     },
@@ -99,11 +100,12 @@ export function createFlowFinisher(codec: SealedCookieCodec): FlowFinisher {
 }
 
 /**
- * A fresh session from the refresh token: new claims when the provider sends
- * a new ID token (group changes show up), else the old ones.
+ * The session with the provider's tokens renewed: new claims when the
+ * provider sends a new ID token (group changes show up), else the old ones.
+ * Its expiry stays: a refresh never lengthens a session.
  * Throws `revoked` when the provider refuses the token: the session ends.
  */
-export async function refreshSession(config: oidc.Configuration, s: Session, ttlS: number, extra: readonly string[]): Promise<Omit<Session, 'iat'>> {
+export async function refreshSession(config: oidc.Configuration, s: Session, extra: readonly string[]): Promise<Session> {
   let tokens: Awaited<ReturnType<typeof oidc.refreshTokenGrant>>;
   try {
     tokens = await oidc.refreshTokenGrant(config, s.rt!);
@@ -113,5 +115,15 @@ export async function refreshSession(config: oidc.Configuration, s: Session, ttl
   }
   const fresh = tokens.id_token ? await identityOfTokens(config, tokens, extra).catch(() => undefined) : undefined;
   const identity = fresh && fresh.sub === s.identity.sub ? fresh : s.identity;
-  return { identity, exp: Math.floor(Date.now() / 1000) + ttlS, rt: tokens.refresh_token ?? s.rt! };
+  return { ...s, identity, rf: Math.floor(Date.now() / 1000), rt: tokens.refresh_token ?? s.rt! };
+}
+
+/**
+ * Tells the provider the refresh token is no longer wanted (RFC 7009), where
+ * it publishes a revocation endpoint. Best effort: sign-out goes on either way.
+ */
+export async function revokeRefreshToken(config: oidc.Configuration, rt: string): Promise<boolean> {
+  if (!config.serverMetadata().revocation_endpoint) return false;
+  await oidc.tokenRevocation(config, rt, { token_type_hint: 'refresh_token' });
+  return true;
 }

@@ -1,7 +1,9 @@
 /** Browser sign-in (identity-aware proxy mode): what the gateway wires in when a spec uses x-endpoints-signin. */
 import type { ServiceConfig, SigninScheme } from '../config/types.ts';
 import { loadSigninSecrets } from './secrets.ts';
-import { createSigninRuntime, type SigninRuntime } from './runtime.ts';
+import { createSigninRuntime, DEFAULT_SESSION_TTL_MS, type SigninRuntime } from './runtime.ts';
+import { sessionLifetime } from './lifetime.ts';
+import { openSessionStore, parseSessionStore } from './session-store.ts';
 
 export type { SigninRuntime } from './runtime.ts';
 
@@ -9,7 +11,12 @@ export interface SigninFlags {
   readonly publicUrl?: string | undefined;
   readonly sessionSecretFile?: string | undefined;
   readonly clientSecretFile?: string | undefined;
+  /** Absolute session lifetime from sign-in. */
   readonly sessionTtlMs?: number | undefined;
+  /** Ends sessions unused this long (needs a store). */
+  readonly sessionIdleTimeoutMs?: number | undefined;
+  /** `redis://…`: server-side sessions; undefined: stateless cookies. */
+  readonly sessionStore?: string | undefined;
 }
 
 /** The claim names `x-endpoints-authorization` rules check anywhere in the spec. */
@@ -17,6 +24,13 @@ export function ruleClaimNames(config: ServiceConfig): string[] {
   const names = new Set<string>();
   for (const op of config.operations) for (const c of op.authorization?.claims ?? []) names.add(c.name);
   return [...names];
+}
+
+/** The groups `x-endpoints-authorization` rules name anywhere in the spec. */
+export function ruleGroups(config: ServiceConfig): Set<string> {
+  const out = new Set<string>();
+  for (const op of config.operations) for (const g of op.authorization?.groups ?? []) out.add(g);
+  return out;
 }
 
 /** Throws, with what to set, when the spec needs sign-in and a secret or the public URL is missing. */
@@ -27,17 +41,37 @@ export async function startSignin(
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void,
 ): Promise<SigninRuntime> {
   const secrets = await loadSigninSecrets(flags);
+  // Checked before anything connects: a value that cannot be honoured stops the start, with the reason.
+  const lifetime = sessionLifetime(flags.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS, flags.sessionIdleTimeoutMs, Boolean(flags.sessionStore));
+  if (flags.sessionStore) parseSessionStore(flags.sessionStore);
   // Worked out once per spec (a reload brings a new config object).
   let seen: ServiceConfig | undefined;
   let names: string[] = [];
-  const claimNames = () => {
+  let groups = new Set<string>();
+  const refresh = () => {
     const c = config();
     if (c !== seen) {
       seen = c;
       names = ruleClaimNames(c);
+      groups = ruleGroups(c);
     }
-    return names;
   };
+  const claimNames = () => (refresh(), names);
   const scheme = (): SigninScheme | null | undefined => config().signin;
-  return createSigninRuntime({ secrets, publicUrl: flags.publicUrl, trustedHops, sessionTtlMs: flags.sessionTtlMs, scheme, claimNames, log });
+  let lastError = 0;
+  const store = flags.sessionStore
+    ? openSessionStore(flags.sessionStore, (err) => {
+        // ioredis retries on its own; one line per minute is enough to notice.
+        if (Date.now() - lastError < 60_000) return;
+        lastError = Date.now();
+        log('error', 'sign-in: session store error', { err: err.message });
+      })
+    : undefined;
+  if (store) log('info', 'sign-in: sessions are kept in the session store', { store: store.display, ttlS: lifetime.ttlS, idleS: lifetime.idleS });
+  try {
+    return createSigninRuntime({ secrets, publicUrl: flags.publicUrl, trustedHops, lifetime, store, scheme, claimNames, ruleGroups: () => (refresh(), groups), log });
+  } catch (err) {
+    await store?.close();
+    throw err;
+  }
 }

@@ -9,7 +9,8 @@
 import { createHash, hkdfSync } from 'node:crypto';
 import { EncryptJWT, jwtDecrypt, decodeProtectedHeader, type JWTPayload } from 'jose';
 
-export type CookiePurpose = 'session' | 'signin-flow';
+/** `session-record`: a session as kept in the session store (never a cookie, so never passed off as one). */
+export type CookiePurpose = 'session' | 'signin-flow' | 'session-record';
 
 interface DerivedKey {
   readonly kid: string;
@@ -33,6 +34,8 @@ export function createSealedCookieCodec(secrets: readonly string[], purpose: Coo
   const keys = secrets.map((s) => derive(s, purpose));
   const current = keys[0]!;
   const byKid = new Map(keys.map((k) => [k.kid, k.key]));
+  // Cookies never exceed a few KB; a stored record holds identities of any reasonable size.
+  const maxLength = purpose === 'session-record' ? 1 << 20 : 8192;
   return {
     seal: (claims, exp) =>
       new EncryptJWT(claims)
@@ -41,7 +44,7 @@ export function createSealedCookieCodec(secrets: readonly string[], purpose: Coo
         .setExpirationTime(exp)
         .encrypt(current.key),
     open: async (value) => {
-      if (value.length > 8192) return undefined;
+      if (value.length > maxLength) return undefined;
       try {
         const header = decodeProtectedHeader(value);
         const key = typeof header.kid === 'string' ? byKid.get(header.kid) : undefined;

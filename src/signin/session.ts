@@ -1,9 +1,11 @@
 /**
  * The session: what the gateway keeps about a signed-in person, sealed in
- * the session cookie (sealed-cookie.ts). Only what requests need: subject,
- * email, email_verified, name, groups, issuer, expiry, and, when the
- * provider granted offline access, its refresh token (encrypted with the
- * rest). Stateless: any instance with the same secret reads it.
+ * the session cookie (sealed-cookie.ts) or, with a session store, in the
+ * store behind an opaque id (session-store.ts). Only what requests need:
+ * subject, email, email_verified, name, groups, issuer, the absolute expiry,
+ * the client id and public origin it was issued for (a session is accepted
+ * by that app only), and, when the provider granted offline access, its
+ * refresh token (encrypted with the rest).
  */
 import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
@@ -23,11 +25,23 @@ export interface SessionIdentity {
 
 export interface Session {
   readonly identity: SessionIdentity;
-  /** Seconds since the epoch. */
+  /** Seconds since the epoch: fixed at sign-in, never moved by a refresh. */
   readonly exp: number;
+  /** Signed in at (seconds since the epoch). */
   readonly iat: number;
+  /** When the identity was last renewed with the refresh token (or signed in). */
+  readonly rf: number;
+  /** The provider's client id (audience) the session was issued for. */
+  readonly aud: string;
+  /** The public origin it was issued on. */
+  readonly or: string;
   /** The provider's refresh token, when offline access was granted. */
   readonly rt?: string;
+}
+
+/** A session is accepted only by the app it was issued for: same provider, client and origin. */
+export function sessionBelongs(s: Session, issuer: string, clientId: string, origin: string): boolean {
+  return s.identity.iss === issuer && s.aud === clientId && s.or === origin;
 }
 
 /** What the pipeline uses: claims for authorization, the X-Endpoint-API-UserInfo value, a cache key. */
@@ -38,7 +52,7 @@ export interface SessionUser {
 }
 
 /** Never identity: the cookie's own bookkeeping, or token claims a backend has no use for. */
-const NOT_IDENTITY = new Set(['rt', 'iat', 'exp', 'nbf', 'aud', 'azp', 'nonce', 'at_hash', 'c_hash', 'sid', 'jti', 'auth_time', 'acr', 'amr']);
+const NOT_IDENTITY = new Set(['rt', 'rf', 'si', 'or', 'sid', 'iat', 'exp', 'nbf', 'aud', 'azp', 'nonce', 'at_hash', 'c_hash', 'sid', 'jti', 'auth_time', 'acr', 'amr']);
 
 /**
  * The identity claims of a verified ID token (plus userinfo claims it lacked): the fixed set,
@@ -56,23 +70,33 @@ export function identityFrom(claims: Record<string, unknown>, extra: readonly st
   return out;
 }
 
-export async function sealSession(codec: SealedCookieCodec, s: Omit<Session, 'iat'>): Promise<string> {
-  return codec.seal({ ...s.identity, ...(s.rt ? { rt: s.rt } : {}) }, s.exp);
+export async function sealSession(codec: SealedCookieCodec, s: Session): Promise<string> {
+  return codec.seal({ ...s.identity, si: s.iat, rf: s.rf, aud: s.aud, or: s.or, ...(s.rt ? { rt: s.rt } : {}) }, s.exp);
 }
 
 export async function openSession(codec: SealedCookieCodec, value: string): Promise<Session | undefined> {
   const p = await codec.open(value);
   if (!p || typeof p.sub !== 'string' || typeof p.iss !== 'string' || typeof p.exp !== 'number') return undefined;
+  // Sessions sealed before binding existed name no client or origin: they are refused (sign in again).
+  if (typeof p.aud !== 'string' || typeof p.or !== 'string' || typeof p.si !== 'number' || typeof p.rf !== 'number') return undefined;
   // Everything sealed is ours: keep it all but the bookkeeping.
-  return { identity: identityFrom(p, Object.keys(p)), exp: p.exp, iat: typeof p.iat === 'number' ? p.iat : 0, ...(typeof p.rt === 'string' ? { rt: p.rt } : {}) };
+  return { identity: identityFrom(p, Object.keys(p)), exp: p.exp, iat: p.si, rf: p.rf, aud: p.aud, or: p.or, ...(typeof p.rt === 'string' ? { rt: p.rt } : {}) };
 }
 
-export function sessionUser(s: Session, cookieValue: string): SessionUser {
+/** The identity with only the groups `keep` names: what still fits a cookie when the full list does not. */
+export function withGroups(s: Session, keep: ReadonlySet<string>): Session {
+  const groups = s.identity.groups;
+  if (!groups) return s;
+  return { ...s, identity: { ...s.identity, groups: groups.filter((g) => keep.has(g)) } };
+}
+
+/** `handle`: what names this session (the cookie value, or the store's id): a cache key, hashed. */
+export function sessionUser(s: Session, handle: string): SessionUser {
   const claims = { ...s.identity, exp: s.exp, iat: s.iat };
   return {
     claims,
     payloadSegment: Buffer.from(JSON.stringify(claims)).toString('base64url'),
-    tokenHash: createHash('sha256').update(cookieValue).digest('base64url'),
+    tokenHash: createHash('sha256').update(handle).digest('base64url'),
   };
 }
 

@@ -71,10 +71,10 @@ export async function startChildGateway(args: string[], env: Record<string, stri
       await new Promise((r) => setTimeout(r, 25));
     }
   };
-  // Starting runs TypeScript from source: seconds on a loaded machine.
+  // Starting runs TypeScript from source: seconds on a loaded machine (an exit ends the wait at once).
   let listening: Record<string, unknown>;
   try {
-    listening = await waitForLog((l) => l.message === 'endpoints-gateway listening', 60_000);
+    listening = await waitForLog((l) => l.message === 'endpoints-gateway listening', 120_000);
   } catch (e) {
     // The caller never gets a handle to stop it: stop it here.
     child.kill('SIGKILL');

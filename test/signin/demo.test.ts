@@ -7,7 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { API, hop, Jar, onFreePort, walk } from './harness.ts';
+import net from 'node:net';
+import { once } from 'node:events';
+import { API, hop, Jar, walk } from './harness.ts';
 
 const RUN = path.resolve(import.meta.dirname, '../../demo/run.ts');
 let demo: { child: ChildProcess; stdout: string } | undefined;
@@ -39,6 +41,33 @@ function startDemo(port: number, demoDir: string): Promise<{ child: ChildProcess
       reject(new Error(`the demo exited (${String(code)}); stdout: ${stdout}; stderr: ${stderr}`));
     });
   });
+}
+
+/**
+ * The demo names its own URL (printed, and registered with its provider) before it listens, so
+ * it takes a PORT rather than port 0: a port another process takes meanwhile is retried.
+ */
+/**
+ * The demo must know its port before it listens (the provider registers its redirect URI), so
+ * it cannot bind port 0: a port free a moment ago is tried, and a start that lost it to
+ * another process (EADDRINUSE, reported by the demo) is tried again on another.
+ */
+async function freePort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function onFreePort<T>(start: (port: number) => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await start(await freePort());
+    } catch (err) {
+      if (i >= attempts || !/already in use|EADDRINUSE/.test((err as Error).message)) throw err;
+    }
+  }
 }
 
 after(async () => {

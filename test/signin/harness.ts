@@ -2,11 +2,13 @@
 // that walks the provider's login and consent forms the way a browser would,
 // and gateways as child processes.
 import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { baseSpec, op } from '../helpers/gateway.ts';
-import { freePort, startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
+import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 
 export const SECRET = 'the-session-secret-of-the-sign-in-tests-0123456789';
 export const OTHER_SECRET = 'another-session-secret-nobody-shares-with-us-9876543210';
@@ -158,60 +160,99 @@ export async function walk(jar: Jar, url: string, login: string, stop?: (url: st
 }
 
 export interface SigninGateway extends ChildGateway {
+  /** The origin browsers use (the front, see below); `url` is the same. */
   readonly publicUrl: string;
+  /** The gateway process's own address, behind the front. */
+  readonly direct: string;
   close(): Promise<void>;
 }
 
-/** How a start lost its port to another test file between freePort() and the gateway's listen. */
-const PORT_TAKEN = /already in use|EADDRINUSE/;
-
 /**
- * Runs `start(port)` on a free port; when another process takes that port
- * first (test files run two at a time), again on a new one. The public URL
- * must name the port before the gateway starts, so port 0 is no option.
+ * A front end on port 0 passing every request on to `target` as it came (a
+ * load balancer's part): its port is known before the gateway starts, so the
+ * gateway's --public-url can name it while the gateway itself binds port 0.
+ * No port is ever picked, closed and reused.
  */
-export async function onFreePort<T>(start: (port: number) => Promise<T>, attempts = 5): Promise<T> {
-  for (let i = 1; ; i++) {
-    const port = await freePort();
-    try {
-      return await start(port);
-    } catch (err) {
-      if (i >= attempts || !PORT_TAKEN.test((err as Error).message)) throw err;
-    }
-  }
+export interface Front {
+  readonly url: string;
+  target: string;
+  close(): Promise<void>;
+}
+
+export async function startFront(): Promise<Front> {
+  const front = {
+    url: '',
+    target: '',
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+  const server = http.createServer((req, res) => {
+    const up = http.request(`${front.target}${req.url ?? '/'}`, { method: req.method, headers: req.headers, agent: false }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.rawHeaders);
+      r.pipe(res);
+    });
+    up.on('error', () => {
+      if (!res.headersSent) res.writeHead(502).end();
+      else res.destroy();
+    });
+    req.pipe(up);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  front.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return front;
+}
+
+/** Gateways started and not yet closed: when one of several started together fails, the others still stop. */
+const running = new Set<SigninGateway>();
+
+/** Closes every gateway this file started that is still running (for `after`). */
+export async function closeAllSigninGateways(): Promise<void> {
+  await Promise.all([...running].map((g) => g.close()));
 }
 
 /**
- * A gateway process serving `spec`, its --public-url naming the port it listens on
- * (chosen here, retried when taken); `publicUrl: false`: port 0 and no --public-url.
+ * A gateway process serving `spec` behind its own front (--public-url names
+ * the front); `publicUrl: false`: no front and no --public-url; a URL: another
+ * instance of the app at that public URL (no front of its own, `url` is the
+ * process itself), as instances behind one load balancer.
  */
 export async function startSigninGateway(
   spec: Record<string, unknown>,
-  opts: { args?: string[]; env?: Record<string, string>; publicUrl?: false } = {},
+  opts: { args?: string[]; env?: Record<string, string>; publicUrl?: false | string } = {},
 ): Promise<SigninGateway> {
   const dir = await mkdtemp(path.join(tmpdir(), 'signin-gw-'));
   const specFile = path.join(dir, 'endpoint.json');
   await writeFile(specFile, JSON.stringify(spec));
   const env = { ENDPOINTS_SESSION_SECRET: SECRET, ...(opts.env ?? {}) };
   const common = ['--spec', specFile, '--access-log', 'off', ...(opts.args ?? [])];
+  const front = opts.publicUrl === undefined ? await startFront() : undefined;
   try {
-    const { gw, publicUrl } =
-      opts.publicUrl === false
-        ? await startChildGateway(common, env).then((g) => ({ gw: g, publicUrl: g.url }))
-        : await onFreePort(async (port) => {
-            const publicUrl = `http://127.0.0.1:${port}`;
-            return { gw: await startChildGateway([...common, '--port', String(port), '--public-url', publicUrl], env), publicUrl };
-          });
-    return {
+    const named = front?.url ?? (typeof opts.publicUrl === 'string' ? opts.publicUrl : undefined);
+    const gw = await startChildGateway(named ? [...common, '--public-url', named] : common, env);
+    if (front) front.target = gw.url;
+    const publicUrl = named ?? gw.url;
+    let closed: Promise<void> | undefined;
+    const started: SigninGateway = {
       ...gw,
+      url: front?.url ?? gw.url,
+      direct: gw.url,
       publicUrl,
-      close: async () => {
-        gw.child.kill('SIGTERM');
-        await gw.exit();
-        await rm(dir, { recursive: true, force: true });
-      },
+      close: () =>
+        (closed ??= (async () => {
+          running.delete(started);
+          gw.child.kill('SIGTERM');
+          await gw.exit();
+          await front?.close();
+          await rm(dir, { recursive: true, force: true });
+        })()),
     };
+    running.add(started);
+    return started;
   } catch (err) {
+    await front?.close();
     await rm(dir, { recursive: true, force: true });
     throw err;
   }

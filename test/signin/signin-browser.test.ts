@@ -14,7 +14,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { startMetadataEmulator, type MetadataEmulator } from '../emulators/metadata-server.ts';
 import { escapeHtml } from '../../src/signin/pages.ts';
 import { startProvider, type TestProvider } from './provider.ts';
-import { clientUris, signinSpec, startSigninGateway, type SigninGateway } from './harness.ts';
+import { clientUris, signinSpec, startSigninGateway, type SigninGateway, closeAllSigninGateways } from './harness.ts';
 
 const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -63,7 +63,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  await gw?.close();
+  await closeAllSigninGateways();
   await idp?.close();
   app?.closeAllConnections();
   await new Promise((r) => (app ? app.close(r) : r(undefined)));
@@ -73,6 +73,9 @@ after(async () => {
 test('a person signs in with the provider, uses the private app, reloads, signs out and is asked to sign in again', async () => {
   // A fresh profile per context; nothing but loopback may be reached (the provider's pages link a web font).
   const context = await browser.newContext();
+  // Generous bounds: every wait below is for an event (a URL, an element), and a loaded machine is slow to get there.
+  context.setDefaultTimeout(120_000);
+  context.setDefaultNavigationTimeout(120_000);
   await context.route('**/*', (route) => (new URL(route.request().url()).hostname === '127.0.0.1' ? route.continue() : route.abort()));
   const page = await context.newPage();
   const target = `${gw.url}/app/dashboard?tab=1`;
@@ -108,9 +111,18 @@ test('a person signs in with the provider, uses the private app, reloads, signs 
   assert.equal(idp.seen.filter((s) => s === 'GET /auth').length, authorizations);
   assert.ok(verified.length >= 2 && verified.every((e) => e.endsWith('.iam.gserviceaccount.com')), 'each page view carried a service-account ID token');
 
-  // Sign out: the gateway clears its cookie and the provider ends its session (RP-initiated logout).
+  // Who am I: the gateway's own JSON, for the person's pages.
+  const me = await context.request.get(`${gw.url}/.endpoints/userinfo`);
+  assert.equal(me.status(), 200);
+  assert.equal((await me.json()).email, 'alice@example.com');
+
+  // Sign out: a page with a button (a GET never acts); the same-origin POST ends the session and the
+  // provider ends its own (RP-initiated logout).
   await page.goto(`${gw.url}/.endpoints/sign_out`);
-  assert.ok(page.url().startsWith(`${idp.issuer}/session/end`), page.url());
+  assert.equal(page.url(), `${gw.url}/.endpoints/sign_out`);
+  assert.ok((await context.cookies(gw.url)).some((c) => c.name === 'endpoints_session'), 'still signed in after the GET');
+  await page.click('#sign-out');
+  await page.waitForURL((u) => u.href.startsWith(`${idp.issuer}/session/end`));
   await page.click('button[value="yes"]');
   // Back at the gateway's `/`, which needs a session again: sent to the provider's login form.
   await page.waitForSelector('input[name="login"]');

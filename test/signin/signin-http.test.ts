@@ -16,7 +16,7 @@ import { createSealedCookieCodec } from '../../src/signin/sealed-cookie.ts';
 import { openSession, sealSession } from '../../src/signin/session.ts';
 import { safeReturnPath } from '../../src/signin/flow.ts';
 import { startProvider, type TestProvider } from './provider.ts';
-import { API, clientUris, hop, Jar, NAV, OTHER_SECRET, SECRET, signinSpec, startSigninGateway, walk, type SigninGateway } from './harness.ts';
+import { API, clientUris, hop, Jar, NAV, OTHER_SECRET, SECRET, signinSpec, startSigninGateway, walk, type SigninGateway, closeAllSigninGateways } from './harness.ts';
 
 const SESSION = 'endpoints_session';
 const FLOW = 'endpoints_signin';
@@ -27,9 +27,9 @@ let meta: MetadataEmulator;
 let backend: TestBackend;
 let idp: TestProvider;
 let gw: SigninGateway;
-/** Same secret, another process. */
+/** Same secret, same app (public URL), another process. */
 let twin: SigninGateway;
-/** Rotated: a new secret first, ours as the previous one. */
+/** Rotated: a new secret first, ours as the previous one (an app of its own origin). */
 let rotated: SigninGateway;
 /** Behind a proxy (--trusted-hops 1, no --public-url): its origin comes from X-Forwarded-Proto/Host. */
 let proxied: SigninGateway;
@@ -64,18 +64,18 @@ before(async () => {
   (spec.paths as Record<string, unknown>)['/api'] = { get: { operationId: 'api', security: [{ signin: [] }, { idp_jwt: [] }], responses: { '200': { description: 'ok' } } } };
   const env = { METADATA_SERVER_DETECTION: 'assume-present', GCE_METADATA_HOST: meta.host, GOOGLE_CLOUD_PROJECT: 'test-project' };
   const args = ['--keys', `file:${store}`, '--backend-auth', 'google', '--signin-client-secret-file', clientSecretFile];
-  [gw, twin, rotated, proxied] = await Promise.all([
-    startSigninGateway(spec, { args, env }),
+  [gw, rotated, proxied] = await Promise.all([
     startSigninGateway(spec, { args, env }),
     startSigninGateway(spec, { args: [...args, '--session-secret-file', secretFile], env: { ...env, ENDPOINTS_SESSION_SECRET: '' } }),
     startSigninGateway(spec, { args: [...args, '--trusted-hops', '1'], publicUrl: false, env }),
   ]);
-  const uris = clientUris([gw, twin, rotated, { publicUrl: PROXIED_ORIGIN }]);
+  twin = await startSigninGateway(spec, { args, env, publicUrl: gw.publicUrl });
+  const uris = clientUris([gw, rotated, { publicUrl: PROXIED_ORIGIN }]);
   idp.register(uris);
 });
 
 after(async () => {
-  await Promise.all([gw?.close(), twin?.close(), rotated?.close(), proxied?.close()]);
+  await closeAllSigninGateways();
   await idp?.close();
   await backend?.close();
   cookieApp?.closeAllConnections();
@@ -88,7 +88,7 @@ after(async () => {
 async function signIn(g: SigninGateway, login: string, target = '/app/hello?x=1'): Promise<Jar> {
   const jar = new Jar();
   const { last, hops } = await walk(jar, `${g.url}${target}`, login);
-  assert.ok(hops.some((h) => h.url.startsWith(`${g.url}/.endpoints/callback`)), 'went through the callback');
+  assert.ok(hops.some((h) => h.url.startsWith(`${g.publicUrl}/.endpoints/callback`)), 'went through the callback');
   assert.ok(jar.get(SESSION), `a session cookie is set (last: ${last.status} ${last.url} ${last.body.slice(0, 200)})`);
   return jar;
 }
@@ -259,23 +259,40 @@ describe('sessions that count as none', () => {
     const jar = await signIn(gw, 'alice');
     const codec = createSealedCookieCodec([SECRET], 'session');
     const s = (await openSession(codec, jar.get(SESSION)!))!;
-    const expired = await sealSession(codec, { identity: s.identity, exp: Math.floor(Date.now() / 1000) - 5 });
+    const expired = await sealSession(codec, { ...s, exp: Math.floor(Date.now() / 1000) - 5 });
     assert.equal((await hop(jar, `${gw.url}/app/hello`, { headers: { ...API, cookie: `${SESSION}=${expired}` } })).status, 401);
   });
 
   test('a cookie sealed with another secret is refused; a rotated gateway still accepts the previous secret', async () => {
     const jar = await signIn(gw, 'alice');
-    const cookie = { cookie: `${SESSION}=${jar.get(SESSION)!}` };
-    // `rotated` lists our secret as the previous one: sessions made before the rotation keep working.
-    assert.equal((await hop(jar, `${rotated.url}/app/hello`, { headers: { ...API, ...cookie } })).status, 200);
-    // A session `rotated` makes uses its new secret, which `gw` does not know.
+    const previous = createSealedCookieCodec([SECRET], 'session');
+    const current = createSealedCookieCodec([OTHER_SECRET], 'session');
+    const s = (await openSession(previous, jar.get(SESSION)!))!;
+    // `rotated` lists our secret as the previous one: sessions made on its origin before the rotation keep working.
+    const before = { cookie: `${SESSION}=${await sealSession(previous, { ...s, or: rotated.publicUrl })}` };
+    assert.equal((await hop(new Jar(), `${rotated.url}/app/hello`, { headers: { ...API, ...before } })).status, 200);
+    // A session `rotated` makes uses its new secret, which `gw` does not know (even sealed for gw's origin).
     const fresh = await signIn(rotated, 'alice');
     const theirs = { cookie: `${SESSION}=${fresh.get(SESSION)!}` };
     assert.equal((await hop(fresh, `${rotated.url}/app/hello`, { headers: { ...API, ...theirs } })).status, 200);
-    assert.equal((await hop(fresh, `${gw.url}/app/hello`, { headers: { ...API, ...theirs } })).status, 401);
+    const t = (await openSession(current, fresh.get(SESSION)!))!;
+    const forGw = { cookie: `${SESSION}=${await sealSession(current, { ...t, or: gw.publicUrl })}` };
+    assert.equal((await hop(new Jar(), `${gw.url}/app/hello`, { headers: { ...API, ...forGw } })).status, 401);
   });
 
-  test('two gateway processes with one secret accept each other\'s sessions (no sticky sessions)', async () => {
+  test('a session is bound to its origin: the same secret and client on another origin refuse it', async () => {
+    const jar = await signIn(gw, 'alice');
+    const codec = createSealedCookieCodec([SECRET], 'session');
+    const s = (await openSession(codec, jar.get(SESSION)!))!;
+    assert.equal(s.or, gw.publicUrl);
+    assert.equal(s.aud, idp.clientId);
+    const elsewhere = { cookie: `${SESSION}=${await sealSession(codec, { ...s, or: 'http://127.0.0.1:1' })}` };
+    assert.equal((await hop(new Jar(), `${gw.url}/app/hello`, { headers: { ...API, ...elsewhere } })).status, 401);
+    const otherClient = { cookie: `${SESSION}=${await sealSession(codec, { ...s, aud: 'another-app' })}` };
+    assert.equal((await hop(new Jar(), `${gw.url}/app/hello`, { headers: { ...API, ...otherClient } })).status, 401);
+  });
+
+  test('two gateway processes of one app (one public URL, one secret) accept each other\'s sessions (no sticky sessions)', async () => {
     const a = await signIn(gw, 'alice');
     const b = await signIn(twin, 'carol');
     assert.equal((await hop(a, `${twin.url}/app/hello`, { headers: API })).status, 200);
@@ -329,7 +346,7 @@ describe('the callback refuses', () => {
     const { jar, callback } = await upToCallback(gw);
     const codec = createSealedCookieCodec([SECRET], 'signin-flow');
     const claims = (await codec.open(jar.get(FLOW)!))!;
-    jar.set(FLOW, await codec.seal({ ...claims, no: 'a-nonce-from-another-sign-in' }, Math.floor(Date.now() / 1000) + 60));
+    jar.set(FLOW, await codec.seal({ ...claims, no: 'a-nonce-from-another-sign-in' }, Math.floor(Date.now() / 1000) + 600));
     const before = idp.seen.filter((s) => s === 'POST /token').length;
     refusedPage(await hop(jar, callback));
     assert.equal(idp.seen.filter((s) => s === 'POST /token').length, before + 1, 'the code was exchanged; the ID token was refused');
@@ -347,12 +364,12 @@ describe('the callback refuses', () => {
     refusedPage(await hop(thief, callback));
     // On another instance the state is new: the provider refuses the used code.
     const other = new URL(callback);
-    const twinCallback = `${twin.publicUrl}${other.pathname}${other.search}`;
+    const twinCallback = `${twin.url}${other.pathname}${other.search}`;
     const flowOnTwin = new Jar();
     // The flow cookie names its origin: re-seal it for the twin's, as a thief with the secret could not, to reach the code exchange.
     const codec = createSealedCookieCodec([SECRET], 'signin-flow');
     const claims = (await codec.open(flow))!;
-    flowOnTwin.set(FLOW, await codec.seal({ ...claims, or: twin.publicUrl }, Math.floor(Date.now() / 1000) + 60));
+    flowOnTwin.set(FLOW, await codec.seal({ ...claims, or: twin.publicUrl }, Math.floor(Date.now() / 1000) + 600));
     const before = idp.seen.filter((s) => s === 'POST /token').length;
     refusedPage(await hop(flowOnTwin, twinCallback));
     assert.equal(idp.seen.filter((s) => s === 'POST /token').length, before + 1, 'the provider was asked, and refused');
@@ -365,7 +382,7 @@ describe('the callback refuses', () => {
       const { jar, callback } = await upToCallback(gw);
       const claims = (await codec.open(jar.get(FLOW)!))!;
       assert.equal(claims.rt, '/app/somewhere');
-      jar.set(FLOW, await codec.seal({ ...claims, rt: evil }, Math.floor(Date.now() / 1000) + 60));
+      jar.set(FLOW, await codec.seal({ ...claims, rt: evil }, Math.floor(Date.now() / 1000) + 600));
       const r = await hop(jar, callback);
       assert.equal(r.status, 302);
       assert.equal(r.location, `${gw.publicUrl}/`, evil);
@@ -416,19 +433,20 @@ describe('authorization for signed-in users', () => {
 });
 
 describe('refresh and sign-out', () => {
-  test('a session near its end is refreshed with the refresh token (offline_access)', async () => {
+  test('an identity older than the refresh interval is renewed with the refresh token (offline_access); the expiry stays', async () => {
     const jar = await signIn(gw, 'alice');
     const codec = createSealedCookieCodec([SECRET], 'session');
     const s = (await openSession(codec, jar.get(SESSION)!))!;
     assert.ok(s.rt, 'a refresh token is kept, encrypted');
-    const ending = await sealSession(codec, { identity: s.identity, exp: Math.floor(Date.now() / 1000) + 30, rt: s.rt });
-    jar.set(SESSION, ending);
+    const stale = await sealSession(codec, { ...s, rf: s.rf - 7200 });
+    jar.set(SESSION, stale);
     const before = idp.seen.filter((x) => x === 'POST /token').length;
     const r = await hop(jar, `${gw.url}/app/hello`, { headers: API });
     assert.equal(r.status, 200);
     assert.equal(idp.seen.filter((x) => x === 'POST /token').length, before + 1);
     const renewed = (await openSession(codec, jar.get(SESSION)!))!;
-    assert.ok(renewed.exp > Math.floor(Date.now() / 1000) + 11 * 3600, 'a fresh 12 h session');
+    assert.equal(renewed.exp, s.exp, 'a refresh never moves the absolute expiry');
+    assert.ok(renewed.rf > s.rf - 7200);
     assert.equal(renewed.identity.email, 'alice@example.com');
   });
 
@@ -436,17 +454,22 @@ describe('refresh and sign-out', () => {
     const jar = await signIn(gw, 'alice');
     const codec = createSealedCookieCodec([SECRET], 'session');
     const s = (await openSession(codec, jar.get(SESSION)!))!;
-    jar.set(SESSION, await sealSession(codec, { identity: s.identity, exp: Math.floor(Date.now() / 1000) + 30, rt: s.rt }));
+    jar.set(SESSION, await sealSession(codec, { ...s, rf: s.rf - 7200 }));
     const r = await hop(jar, `${gw.url}/sets-cookie`, { headers: API });
     assert.equal(r.status, 200, r.body);
     assert.ok(r.setCookies.some((c) => c.startsWith('app_pref=1')), r.setCookies.join('\n'));
     assert.ok(r.setCookies.some((c) => c.startsWith(`${SESSION}=`)), r.setCookies.join('\n'));
   });
 
-  test('sign-out clears the cookie and sends the browser to the provider\'s end_session_endpoint with a same-origin return', async () => {
+  test('sign-out: a GET shows a button; the POST clears the cookie and sends the browser to the provider\'s end_session_endpoint with a same-origin return', async () => {
     const jar = await signIn(gw, 'alice');
-    const r = await hop(jar, `${gw.url}/.endpoints/sign_out`);
-    assert.equal(r.status, 302);
+    const ask = await hop(jar, `${gw.url}/.endpoints/sign_out`);
+    assert.equal(ask.status, 200);
+    assert.equal(ask.setCookies.length, 0, 'a GET changes nothing');
+    assert.match(ask.body, /<form method="post" action="\/\.endpoints\/sign_out">/);
+    assert.match(ask.body, /alice@example\.com/);
+    const r = await hop(jar, `${gw.url}/.endpoints/sign_out`, { method: 'POST', headers: { origin: gw.publicUrl, 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+    assert.equal(r.status, 303);
     const loc = new URL(r.location!);
     assert.equal(`${loc.origin}${loc.pathname}`, `${idp.issuer}/session/end`);
     assert.equal(loc.searchParams.get('post_logout_redirect_uri'), `${gw.publicUrl}/`);
