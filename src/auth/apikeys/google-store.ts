@@ -75,7 +75,7 @@ export function createGoogleKeyStore(opts: GoogleKeyStoreOptions = {}): KeyStore
       throw serviceError('credentials', err, key);
     }
     try {
-      const [res] = await settleWithin(client.lookupKey({ keyString: key }, callOpts), timeoutMs);
+      const [res] = await onceMoreOnReset(() => settleWithin(client.lookupKey({ keyString: key }, callOpts), timeoutMs));
       parent = res.parent;
       name = res.name;
     } catch (err) {
@@ -96,7 +96,7 @@ export function createGoogleKeyStore(opts: GoogleKeyStoreOptions = {}): KeyStore
     if (!name) return null;
     let k;
     try {
-      [k] = await settleWithin(client.getKey({ name }, callOpts), timeoutMs);
+      [k] = await onceMoreOnReset(() => settleWithin(client.getKey({ name: name! }, callOpts), timeoutMs));
     } catch (err) {
       if (isInvalid(err)) return null;
       if (codeOf(err) === PERMISSION_DENIED) {
@@ -163,6 +163,27 @@ function clientFactory(endpoint: string | undefined): () => Promise<ApiKeysClien
  * never hold a request, and it keeps the late settlement of the original
  * promise handled.
  */
+/**
+ * A keep-alive connection the service closed just as it was reused resets the next call at
+ * once; the lookups are reads, so such a call is made once more before it counts as an outage
+ * (which would refuse a never-seen key 503).
+ */
+async function onceMoreOnReset<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!wasReset(err)) throw err;
+    return call();
+  }
+}
+
+function wasReset(err: unknown): boolean {
+  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || /ECONNRESET|EPIPE|socket hang up/.test(String(e.message ?? ''))) return true;
+  }
+  return false;
+}
+
 function settleWithin<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(Object.assign(new Error('deadline exceeded'), { code: 4 })), timeoutMs + 1000);
