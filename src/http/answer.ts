@@ -26,6 +26,27 @@ function bodyPending(req: IncomingMessage): boolean {
   return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
+/** How long a connection closed with its request body still coming may take to close its side. */
+const LINGER_MS = 5000;
+
+/**
+ * After an answer to a request whose body is still coming, the connection is half-closed and what
+ * the caller still sends is read and dropped until it closes its side (or LINGER_MS pass): a socket
+ * closed with unread input makes the kernel reset the connection, and a reset can destroy the
+ * answer in the caller's buffers before it was read.
+ */
+function lingerAfter(res: ServerResponse): void {
+  const socket = res.socket;
+  if (!socket) return;
+  res.req.resume();
+  // Node ends and then destroys the socket of a `connection: close` answer through destroySoon.
+  socket.destroySoon = function (this: typeof socket) {
+    if (this.writable) this.end();
+    this.resume();
+    setTimeout(() => this.destroy(), LINGER_MS).unref();
+  };
+}
+
 /** Writes a whole local answer: `headers` as given, Content-Length from the body. */
 export function sendLocal(res: ServerResponse, status: number, headers: Headers, body: string | Buffer): void {
   if (res.headersSent) {
@@ -34,7 +55,10 @@ export function sendLocal(res: ServerResponse, status: number, headers: Headers,
   }
   const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   const all: Headers = { ...headers, 'content-length': length };
-  if (bodyPending(res.req)) all.connection = 'close';
+  if (bodyPending(res.req)) {
+    all.connection = 'close';
+    lingerAfter(res);
+  }
   // Kept readable through getHeader: the access log's responseSize.
   res.setHeader('content-length', length);
   res.writeHead(status, all as Record<string, string | number | string[]>);
