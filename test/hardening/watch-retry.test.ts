@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,16 @@ function spec(backend: string, paths: Record<string, unknown>): string {
     'x-google-backend': { address: backend },
     paths,
   });
+}
+
+/**
+ * Replaces the spec the way deploy tools do (write aside, rename over): one new version of
+ * its bytes. Written in place, a loaded machine may let the watcher see the file emptied
+ * first, and an empty file is another version of the bytes, tried and refused on its own.
+ */
+async function replace(file: string, text: string): Promise<void> {
+  await writeFile(`${file}.tmp`, text);
+  await rename(`${file}.tmp`, file);
 }
 
 test('--watch: a refused spec is retried only when its bytes change, even with the log in its folder', async () => {
@@ -53,7 +63,7 @@ test('--watch: a refused spec is retried only when its bytes change, even with t
       60_000,
     );
     // An invalid spec: the operation has no responses and an unknown x-google field.
-    await writeFile(specFile, 'swagger: "2.0"\ninfo: {title: t, version: "1"}\npaths:\n  /a:\n    get:\n      x-google-nonsense: 1\n');
+    await replace(specFile, 'swagger: "2.0"\ninfo: {title: t, version: "1"}\npaths:\n  /a:\n    get:\n      x-google-nonsense: 1\n');
     await waitFor(async () => (await refusals()) > 0, 'the refusal to be logged');
     // Every access-log line and refusal line written to gateway.log is an event in the folder.
     for (let i = 0; i < 20; i++) await send(url, '/a');
@@ -62,11 +72,11 @@ test('--watch: a refused spec is retried only when its bytes change, even with t
     assert.equal((await send(url, '/a')).status, 200, 'the previous spec keeps serving');
 
     // New (still invalid) bytes are tried once more; then a valid spec is swapped in.
-    await writeFile(specFile, 'swagger: "2.0"\ninfo: {title: t, version: "2"}\npaths:\n  /a:\n    get:\n      x-google-nonsense: 2\n');
+    await replace(specFile, 'swagger: "2.0"\ninfo: {title: t, version: "2"}\npaths:\n  /a:\n    get:\n      x-google-nonsense: 2\n');
     await waitFor(async () => (await refusals()) >= 2, 'the second refusal to be logged');
     await sleep(1500);
     assert.equal(await refusals(), 2);
-    await writeFile(specFile, spec(backend.url, { '/b': { get: { operationId: 'b', responses: { 200: { description: 'ok' } } } } }));
+    await replace(specFile, spec(backend.url, { '/b': { get: { operationId: 'b', responses: { 200: { description: 'ok' } } } } }));
     await waitFor(async () => (await send(url, '/b')).status === 200, 'the valid spec to be swapped in');
     assert.equal((await send(url, '/a')).status, 404);
   } finally {

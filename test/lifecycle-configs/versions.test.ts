@@ -12,7 +12,7 @@ import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.t
 import { send } from '../helpers/http.ts';
 import { compareVersionNames } from '../../src/config/versions.ts';
 import { runCli } from '../helpers/cli.ts';
-import { configz, expectedId, steadyLoad, until, versionSpec } from './support.ts';
+import { configz, expectedId, replace, steadyLoad, until, versionSpec } from './support.ts';
 
 const cli = (...args: string[]) => runCli(args);
 
@@ -85,7 +85,9 @@ describe('a gateway on a folder of three versions (--watch)', () => {
 
   test('a broken new version is refused with its problems; the previous keeps serving', async () => {
     const broken = versionSpec('1.12.0', backend.url, ['common', 'only-12'], { 'x-google-backend': { address: 'not a url at all' } });
-    await writeFile(path.join(folder, 'api-v12.yaml'), broken);
+    // Written aside and renamed in: the watcher never sees it half written (an empty newest
+    // version would be refused on its own, first).
+    await replace(path.join(folder, 'api-v12.yaml'), broken);
     const refused = await gw.waitForLog((l) => String(l.message).startsWith('spec reload refused'));
     assert.equal(refused.spec, path.join(folder, 'api-v12.yaml'));
     assert.equal(refused.config_id, expectedId('1.12.0', broken));
