@@ -15,7 +15,8 @@ import { DEFAULTS } from '../runtime/options.ts';
 
 const int = wholeNumber;
 
-function docsPathArg(v: string): string {
+/** --docs-path, for serve and validate alike. */
+export function docsPathArg(v: string): string {
   const error = docsPathError(v);
   if (error) throw new InvalidArgumentError(`--docs-path ${error}`);
   return v;

@@ -4,15 +4,9 @@ import { SpecError } from '../config/problems.ts';
 import { loadServiceOffThread } from '../config/service-thread.ts';
 import { defaultCacheDir, openSpecCache } from '../config/spec-cache.ts';
 import { specFilesOf } from '../config/versions.ts';
-import { docsPathError, docsPathProblems } from '../docs-page/docs-page.ts';
-import { InvalidArgumentError } from 'commander';
+import { docsPathProblems } from '../docs-page/docs-page.ts';
+import { docsPathArg } from './serve.ts';
 import { printSpecError } from '../cli-args.ts';
-
-function docsPathArg(v: string): string {
-  const error = docsPathError(v);
-  if (error) throw new InvalidArgumentError(`--docs-path ${error}`);
-  return v;
-}
 
 export function registerValidateCommand(program: Command): void {
   program
