@@ -1,6 +1,7 @@
 // Argument helpers every command shares, so a flag means and fails the same way everywhere.
 import { InvalidArgumentError } from 'commander';
-import type { SpecError } from './config/problems.ts';
+import { SpecError } from './config/problems.ts';
+import type { SpecModel } from './contract/spec-model.ts';
 
 /** A repeatable option's values, in order. */
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -17,4 +18,17 @@ export function wholeNumber(name: string, min = 0, max = Number.MAX_SAFE_INTEGER
 /** A spec's located problems on stderr, one per line; a folder's refused version names its own file. */
 export function printSpecError(file: string, err: SpecError): void {
   for (const line of err.lines((err as { file?: string }).file ?? file)) process.stderr.write(`${line}\n`);
+}
+
+/** The spec model `contract` and `mock` work from; a spec with problems prints them, sets exit code 2 and gives undefined. */
+export async function specModelOrExit(file: string): Promise<SpecModel | undefined> {
+  const { loadSpecModel } = await import('./contract/spec-model.ts');
+  try {
+    return await loadSpecModel(file);
+  } catch (err) {
+    if (!(err instanceof SpecError)) throw err;
+    printSpecError(file, err);
+    process.exitCode = 2;
+    return undefined;
+  }
 }

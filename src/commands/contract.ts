@@ -1,8 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SpecError } from '../config/problems.ts';
 
-import { collect, printSpecError } from '../cli-args.ts';
+import { collect, specModelOrExit } from '../cli-args.ts';
 
 /** Exit codes: 0 every check passed, 1 some failed, 2 bad input (usage, spec, URL, unknown operation). */
 const BAD_INPUT = 2;
@@ -42,16 +41,8 @@ export function registerContractCommand(program: Command): void {
       process.exit(err.exitCode === 0 ? 0 : BAD_INPUT);
     })
     .action(async (o) => {
-      const { loadSpecModel } = await import('../contract/spec-model.ts');
-      let model;
-      try {
-        model = await loadSpecModel(o.spec);
-      } catch (err) {
-        if (!(err instanceof SpecError)) throw err;
-        printSpecError(o.spec, err);
-        process.exitCode = BAD_INPUT;
-        return;
-      }
+      const model = await specModelOrExit(o.spec);
+      if (model === undefined) return;
       const operations: string[] = o.operation ?? [];
       const known = new Set(model.operations.map((op) => op.op.id));
       const unknown = operations.filter((id) => !known.has(id));

@@ -1,6 +1,5 @@
 import { Command, Option } from 'commander';
-import { printSpecError, wholeNumber } from '../cli-args.ts';
-import { SpecError } from '../config/problems.ts';
+import { specModelOrExit, wholeNumber } from '../cli-args.ts';
 
 
 /** `mock`: a backend made from the spec, to test the gateway's contract before the backend exists. */
@@ -15,18 +14,10 @@ export function registerMockCommand(program: Command): void {
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'silent']).env('LOG_LEVEL').default('info'))
     .action(async (o) => {
       const { createLogger, flushLogs } = await import('../observability/logger.ts');
-      const { loadSpecModel } = await import('../contract/spec-model.ts');
       const { startMock } = await import('../mock/server.ts');
       const logger = createLogger({ level: o.logLevel });
-      let model;
-      try {
-        model = await loadSpecModel(o.spec);
-      } catch (err) {
-        if (!(err instanceof SpecError)) throw err;
-        printSpecError(o.spec, err);
-        process.exitCode = 2;
-        return;
-      }
+      const model = await specModelOrExit(o.spec);
+      if (model === undefined) return;
       const mock = await startMock(model, { port: o.port, host: o.host, logger });
       logger.info({ port: mock.port, host: o.host, spec: o.spec, operations: model.operations.length }, 'endpoints-gateway mock listening');
       const stop = () => void mock.close().then(() => flushLogs(logger, 2000)).then(() => process.exit(0));
