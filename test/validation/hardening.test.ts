@@ -112,129 +112,114 @@ async function kill(gw: ContractGateway | undefined): Promise<void> {
   await gw.exit();
 }
 
-describe('--validate and a spec regex that backtracks', () => {
-  let backend: ContractBackend;
-  let file: string;
-  let enforce: ContractGateway;
-  let report: ContractGateway;
-
+/** An enforce and a report gateway on the hardening spec, in front of one contract backend, for the enclosing describe. */
+function hardeningPair(): { backend: ContractBackend; enforce: ContractGateway; report: ContractGateway } {
+  const g = {} as { backend: ContractBackend; enforce: ContractGateway; report: ContractGateway };
+  let file: string | undefined;
   before(async () => {
-    backend = await startContractBackend();
-    backend.answer('GET', '/items', { status: 200, headers: JSON_TYPE, body: '[]' });
-    backend.answer('POST', '/items', { status: 201, headers: JSON_TYPE, body: '{}' });
-    backend.answer('POST', '/forms', { status: 200 });
-    backend.answer('POST', '/tree', { status: 200 });
-    file = await writeSpecFile(hardeningSpec(backend.url));
-    [enforce, report] = await startPair(file);
+    g.backend = await startContractBackend();
+    g.backend.answer('GET', '/items', { status: 200, headers: JSON_TYPE, body: '[]' });
+    g.backend.answer('POST', '/items', { status: 201, headers: JSON_TYPE, body: '{}' });
+    g.backend.answer('POST', '/forms', { status: 200 });
+    g.backend.answer('POST', '/tree', { status: 200 });
+    file = await writeSpecFile(hardeningSpec(g.backend.url));
+    [g.enforce, g.report] = await startPair(file);
   });
   after(async () => {
-    await Promise.all([kill(enforce), kill(report)]);
-    await backend?.close();
+    await Promise.all([kill(g.enforce), kill(g.report)]);
+    await g.backend?.close();
     if (file) await rm(path.dirname(file), { recursive: true, force: true });
   });
+  return g;
+}
+
+describe('--validate and a spec regex that backtracks', () => {
+  const g = hardeningPair();
 
   test('a spec pattern that backtracks exponentially is matched in linear time', { timeout: 60_000 }, async () => {
     const value = `${'a'.repeat(40)}!`;
-    const r = await send(enforce.url, `/items?name=${value}`);
+    const r = await send(g.enforce.url, `/items?name=${value}`);
     assert.equal(r.status, 400, r.body);
     assert.deepEqual(r.json(), { code: 400, message: `INVALID_ARGUMENT: query parameter 'name': must match pattern "${CATASTROPHIC}"` });
-    await stillServing(enforce, 'pattern');
+    await stillServing(g.enforce, 'pattern');
     // The same pattern in a body schema, under report: logged, forwarded.
-    const before = backend.seen.length;
-    const b = await send(report.url, '/items', { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ name: `${'a'.repeat(40)}!` }) });
+    const before = g.backend.seen.length;
+    const b = await send(g.report.url, '/items', { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ name: `${'a'.repeat(40)}!` }) });
     assert.equal(b.status, 201, b.body);
-    assert.equal(backend.seen.length, before + 1);
-    await stillServing(report, 'pattern (report)');
+    assert.equal(g.backend.seen.length, before + 1);
+    await stillServing(g.report, 'pattern (report)');
   });
 
 });
 
 describe('--validate against a hostile client or backend', () => {
-  let backend: ContractBackend;
-  let file: string;
-  let enforce: ContractGateway;
-  let report: ContractGateway;
-
-  before(async () => {
-    backend = await startContractBackend();
-    backend.answer('GET', '/items', { status: 200, headers: JSON_TYPE, body: '[]' });
-    backend.answer('POST', '/items', { status: 201, headers: JSON_TYPE, body: '{}' });
-    backend.answer('POST', '/forms', { status: 200 });
-    backend.answer('POST', '/tree', { status: 200 });
-    file = await writeSpecFile(hardeningSpec(backend.url));
-    [enforce, report] = await startPair(file);
-  });
-  after(async () => {
-    await Promise.all([kill(enforce), kill(report)]);
-    await backend?.close();
-    if (file) await rm(path.dirname(file), { recursive: true, force: true });
-  });
+  const g = hardeningPair();
 
   test('enforce: a request a backend would parse otherwise is refused 400 naming the parameter', { timeout: 60_000 }, async () => {
     for (const c of AMBIGUOUS) {
-      const before = backend.seen.length;
-      const r = await send(enforce.url, c.path, { method: c.method ?? 'GET', headers: c.headers ?? {}, ...(c.body !== undefined ? { body: c.body } : {}) });
+      const before = g.backend.seen.length;
+      const r = await send(g.enforce.url, c.path, { method: c.method ?? 'GET', headers: c.headers ?? {}, ...(c.body !== undefined ? { body: c.body } : {}) });
       assert.equal(r.status, 400, `${c.name}: ${r.body}`);
       assert.deepEqual(r.json(), { code: 400, message: `INVALID_ARGUMENT: ${c.problem}` }, c.name);
-      assert.equal(backend.seen.length, before, `${c.name}: reached the backend`);
-      await stillServing(enforce, c.name);
+      assert.equal(g.backend.seen.length, before, `${c.name}: reached the backend`);
+      await stillServing(g.enforce, c.name);
     }
     // What stays allowed: `collectionFormat: multi` repeats, a JSON body with no Content-Type, +json types.
-    assert.equal((await send(enforce.url, '/items?ids=1&ids=2&ids=3')).status, 200);
-    assert.equal((await send(enforce.url, '/items', { method: 'POST', body: '{"name":"ok"}' })).status, 201);
-    assert.equal((await send(enforce.url, '/items', { method: 'POST', headers: { 'content-type': 'application/merge-patch+json' }, body: '{"name":"ok"}' })).status, 201);
+    assert.equal((await send(g.enforce.url, '/items?ids=1&ids=2&ids=3')).status, 200);
+    assert.equal((await send(g.enforce.url, '/items', { method: 'POST', body: '{"name":"ok"}' })).status, 201);
+    assert.equal((await send(g.enforce.url, '/items', { method: 'POST', headers: { 'content-type': 'application/merge-patch+json' }, body: '{"name":"ok"}' })).status, 201);
   });
 
   test('report: the same requests are logged as violations and forwarded unchanged', { timeout: 60_000 }, async () => {
     for (const c of AMBIGUOUS) {
-      const before = backend.seen.length;
-      const logged = violationLogs(report).length;
-      const r = await send(report.url, c.path, { method: c.method ?? 'GET', headers: c.headers ?? {}, ...(c.body !== undefined ? { body: c.body } : {}) });
+      const before = g.backend.seen.length;
+      const logged = violationLogs(g.report).length;
+      const r = await send(g.report.url, c.path, { method: c.method ?? 'GET', headers: c.headers ?? {}, ...(c.body !== undefined ? { body: c.body } : {}) });
       assert.notEqual(r.status, 400, `${c.name}: ${r.body}`);
-      assert.equal(backend.seen.length, before + 1, `${c.name}: not forwarded`);
-      if (c.body !== undefined) assert.equal(backend.seen.at(-1)!.body.toString(), c.body, c.name);
-      const line = await report.waitForLog((l) => l.message === 'contract violation' && violationLogs(report).indexOf(l) >= logged);
+      assert.equal(g.backend.seen.length, before + 1, `${c.name}: not forwarded`);
+      if (c.body !== undefined) assert.equal(g.backend.seen.at(-1)!.body.toString(), c.body, c.name);
+      const line = await g.report.waitForLog((l) => l.message === 'contract violation' && violationLogs(g.report).indexOf(l) >= logged);
       assert.equal(line.problem, c.problem, c.name);
       assert.equal(line.operation, c.operation, c.name);
-      await stillServing(report, c.name);
+      await stillServing(g.report, c.name);
     }
   });
 
   test('a request body nested 10,000 deep: 400 under enforce, forwarded unchanged under report', { timeout: 60_000 }, async () => {
     const body = deepTree(10_000);
-    const before = backend.seen.length;
-    const r = await send(enforce.url, '/tree', { method: 'POST', headers: JSON_TYPE, body });
+    const before = g.backend.seen.length;
+    const r = await send(g.enforce.url, '/tree', { method: 'POST', headers: JSON_TYPE, body });
     assert.equal(r.status, 400, r.body);
     assert.deepEqual(r.json(), { code: 400, message: "INVALID_ARGUMENT: body parameter 'node': nests deeper than 100 levels" });
-    assert.equal(backend.seen.length, before);
-    await stillServing(enforce, 'deep request (enforce)');
+    assert.equal(g.backend.seen.length, before);
+    await stillServing(g.enforce, 'deep request (enforce)');
 
-    const logged = violationLogs(report).length;
-    const p = await send(report.url, '/tree', { method: 'POST', headers: JSON_TYPE, body });
+    const logged = violationLogs(g.report).length;
+    const p = await send(g.report.url, '/tree', { method: 'POST', headers: JSON_TYPE, body });
     assert.equal(p.status, 200, p.body);
-    assert.equal(backend.seen.at(-1)!.body.toString(), body);
-    const line = await report.waitForLog((l) => l.message === 'contract violation' && violationLogs(report).indexOf(l) >= logged);
+    assert.equal(g.backend.seen.at(-1)!.body.toString(), body);
+    const line = await g.report.waitForLog((l) => l.message === 'contract violation' && violationLogs(g.report).indexOf(l) >= logged);
     assert.equal(line.problem, "body parameter 'node': nests deeper than 100 levels");
-    await stillServing(report, 'deep request (report)');
+    await stillServing(g.report, 'deep request (report)');
     // 100 levels are within the bound, and validated.
-    assert.equal((await send(enforce.url, '/tree', { method: 'POST', headers: JSON_TYPE, body: deepTree(100) })).status, 200);
+    assert.equal((await send(g.enforce.url, '/tree', { method: 'POST', headers: JSON_TYPE, body: deepTree(100) })).status, 200);
   });
 
   test('a response body nested 10,000 deep: passed unchanged under report, 502 under enforce', { timeout: 60_000 }, async () => {
     const body = deepTree(10_000);
-    backend.answer('GET', '/tree', { status: 200, headers: JSON_TYPE, body });
-    const logged = violationLogs(report).length;
-    const p = await send(report.url, '/tree');
+    g.backend.answer('GET', '/tree', { status: 200, headers: JSON_TYPE, body });
+    const logged = violationLogs(g.report).length;
+    const p = await send(g.report.url, '/tree');
     assert.equal(p.status, 200);
     assert.equal(p.body, body);
-    const line = await report.waitForLog((l) => l.message === 'contract violation' && violationLogs(report).indexOf(l) >= logged);
+    const line = await g.report.waitForLog((l) => l.message === 'contract violation' && violationLogs(g.report).indexOf(l) >= logged);
     assert.equal(line.problem, 'response body: nests deeper than 100 levels');
-    await stillServing(report, 'deep response (report)');
+    await stillServing(g.report, 'deep response (report)');
 
-    const r = await send(enforce.url, '/tree');
+    const r = await send(g.enforce.url, '/tree');
     assert.equal(r.status, 502, r.body);
     assert.deepEqual(r.json(), { code: 502, message: 'BAD_GATEWAY: response body: nests deeper than 100 levels' });
-    await stillServing(enforce, 'deep response (enforce)');
+    await stillServing(g.enforce, 'deep response (enforce)');
   });
 });
 
