@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { pino } from 'pino';
-import { logOutputOf, type Logger } from './logger.ts';
+import { lineWriter, logOutputOf, type Logger } from './logger.ts';
 import { traceId } from './trace.ts';
 import { HEADER_SYNTAX, redactSecrets, secretNames, URL_SYNTAX } from './redact.ts';
 
@@ -65,7 +64,7 @@ function now(): string {
  */
 export function createAccessLog(opts: AccessLogOptions) {
   const { logger, traceProject } = opts;
-  const stream = (logger as unknown as Record<symbol, { write(s: string): unknown }>)[pino.symbols.streamSym]!;
+  const write = lineWriter(logger);
   const output = logOutputOf(logger);
   return function accessLog(req: IncomingMessage, outcome: Outcome): void {
     const status = outcome.status;
@@ -98,6 +97,6 @@ export function createAccessLog(opts: AccessLogOptions) {
     if (!outcome.complete) line += ',"aborted":true';
     const trace = traceProject ? traceId(req.headers) : undefined;
     if (trace) line += `,"logging.googleapis.com/trace":${q(`projects/${traceProject}/traces/${trace}`)}`;
-    stream.write(`${line}}\n`);
+    write(`${line}}\n`);
   };
 }
