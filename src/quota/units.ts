@@ -57,7 +57,7 @@ export function parseQuotaUnit(unit: string, perPerson = false): QuotaUnit | { e
       const claim = CLAIM.exec(tail)?.[1];
       if (claim !== undefined) return { window: window.window, windowSeconds: window.windowSeconds, per: 'claim', claim };
     } else if (tail === '{user}' || tail.startsWith('{claim.')) {
-      return { error: `unsupported quota unit '${unit}': per-person units belong in the top-level x-endpoints-quota block, not in Google's quota block` };
+      return { error: `unsupported quota unit '${unit}': per-person units belong in the top-level x-endpoints-quota block, not in Google's quota block, where ${EXPECTED}` };
     }
   }
   return { error: `unsupported quota unit '${String(unit)}': ${perPerson ? EXPECTED_PERSON : EXPECTED}` };
