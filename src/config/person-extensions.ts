@@ -99,8 +99,10 @@ function claimHeaderProblems(block: unknown, at: readonly (string | number)[], o
   }
 }
 
-/** Problems of both extensions; `metrics`: the names x-google-management.metrics defines. */
-export function personExtensionProblems(api: Json, metrics: ReadonlySet<string>): SpecProblem[] {
+/** Problems of both extensions. */
+export function personExtensionProblems(api: Json): SpecProblem[] {
+  // Read here, not from the checked block: a problem there must not add a false one here.
+  const metrics = new Set(arr(obj(api['x-google-management']).metrics).map((m) => String(obj(m).name)));
   // One name, one set of counters: a per-person limit never shares a Google limit's.
   const googleNames = new Set(arr(obj(obj(api['x-google-management']).quota).limits).map((l) => String(obj(l).name)));
   const out: SpecProblem[] = [];

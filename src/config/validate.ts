@@ -242,7 +242,7 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
     });
   }
 
-  out.push(...personExtensionProblems(api, metrics));
+  out.push(...personExtensionProblems(api));
 
   for (const [name, def] of Object.entries(defs)) {
     const d = obj(def);
