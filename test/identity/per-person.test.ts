@@ -240,7 +240,9 @@ describe('forward-auth on the serving port (--forward-auth serving)', () => {
   });
 
   test('X-Forwarded-* are trusted on /.endpoints/auth only: elsewhere they route nothing', async () => {
-    const r = await send(gw.url, '/open', { headers: { 'x-forwarded-uri': `/keyed?key=${key}`, 'x-forwarded-method': 'GET' } });
+    const forwarded = { 'x-forwarded-uri': `/keyed?key=${key}`, 'x-forwarded-method': 'GET' };
+    assert.equal((await send(gw.url, '/.endpoints/auth', { headers: forwarded })).status, 200);
+    const r = await send(gw.url, '/open', { headers: forwarded });
     assert.equal(r.status, 200);
     assert.equal(backend.last()!.url, '/open');
   });
