@@ -45,6 +45,7 @@ export function personQuotaLimits(api: Json): QuotaLimit[] {
       per: unit.per,
       ...(unit.claim !== undefined ? { claim: unit.claim } : {}),
       limit: Number(obj(l.values).STANDARD),
+      declaredIn: PERSON_QUOTA,
     });
   }
   return limits;

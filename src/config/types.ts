@@ -128,6 +128,8 @@ export interface QuotaLimit {
   readonly per: 'project' | 'key' | 'user' | 'claim';
   /** For `per: 'claim'`: the claim's name. */
   readonly claim?: string;
+  /** Set for a limit of the gateway's x-endpoints-quota block (absent: Google's x-google-management.quota). */
+  readonly declaredIn?: 'x-endpoints-quota';
   readonly limit: number;
 }
 

@@ -133,6 +133,18 @@ describe('quotas per person (x-endpoints-quota)', () => {
     assert.match(out, /x-endpoints-claim-headers\.email: "Authorization" is a header the gateway/);
     assert.match(out, /x-endpoints-claim-headers\.name: must be an HTTP header name/);
   });
+  test('diff places a lowered per-person limit in x-endpoints-quota', async () => {
+    const { parse } = await import('yaml');
+    const { readFile } = await import('node:fs/promises');
+    const lowered = parse(await readFile(spec, 'utf8')) as { 'x-endpoints-quota': { limits: { values: { STANDARD: number } }[] } };
+    lowered['x-endpoints-quota'].limits[1]!.values.STANDARD = 2;
+    const next = path.join(dir, 'lowered.yaml');
+    await writeFile(next, stringify(lowered));
+    const r = await runCli(['diff', spec, next, '--format', 'json']);
+    assert.equal(r.code, 1, r.stderr);
+    const changes = (JSON.parse(r.stdout) as { changes: { rule: string; where: string }[] }).changes;
+    assert.deepEqual(changes.map((c) => [c.rule, c.where]), [['quota-limit-lowered', 'x-endpoints-quota.limits[1].values.STANDARD']]);
+  });
 });
 
 describe('claim headers (x-endpoints-claim-headers)', () => {
