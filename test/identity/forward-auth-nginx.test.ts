@@ -13,6 +13,7 @@ import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { send } from '../helpers/http.ts';
 import { startTestIssuer, type TestIssuer } from '../jwt/issuer.ts';
 import { runCli } from '../helpers/cli.ts';
+import { startMetadataEmulator, type MetadataEmulator } from '../emulators/metadata-server.ts';
 import { findNginx } from '../../bench/nginx.ts';
 import { holdLoopbackPort } from '../../bench/inherit-socket.ts';
 import { spawnServer, type Proc } from '../../bench/procs.ts';
@@ -26,6 +27,7 @@ let backend: TestBackend;
 let issuer: TestIssuer;
 let gw: ChildGateway;
 let nginx: Proc;
+let meta: MetadataEmulator;
 let key: string;
 
 /** The config the README shows, with this test's ports and folders filled in. */
@@ -127,7 +129,12 @@ before(async () => {
   const made = await runCli(['keys', 'create', '--store', store, '--project', '210987654321', '--name', 'fwd']);
   assert.equal(made.code, 0, made.stderr);
   key = made.stdout.trim();
-  gw = await startChildGateway(['--spec', spec, '--keys', `file:${store}`, '--backend-auth', 'none', '--forward-auth', 'admin', '--admin-port', '0']);
+  meta = await startMetadataEmulator();
+  gw = await startChildGateway(['--spec', spec, '--keys', `file:${store}`, '--forward-auth', 'admin', '--admin-port', '0'], {
+    METADATA_SERVER_DETECTION: 'assume-present',
+    GCE_METADATA_HOST: meta.host,
+    GOOGLE_CLOUD_PROJECT: 'fwd-proj',
+  });
   const ndir = path.join(dir, 'nginx');
   await mkdir(ndir);
   const held = await holdLoopbackPort();
@@ -142,6 +149,7 @@ after(async () => {
   await gw?.exit();
   await backend?.close();
   await issuer?.close();
+  await meta?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -199,6 +207,14 @@ describe('--forward-auth admin', () => {
     assert.deepEqual(serving.json(), { code: 404, message: 'The current request is not defined by this API.' });
     const admin = await send(gw.adminUrl!, '/.endpoints/auth', { headers: { 'x-forwarded-uri': `/books?key=${key}` } });
     assert.equal(admin.status, 200);
+  });
+
+  test("on the (private) admin listener the answer carries the backend's ID token for the proxy to send", async () => {
+    const r = await send(gw.adminUrl!, '/.endpoints/auth', { headers: { 'x-forwarded-uri': `/books?key=${key}`, authorization: 'Bearer caller-token' } });
+    assert.equal(r.status, 200);
+    const token = /^Bearer (.+)$/.exec(String(r.headers.authorization))?.[1];
+    assert.ok(token, `an ID token: ${String(r.headers.authorization)}`);
+    assert.equal((await meta.verify(token, backend.url)).aud, backend.url);
   });
 
   test('the admin exchange is logged with the call it stood for, never the key', async () => {

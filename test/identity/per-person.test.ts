@@ -12,6 +12,7 @@ import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { send } from '../helpers/http.ts';
 import { startTestIssuer, type TestIssuer } from '../jwt/issuer.ts';
 import { runCli } from '../helpers/cli.ts';
+import { startMetadataEmulator, type MetadataEmulator } from '../emulators/metadata-server.ts';
 
 const SERVICE = 'people.endpoints.people-proj.cloud.goog';
 const ok = { 200: { description: 'ok' } };
@@ -21,6 +22,7 @@ let issuer: TestIssuer;
 let gw: ChildGateway;
 let key: string;
 let spec: string;
+let meta: MetadataEmulator;
 
 const bearer = async (claims: Record<string, unknown>) => ({ authorization: `Bearer ${await issuer.mint('idp', { aud: 'people-aud', ...claims })}` });
 
@@ -71,7 +73,13 @@ before(async () => {
   const made = await runCli(['keys', 'create', '--store', store, '--project', '123456789012', '--name', 'people']);
   assert.equal(made.code, 0, made.stderr);
   key = made.stdout.trim();
-  gw = await startChildGateway(['--spec', spec, '--keys', `file:${store}`, '--backend-auth', 'none', '--forward-auth', 'serving']);
+  // Backend auth on: the ID token it mints must never be answered to a caller of the serving port.
+  meta = await startMetadataEmulator();
+  gw = await startChildGateway(['--spec', spec, '--keys', `file:${store}`, '--forward-auth', 'serving'], {
+    METADATA_SERVER_DETECTION: 'assume-present',
+    GCE_METADATA_HOST: meta.host,
+    GOOGLE_CLOUD_PROJECT: 'people-proj',
+  });
 });
 
 after(async () => {
@@ -79,6 +87,7 @@ after(async () => {
   await gw?.exit();
   await backend?.close();
   await issuer?.close();
+  await meta?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -226,7 +235,10 @@ describe('forward-auth on the serving port (--forward-auth serving)', () => {
     assert.equal(r.headers['x-endpoint-claim-tenant'], undefined);
     assert.equal(JSON.parse(Buffer.from(String(r.headers['x-endpoint-api-userinfo']), 'base64url').toString()).sub, 'kim');
     // The ID token and the assertion are minted for the spec's backend: never answered on the serving port.
+    assert.ok(backend.requests.some((q) => String(q.headers.authorization).startsWith('Bearer ')), 'proxied calls do carry an ID token');
     assert.equal(r.headers.authorization, undefined);
+    assert.equal(r.headers['x-serverless-authorization'], undefined);
+    assert.equal(r.headers['x-endpoints-gateway-assertion'], undefined);
   });
 
   test('forward-auth charges quota like the call it stands for', async () => {
