@@ -151,7 +151,7 @@ export function createForwardAuth(p: ForwardAuthParts): ForwardAuth {
 
   function refused(res: ServerResponse, ctx: RequestContext, err: GatewayError): void {
     // ESP's JSON only: a sign-in page or redirect has its own headers (Location, Set-Cookie) for the proxy to copy.
-    if (err.headers?.['content-type'] === undefined) res.setHeader(ERROR_HEADER, asciiJson(err.body()));
+    if (err.headers?.['content-type'] === undefined && !res.headersSent) res.setHeader(ERROR_HEADER, asciiJson(err.body()));
     sendError(res, ctx, err);
   }
 
