@@ -38,9 +38,9 @@ export interface QuotaConsumer {
   /** The consumer project: the API key's project, or the producer project for calls without a key. */
   readonly project: string;
   /** SHA-256 hex of the API key, for per-key limits; absent without a key */
-  readonly keyHash?: string;
+  readonly keyHash?: string | undefined;
   /** The verified end user's claims (JWT or sign-in session), for `{user}` and `{claim.NAME}` limits. */
-  readonly claims?: Readonly<Record<string, unknown>>;
+  readonly claims?: Readonly<Record<string, unknown>> | undefined;
 }
 
 export interface QuotaStats {

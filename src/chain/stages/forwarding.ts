@@ -21,8 +21,8 @@ export const quota: StageRun = (_req, ctx) => {
   const q = ctx.snapshot!.quota;
   if (op.metricCosts.length === 0 || !q) return undefined;
   const project = ctx.consumerProject || ctx.snapshot!.config.producerProject;
-  const who = { project, ...(ctx.keyHash !== undefined ? { keyHash: ctx.keyHash } : {}), ...(ctx.user !== undefined ? { claims: ctx.user.claims } : {}) };
-  return q.charge(op.metricCosts, who).then((refusal) => refusal ?? undefined);
+  // One object of one shape per charge: the claims name the budget of per-person limits.
+  return q.charge(op.metricCosts, { project, keyHash: ctx.keyHash, claims: ctx.user?.claims }).then((refusal) => refusal ?? undefined);
 };
 
 /** x-endpoints-claim-headers; a spec without them has null on every operation and this returns at once. */
