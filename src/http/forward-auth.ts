@@ -106,7 +106,8 @@ function originalOf(req: IncomingMessage, askedPath: string): Original | Gateway
   }
   if (uri === undefined) return Errors.badRequest('forward-auth: the original request is missing: send X-Forwarded-Uri (or X-Original-URL) and X-Forwarded-Method');
   if (!uri.startsWith('/')) return Errors.badRequest('forward-auth: X-Forwarded-Uri must be an origin-form URI starting with /');
-  return { method, host: host ?? one(h.host), uri };
+  // Over HTTP/2 the request's own host is :authority.
+  return { method, host: host ?? one(h.host) ?? one(h[':authority'] as string | undefined), uri };
 }
 
 /** Makes this request the original one: the chain then checks it exactly as if it had come to the serving port. */
