@@ -12,6 +12,7 @@ import { corsOptionsError } from './cors/options.ts';
 import type { GatewayMetrics } from './observability/metrics.ts';
 import { createChain } from './chain/chain.ts';
 import { createFrontDoor } from './http/front-door.ts';
+import { createForwardAuth, isForwardAuthPath, withForwardAuth } from './http/forward-auth.ts';
 import { openServingPort } from './http/serving-port.ts';
 import { createRecorder } from './http/record.ts';
 import { listen, type Listener } from './http/listen.ts';
@@ -46,6 +47,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const log = opts.logger;
   const corsError = opts.cors ? corsOptionsError(opts.cors) : undefined;
   if (corsError) throw new Error(corsError);
+  if (opts.forwardAuth === 'admin' && opts.adminPort === undefined) throw new Error('--forward-auth admin needs --admin-port (the admin listener answers it)');
   const life = new Lifetime();
   let reloader: Reloader | undefined;
   const parts = await createProcessParts(opts, life, { config: () => reloader!.status.current() });
@@ -102,13 +104,21 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     validate: parts.validation?.checkRequest,
     signin,
   });
-  const routes = createFrontDoor({ ready: readiness.check, jwks: { path: ASSERTION_JWKS_PATH, body: parts.assertions.jwksJson }, docs: docsPage, signin: signin?.routes, cors });
+  const forwardAuth = opts.forwardAuth ? createForwardAuth({ stages, select: () => current(), place: opts.forwardAuth, logger: log, record }) : undefined;
+  const routes = createFrontDoor({
+    ready: readiness.check,
+    jwks: { path: ASSERTION_JWKS_PATH, body: parts.assertions.jwksJson },
+    docs: docsPage,
+    signin: signin?.routes,
+    cors,
+    forwardAuth: opts.forwardAuth === 'serving' ? { matches: isForwardAuthPath, answer: forwardAuth!.answer } : undefined,
+  });
   let draining = false;
   const { listener, downstreamMax, setGrace } = await openServingPort(opts, parts, { current, stages, routes, record, cors, draining: () => draining }, life);
   const metrics = parts.metrics;
   const admin =
     metrics && opts.adminPort !== undefined
-      ? await listen((await import('./observability/admin.ts')).adminHandler(metrics.registry, readiness.check, reloader.status.configz), opts.adminPort, opts.host)
+      ? await listen(withForwardAuth((await import('./observability/admin.ts')).adminHandler(metrics.registry, readiness.check, reloader.status.configz), opts.forwardAuth === 'admin' ? forwardAuth : undefined), opts.adminPort, opts.host)
       : undefined;
   readiness.warm(current().config, undefined);
 

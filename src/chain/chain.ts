@@ -8,7 +8,7 @@
 import type { Stage, StageParts, StageRun } from './stage.ts';
 import { methodOverride, pathChecks, route, sanitizeHeaders } from './stages/request.ts';
 import { apiKey, authorization, jwt, requirement, session } from './stages/identity.ts';
-import { assertion, backendAuth, pathRewrite, quota, validateRequest } from './stages/forwarding.ts';
+import { assertion, backendAuth, claimHeaders, pathRewrite, quota, validateRequest } from './stages/forwarding.ts';
 
 export type { Stage, StageParts, StageResult } from './stage.ts';
 
@@ -25,6 +25,7 @@ export function createChain(p: StageParts): readonly Stage[] {
     ['authorization', authorization(p), 'needs the verified identity; refuses before any body is read or quota charged'],
     ['validateRequest', p.validate && validateRequest(p.validate), 'after the caller is known, before quota: a request refused for its contract costs no quota'],
     ['quota', quota, 'last of the checks: only a call that passed every other one is charged'],
+    ['claimHeaders', claimHeaders, "after every check: a refused call carries no identity anywhere; the caller's copies of those names never pass"],
     ['assertion', assertion(p), 'after every check: it signs what they established, for the backend'],
     ['backendAuth', backendAuth(p), 'only for a call that will be forwarded: the ID token may have to be fetched'],
     ['pathRewrite', pathRewrite, 'last: every check above saw the path the caller sent; the backend gets its own'],

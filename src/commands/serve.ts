@@ -82,6 +82,7 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--trusted-hops <n>', 'proxies in front that append to X-Forwarded-For (default: 1 on Cloud Run, else 0)').env('ENDPOINTS_TRUSTED_HOPS').argParser(int('--trusted-hops', 0, 16)))
     .addOption(new Option('--underscores-in-headers', 'accept header names containing "_" (ESPv2 refuses them)').env('ENDPOINTS_UNDERSCORES_IN_HEADERS'))
     .addOption(new Option('--admin-port <n>', 'admin listener for metrics (off by default)').env('ENDPOINTS_ADMIN_PORT').argParser(int('--admin-port', 0, 65535)))
+    .addOption(new Option('--forward-auth <listener>', 'answer /.endpoints/auth for nginx auth_request, Traefik ForwardAuth or Envoy ext_authz on this listener (off by default)').env('ENDPOINTS_FORWARD_AUTH').choices(['serving', 'admin']))
     .addOption(new Option('--access-log <on|off>', 'one JSON access-log line per request').choices(['on', 'off']).env('ENDPOINTS_ACCESS_LOG').default('on'))
     .addOption(new Option('--trace-project <id>', 'project of Cloud Trace ids in logs').env('GOOGLE_CLOUD_PROJECT'))
     .addOption(new Option('--watch', 'reload the spec when its file changes (SIGHUP always reloads)').env('ENDPOINTS_WATCH'))
@@ -135,6 +136,7 @@ export function registerServeCommand(program: Command): void {
           trustedHops: o.trustedHops ?? defaultTrustedHops(process.env),
           underscoresInHeaders: Boolean(o.underscoresInHeaders),
           adminPort: o.adminPort,
+          forwardAuth: o.forwardAuth as 'serving' | 'admin' | undefined,
           accessLog: o.accessLog !== 'off',
           traceProject: o.traceProject,
           watch: Boolean(o.watch),

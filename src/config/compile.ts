@@ -10,6 +10,7 @@ import { compileRequirement, compileSchemes } from './security.ts';
 import { compileAuthorization } from './authorization.ts';
 import type { BackendRule, MetricCost, Operation, QuotaLimit, ServiceConfig } from './types.ts';
 import { missingServiceNameProblem } from './service-name.ts';
+import { claimHeadersOf, personQuotaLimits } from './person-extensions.ts';
 
 export interface CompileOptions {
   /** --service-name / $ENDPOINTS_SERVICE_NAME; falls back to the spec's `host`. */
@@ -98,6 +99,9 @@ export function compileSpec(api: Json, opts: CompileOptions = {}): CompiledServi
     });
   }
 
+  limits.push(...personQuotaLimits(api));
+  const claimHeaders = claimHeadersOf(api);
+
   const router = new Router<Operation>();
   const operations: Operation[] = [];
   const add = (compiled: Operation) => {
@@ -144,6 +148,7 @@ export function compileSpec(api: Json, opts: CompileOptions = {}): CompiledServi
           : op['x-endpoints-authorization'] !== undefined
             ? compileAuthorization(op['x-endpoints-authorization'])
             : topAuthorization,
+      claimHeaders: claimHeaders.forOperation(path, method),
     });
   }
 

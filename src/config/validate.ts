@@ -9,6 +9,7 @@ import { schemaProblems, type SchemaErrorLike } from './schema-errors.ts';
 import { refExpansionProblems } from './ref-expansion.ts';
 import { danglingRefs } from './dangling-refs.ts';
 import { extensionNameFindings } from './extension-names.ts';
+import { personExtensionProblems } from './person-extensions.ts';
 import { withWarnings } from './spec-warnings.ts';
 import { signinProblems } from '../signin/config.ts';
 import { locatedSwaggerProblem, missingPathParameterProblems, withPathParametersRepaired } from './path-parameters.ts';
@@ -240,6 +241,8 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
       if ('error' in unit) out.push({ where: where(...at, 'unit'), message: `${unit.error} (got ${shown(limit.unit)})` });
     });
   }
+
+  out.push(...personExtensionProblems(api));
 
   for (const [name, def] of Object.entries(defs)) {
     const d = obj(def);

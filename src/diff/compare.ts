@@ -5,7 +5,7 @@
  */
 import { arr, fullTemplate, isObject, obj, operationsOf, type Json } from '../config/openapi.ts';
 import { where } from '../config/problems.ts';
-import type { AuthorizationRule, BackendRule, Operation, SecurityScheme, ServiceConfig } from '../config/types.ts';
+import type { AuthorizationRule, BackendRule, Operation, QuotaLimit, SecurityScheme, ServiceConfig } from '../config/types.ts';
 import type { Change, ChangeClass } from './changes.ts';
 import type { DiffSide } from './load.ts';
 
@@ -179,11 +179,18 @@ function compareSchemes(a: ServiceConfig, b: ServiceConfig, out: Out): void {
   }
 }
 
+/** Where a limit is written: limits compile in document order, Google's block first, then x-endpoints-quota. */
+function limitPlace(c: ServiceConfig, l: QuotaLimit): Keys {
+  const block = l.declaredIn ?? 'x-google-management';
+  const same = c.quotaLimits.filter((x) => (x.declaredIn ?? 'x-google-management') === block);
+  return block === 'x-google-management' ? ['x-google-management', 'quota', 'limits', same.indexOf(l)] : [block, 'limits', same.indexOf(l)];
+}
+
 function compareQuotas(a: ServiceConfig, b: ServiceConfig, out: Out): void {
   for (const la of a.quotaLimits) {
     const lb = b.quotaLimits.find((l) => l.name === la.name);
-    // Limits compile in document order: the index is the place in the spec (the new one's when kept).
-    const at: Keys = ['x-google-management', 'quota', 'limits', lb ? b.quotaLimits.indexOf(lb) : a.quotaLimits.indexOf(la)];
+    // The place in the spec: the new one's when kept.
+    const at: Keys = lb ? limitPlace(b, lb) : limitPlace(a, la);
     if (!lb) {
       out.add('compatible', 'quota-limit-removed', at, `limit ${la.name} (${la.limit} ${la.unit} on ${la.metric}) is removed`);
       continue;
@@ -194,7 +201,7 @@ function compareQuotas(a: ServiceConfig, b: ServiceConfig, out: Out): void {
   }
   for (const lb of b.quotaLimits) {
     if (!a.quotaLimits.some((l) => l.name === lb.name)) {
-      out.add('breaking', 'quota-limit-added', ['x-google-management', 'quota', 'limits', b.quotaLimits.indexOf(lb)], `new limit ${lb.name}: ${lb.limit} ${lb.unit} on ${lb.metric}`);
+      out.add('breaking', 'quota-limit-added', limitPlace(b, lb), `new limit ${lb.name}: ${lb.limit} ${lb.unit} on ${lb.metric}`);
     }
   }
 }

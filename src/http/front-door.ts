@@ -32,6 +32,8 @@ export interface FrontDoorParts {
   readonly signin: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
   /** --cors-preset: answers preflights; true when answered. */
   readonly cors: { answer(req: IncomingMessage, res: ServerResponse): boolean } | undefined;
+  /** --forward-auth serving: /.endpoints/auth (src/http/forward-auth.ts); undefined: off, the path stays reserved. */
+  readonly forwardAuth?: { matches(path: string): boolean; answer(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): boolean } | undefined;
 }
 
 const isRead = (method: string): boolean => method === 'GET' || method === 'HEAD';
@@ -87,6 +89,15 @@ export function createFrontDoor(p: FrontDoorParts): readonly LocalRoute[] {
       why: 'the docs page serves the spec itself; the spec may not collide with it (refused at load)',
       matches: (path) => path === docs.path || path.startsWith(`${docs.path}/`),
       answer: (req, res) => docs.handle(req, res),
+    });
+  }
+  const forwardAuth = p.forwardAuth;
+  if (forwardAuth) {
+    routes.push({
+      name: 'forwardAuth',
+      why: 'inside the reserved prefix, before it: a proxy asks about another request, which the chain then checks',
+      matches: (path) => forwardAuth.matches(path),
+      answer: (req, res, ctx) => forwardAuth.answer(req, res, ctx),
     });
   }
   const signin = p.signin;

@@ -38,7 +38,9 @@ export interface QuotaConsumer {
   /** The consumer project: the API key's project, or the producer project for calls without a key. */
   readonly project: string;
   /** SHA-256 hex of the API key, for per-key limits; absent without a key */
-  readonly keyHash?: string;
+  readonly keyHash?: string | undefined;
+  /** The verified end user's claims (JWT or sign-in session), for `{user}` and `{claim.NAME}` limits. */
+  readonly claims?: Readonly<Record<string, unknown>> | undefined;
 }
 
 export interface QuotaStats {
@@ -115,6 +117,8 @@ interface Slot {
   readonly limit: QuotaLimit;
   readonly limiter: RateLimiterAbstract;
   readonly perKey: boolean;
+  /** For `{user}` limits 'sub', for `{claim.NAME}` NAME: the claim that names the budget. */
+  readonly perClaim: string | undefined;
   /** The 429 text up to the consumer project. */
   readonly messageHead: string;
 }
@@ -134,6 +138,19 @@ const FAILED_CALL = 0;
 /** The fast path's answer: one shared resolved promise, no allocation per call. */
 const ADMIT: Promise<GatewayError | null> = Promise.resolve(null);
 
+/**
+ * The budget of a per-person limit: the claim's value (a subject, a tenant
+ * id). A call without a verified user, or whose claim is missing or not a
+ * plain value, shares its project's budget, as a per-key limit does for a
+ * call without a key: an anonymous caller is limited, never unlimited.
+ */
+function personKey(claim: string, who: QuotaConsumer): string {
+  const v = who.claims?.[claim];
+  if (typeof v === 'string' && v !== '') return `u:${claim}:${v}`;
+  if (typeof v === 'number' || typeof v === 'boolean') return `u:${claim}:${String(v)}`;
+  return `p:${who.project}`;
+}
+
 /** At most one log line per kind in this interval. */
 const LOG_INTERVAL_MS = 10_000;
 
@@ -146,7 +163,7 @@ export function createQuotaEnforcer(opts: QuotaEnforcerOptions): QuotaEnforcer {
 
 /** Everything that makes a limit's counters: two limits with the same key share them. */
 const definitionOf = (serviceName: string, l: QuotaLimit): string =>
-  JSON.stringify([serviceName, l.name, l.metric, l.unit, l.limit, l.windowSeconds, l.per]);
+  JSON.stringify([serviceName, l.name, l.metric, l.unit, l.limit, l.windowSeconds, l.per, l.claim]);
 
 export function createQuotaRuntime(opts: QuotaRuntimeOptions = {}): QuotaRuntime {
   const log: QuotaLog = opts.log ?? (() => {});
@@ -233,6 +250,7 @@ export function createQuotaRuntime(opts: QuotaRuntimeOptions = {}): QuotaRuntime
         limit,
         limiter: (store ??= openStore()).limiter({ keyPrefix: `${prefix}:${serviceName}:${limit.name}`, points: limit.limit, duration: limit.windowSeconds }),
         perKey: limit.per === 'key',
+        perClaim: limit.per === 'user' ? 'sub' : limit.per === 'claim' ? limit.claim : undefined,
         messageHead: `RESOURCE_EXHAUSTED: Quota exceeded for quota metric '${limit.metric}' and limit '${limit.name}' of service '${serviceName}' for consumer 'project_number:`,
       };
       if (!slots.has(def)) slots.set(def, slot);
@@ -309,7 +327,7 @@ export function createQuotaRuntime(opts: QuotaRuntimeOptions = {}): QuotaRuntime
             const slot = slots[j]!;
             // Limiter keys carry the project or the key's hash, never the key.
             // A per-key limit on a call without a key falls back to the project.
-            const key = slot.perKey && who.keyHash !== undefined ? `k:${who.keyHash}` : `p:${who.project}`;
+            const key = slot.perClaim !== undefined ? personKey(slot.perClaim, who) : slot.perKey && who.keyHash !== undefined ? `k:${who.keyHash}` : `p:${who.project}`;
             (pending ??= []).push({ slot, key, points });
           }
         }

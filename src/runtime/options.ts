@@ -59,6 +59,8 @@ export interface GatewayOptions {
   readonly underscoresInHeaders?: boolean;
   /** Admin listener for /metrics, /healthz, /readyz; off when undefined. */
   readonly adminPort?: number | undefined;
+  /** --forward-auth: answer /.endpoints/auth (src/http/forward-auth.ts) on this listener; off when undefined. */
+  readonly forwardAuth?: 'serving' | 'admin' | undefined;
   readonly accessLog?: boolean;
   /** Project of the Cloud Trace ids in access logs (default $GOOGLE_CLOUD_PROJECT). */
   readonly traceProject?: string | undefined;

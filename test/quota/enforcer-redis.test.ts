@@ -77,6 +77,35 @@ describe('quota enforcer, on Redis', () => {
     assert.ok(ttl > 50 && ttl <= 60, `window TTL ${ttl}`);
   });
 
+  test('per-person limits (x-endpoints-quota): counters in Redis per subject and per claim value; no verified user shares the project', async () => {
+    const person = (name: string, unit: string, value: number): QuotaLimit => {
+      const u = parseQuotaUnit(unit, true);
+      if ('error' in u) throw new Error(u.error);
+      return { name, metric: 'm', unit, limit: value, ...u, declaredIn: 'x-endpoints-quota' };
+    };
+    const q = await enforcer([person('user', '1/min/{user}', 3), person('tenant', '1/min/{claim.org}', 5)], { keyPrefix: 'person' });
+    const ann = { project: '111', claims: { sub: 'ann', org: 'acme' } };
+    const ben = { project: '111', claims: { sub: 'ben', org: 'acme' } };
+    // One after the other: calls racing on two limits at once may be refused by either.
+    const inTurn = async (who: typeof ann, n: number) => {
+      let ok = 0;
+      for (let i = 0; i < n; i++) if ((await q.charge(cost, who)) === null) ok++;
+      return ok;
+    };
+    assert.equal(await inTurn(ann, 6), 3);
+    // Ben has his own 3, but the tenant's 5 are shared: ann's 3 leave him 2.
+    assert.equal(await inTurn(ben, 6), 2);
+    assert.equal(await admitted(Array.from({ length: 4 }, () => q.charge(cost, { project: '111' }))), 3);
+    assert.equal(q.stats.fallbacks, 0);
+    assert.deepEqual((await inspect.keys('person:*')).sort(), [
+      `person:${SERVICE}:tenant:p:111`,
+      `person:${SERVICE}:tenant:u:org:acme`,
+      `person:${SERVICE}:user:p:111`,
+      `person:${SERVICE}:user:u:sub:ann`,
+      `person:${SERVICE}:user:u:sub:ben`,
+    ]);
+  });
+
   test('two instances on one Redis together admit exactly N', async () => {
     const l = [limit('shared', '1/min/{project}', 10)];
     const a = await enforcer(l, { keyPrefix: 'pair' });

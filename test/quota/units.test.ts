@@ -26,6 +26,31 @@ describe('parseQuotaUnit', () => {
   }
 });
 
+describe('parseQuotaUnit, per person (x-endpoints-quota)', () => {
+  test('{user} and {claim.NAME} in every window', () => {
+    assert.deepEqual(parseQuotaUnit('1/min/{user}', true), { window: 'minute', windowSeconds: 60, per: 'user' });
+    assert.deepEqual(parseQuotaUnit('1/d/{claim.tenant_id}', true), { window: 'day', windowSeconds: 86400, per: 'claim', claim: 'tenant_id' });
+    assert.ok('error' in parseQuotaUnit('1/h/{claim.https://x/org}', true), 'a slash would make the unit ambiguous');
+    assert.deepEqual(parseQuotaUnit('1/min/{project}', true), { window: 'minute', windowSeconds: 60, per: 'project' });
+  });
+
+  test("Google's block refuses them and says where they belong", () => {
+    for (const unit of ['1/min/{user}', '1/min/{claim.tenant}']) {
+      const r = parseQuotaUnit(unit);
+      assert.ok('error' in r);
+      assert.match(r.error, /x-endpoints-quota/);
+    }
+  });
+
+  for (const bad of ['1/min/{claim.}', '1/min/{claim}', '1/min/{users}', '1/min/{claim.a b}', '2/min/{user}']) {
+    test(`rejects ${JSON.stringify(bad)} with an explanation`, () => {
+      const r = parseQuotaUnit(bad, true);
+      assert.ok('error' in r, `expected an error for ${bad}`);
+      assert.match(r.error, /\{user\}/);
+    });
+  }
+});
+
 describe('parseQuotaStore', () => {
   test('memory by default', () => {
     assert.deepEqual(parseQuotaStore(undefined), { kind: 'memory' });

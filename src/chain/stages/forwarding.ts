@@ -6,6 +6,7 @@ import { ASSERTION_HEADER } from '../../auth/assertion.ts';
 import type { CheckRequest } from '../types.ts';
 import type { StageParts, StageRun } from '../stage.ts';
 import { withDeadline } from '../deadline.ts';
+import { applyClaimHeaders } from '../../auth/claim-headers.ts';
 
 /** The body is read here, so the operation's deadline starts here: a body that stalls gets 504. */
 export function validateRequest(validate: CheckRequest): StageRun {
@@ -20,7 +21,15 @@ export const quota: StageRun = (_req, ctx) => {
   const q = ctx.snapshot!.quota;
   if (op.metricCosts.length === 0 || !q) return undefined;
   const project = ctx.consumerProject || ctx.snapshot!.config.producerProject;
-  return q.charge(op.metricCosts, { project, ...(ctx.keyHash !== undefined ? { keyHash: ctx.keyHash } : {}) }).then((refusal) => refusal ?? undefined);
+  // One object of one shape per charge: the claims name the budget of per-person limits.
+  return q.charge(op.metricCosts, { project, keyHash: ctx.keyHash, claims: ctx.user?.claims }).then((refusal) => refusal ?? undefined);
+};
+
+/** x-endpoints-claim-headers; a spec without them has null on every operation and this returns at once. */
+export const claimHeaders: StageRun = (req, ctx) => {
+  const ch = ctx.op!.claimHeaders;
+  if (ch) applyClaimHeaders(req.headers, ch, ctx.user?.claims);
+  return undefined;
 };
 
 export function assertion(p: StageParts): StageRun {
