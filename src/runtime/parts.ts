@@ -93,7 +93,7 @@ export async function createProcessParts(
   let metrics: GatewayMetrics | undefined;
   const validation =
     opts.validate === 'report' || opts.validate === 'enforce'
-      ? (await import('../validation/traffic-validation.ts')).createTrafficValidation({ mode: opts.validate, log, metrics: () => metrics })
+      ? (await import('../validation/traffic-validation.ts')).createTrafficValidation({ mode: opts.validate, log, metrics: () => metrics, bodyLimit: opts.connectionBufferLimitBytes })
       : undefined;
   metrics =
     opts.adminPort === undefined
