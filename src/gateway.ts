@@ -101,6 +101,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     assertions: parts.assertions,
     validate: parts.validation?.checkRequest,
     signin,
+    disallowEscapedSlashes: opts.disallowEscapedSlashesInPath === true,
   });
   const routes = createFrontDoor({ ready: readiness.check, jwks: { path: ASSERTION_JWKS_PATH, body: parts.assertions.jwksJson }, docs: docsPage, signin: signin?.routes, cors });
   let draining = false;
@@ -156,5 +157,6 @@ function compileOptions(opts: GatewayOptions): CompileOptions {
     ...(opts.producerProject ? { producerProject: opts.producerProject } : {}),
     ...(opts.localBackend ? { localBackend: opts.localBackend } : {}),
     ...(opts.backendAddressOverride ? { backendAddressOverride: opts.backendAddressOverride } : {}),
+    ...(opts.disallowColonInWildcardPathSegment ? { disallowColonInWildcard: true } : {}),
   };
 }

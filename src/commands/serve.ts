@@ -126,6 +126,9 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--enable-operation-name-header', 'send X-Endpoint-Api-Operation-Name (the matched operation) to the backend (ESPv2 --enable_operation_name_header)').env('ENDPOINTS_ENABLE_OPERATION_NAME_HEADER'))
     .addOption(new Option('--envoy-connection-buffer-limit-bytes <n>', 'the most of a request body held in memory: for a retry and for --validate (ESPv2 --envoy_connection_buffer_limit_bytes; Envoy\'s default 1 MiB)').env('ENDPOINTS_ENVOY_CONNECTION_BUFFER_LIMIT_BYTES').argParser(int('--envoy-connection-buffer-limit-bytes', 1)))
     .addOption(new Option('--max-request-body-bytes <n>', 'refuse request bodies longer than this with 413, streamed ones included (default: no limit)').env('ENDPOINTS_MAX_REQUEST_BODY_BYTES').argParser(int('--max-request-body-bytes', 0)))
+    .addOption(new Option('--disable-normalize-path', "match and forward paths as sent (slashes still merged; '.' and '..' segments refused) (ESPv2 --disable_normalize_path)").env('ENDPOINTS_DISABLE_NORMALIZE_PATH'))
+    .addOption(new Option('--disallow-escaped-slashes-in-path', 'redirect (307) paths holding %2F or %5C to the same path with them unescaped (ESPv2 --disallow_escaped_slashes_in_path)').env('ENDPOINTS_DISALLOW_ESCAPED_SLASHES_IN_PATH'))
+    .addOption(new Option('--disallow-colon-in-wildcard-path-segment', "path template wildcards (* and **) never match a ':' (ESPv2 --disallow_colon_in_wildcard_path_segment)").env('ENDPOINTS_DISALLOW_COLON_IN_WILDCARD_PATH_SEGMENT'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'silent']).env('LOG_LEVEL').default('info'))
     .action(async (o) => {
       const logger = createLogger({ level: o.logLevel });
@@ -185,6 +188,9 @@ export function registerServeCommand(program: Command): void {
           },
           connectionBufferLimitBytes: o.envoyConnectionBufferLimitBytes,
           maxRequestBodyBytes: o.maxRequestBodyBytes,
+          disableNormalizePath: Boolean(o.disableNormalizePath),
+          disallowEscapedSlashesInPath: Boolean(o.disallowEscapedSlashesInPath),
+          disallowColonInWildcardPathSegment: Boolean(o.disallowColonInWildcardPathSegment),
           logger,
         });
         let stopping = false;

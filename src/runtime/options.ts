@@ -109,6 +109,12 @@ export interface GatewayOptions {
   readonly connectionBufferLimitBytes?: number | undefined;
   /** A request body longer than this is refused 413 (default: no limit). */
   readonly maxRequestBodyBytes?: number | undefined;
+  /** ESPv2 --disable_normalize_path: paths matched and forwarded as sent, slashes merged (src/routing/path-switches.ts). */
+  readonly disableNormalizePath?: boolean;
+  /** ESPv2 --disallow_escaped_slashes_in_path: 307 to the path with %2F / %5C unescaped. */
+  readonly disallowEscapedSlashesInPath?: boolean;
+  /** ESPv2 --disallow_colon_in_wildcard_path_segment: `*` and `**` never match a ':'. */
+  readonly disallowColonInWildcardPathSegment?: boolean;
   readonly logger: Logger;
 }
 
