@@ -304,3 +304,27 @@ export function sideBySideCases(o: { specSizes: readonly number[]; validate: boo
     ...o.specSizes.slice(1).map((n) => gatewayCase({ id: gatewayId(n), label: `gateway, ${ops(n)} ops`, operations: n, compare: [{ to: main, figures: ['rps', 'cpu'] }] })),
   ];
 }
+
+export const COMPRESSION_OFF = 'gateway-json10k';
+export const COMPRESSION_ON = 'gateway-json10k-compressed';
+
+/**
+ * Issue 26's measurement (bench/compression.ts runs only these): the gateway in front of a ~10 KB
+ * JSON backend, with --enable-response-compression off and on, every request sending a browser's
+ * `Accept-Encoding: gzip, deflate, br`. No key store and no ID tokens: what differs is compression.
+ */
+export function compressionCases(o: { spec: string }): CaseDef[] {
+  const start = (id: string, extra: readonly string[]) =>
+    spawnServer({
+      name: id,
+      command: CLI,
+      args: ['serve', '--spec', o.spec, '--port', '0', '--host', '127.0.0.1', '--keys', 'none', '--backend-auth', 'none', '--access-log', 'on', ...extra],
+      port: (l) => (l.message === 'endpoints-gateway listening' && typeof l.port === 'number' ? l.port : undefined),
+      readyPath: '/healthz',
+      readyTimeoutMs: 60_000,
+    });
+  return [
+    { id: COMPRESSION_OFF, label: 'gateway, 10 KB JSON, compression off', short: 'off', start: () => start(COMPRESSION_OFF, []) },
+    { id: COMPRESSION_ON, label: 'gateway, 10 KB JSON, --enable-response-compression', start: () => start(COMPRESSION_ON, ['--enable-response-compression']), compare: [{ to: COMPRESSION_OFF, figures: ['rps', 'p99', 'cpu'] }] },
+  ];
+}

@@ -7,6 +7,7 @@
  */
 import zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
+import type { ServerResponse } from 'node:http';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -105,18 +106,105 @@ function addVary(headers: Headers): void {
   headers.vary = [...[vary].flat(), 'Accept-Encoding'];
 }
 
-function encoder(coding: Coding): Transform {
+/** Envoy's compressor parameters, per coding. */
+const GZIP: zlib.ZlibOptions = { level: 6, windowBits: 12, memLevel: 5 }; // Envoy's gzip defaults: a 4 KiB window, memory level 5
+// Envoy's brotli default quality is 3 (zlib's 11 is far too slow for a proxy), window 18 as Envoy.
+const BROTLI: zlib.BrotliOptions = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 3, [zlib.constants.BROTLI_PARAM_LGWIN]: 18 } };
+
+function stream(coding: Coding): Transform {
   switch (coding) {
     case 'gzip':
-      return zlib.createGzip({ flush: zlib.constants.Z_SYNC_FLUSH });
+      return zlib.createGzip({ ...GZIP, flush: zlib.constants.Z_SYNC_FLUSH });
     case 'br':
-      // Envoy's brotli default quality is 3 (zlib's is 11, far too slow for a proxy); window 18 as Envoy.
-      return zlib.createBrotliCompress({
-        flush: zlib.constants.BROTLI_OPERATION_FLUSH,
-        params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 3, [zlib.constants.BROTLI_PARAM_LGWIN]: 18 },
-      });
+      return zlib.createBrotliCompress({ ...BROTLI, flush: zlib.constants.BROTLI_OPERATION_FLUSH });
     case 'zstd':
       return zlib.createZstdCompress({ flush: zlib.constants.ZSTD_e_flush });
+  }
+}
+
+function whole(coding: Coding, body: Buffer): Buffer {
+  switch (coding) {
+    case 'gzip':
+      return zlib.gzipSync(body, GZIP);
+    case 'br':
+      return zlib.brotliCompressSync(body, BROTLI);
+    case 'zstd':
+      return zlib.zstdCompressSync(body);
+  }
+}
+
+/**
+ * A body up to this size (by Content-Length) is compressed in one call when
+ * it has all arrived, on this thread, as Envoy compresses on its worker: a
+ * stream per response (a zlib context, a thread-pool trip per chunk) costs
+ * about twice the CPU for a 10 KB body. Larger or unsized bodies stream.
+ */
+export const WHOLE_BOUND = 64 * 1024;
+
+/** Where the proxy writes a compressed response's body (src/backend/proxy.ts). */
+export interface ResponseEncoder {
+  /** Sends the encoded bytes to `res` from now on. */
+  start(res: ServerResponse): void;
+  /** False: full; the backend waits for `onDrain`. */
+  write(chunk: Buffer): boolean;
+  onDrain(resume: () => void): void;
+  /** The body is complete: the rest goes out and `res` ends. */
+  end(): void;
+  /** The exchange is over early (the client left, a failure): memory released, nothing more written. */
+  destroy(): void;
+}
+
+/** Compresses chunk by chunk, flushing each (Envoy's behaviour: a streamed response reaches the client as it comes). */
+class StreamEncoder implements ResponseEncoder {
+  readonly #z: Transform;
+  constructor(coding: Coding) {
+    this.#z = stream(coding);
+  }
+  start(res: ServerResponse): void {
+    this.#z.pipe(res);
+    // An encoder failure (never expected) cuts the response, as a backend reset would.
+    this.#z.once('error', () => res.destroy());
+  }
+  write(chunk: Buffer): boolean {
+    return this.#z.write(chunk);
+  }
+  onDrain(resume: () => void): void {
+    this.#z.once('drain', resume);
+  }
+  end(): void {
+    this.#z.end();
+  }
+  destroy(): void {
+    if (!this.#z.destroyed && !this.#z.writableEnded) this.#z.destroy();
+  }
+}
+
+/** Keeps a small sized body (at most WHOLE_BOUND) and compresses it in one call at its end. */
+class WholeEncoder implements ResponseEncoder {
+  readonly #coding: Coding;
+  #chunks: Buffer[] = [];
+  #size = 0;
+  #res: ServerResponse | undefined;
+  constructor(coding: Coding) {
+    this.#coding = coding;
+  }
+  start(res: ServerResponse): void {
+    this.#res = res;
+  }
+  write(chunk: Buffer): boolean {
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    // Node's HTTP parser never lets a body run past its Content-Length: bounded.
+    return true;
+  }
+  onDrain(): void {}
+  end(): void {
+    const body = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#size);
+    this.#chunks = [];
+    this.#res!.end(whole(this.#coding, body));
+  }
+  destroy(): void {
+    this.#chunks = [];
   }
 }
 
@@ -127,14 +215,15 @@ function encoder(coding: Coding): Transform {
  * gets `Vary: Accept-Encoding` whether or not this client accepts a coding,
  * so caches keep the two forms apart.
  */
-export function compressResponse(acceptEncoding: string | string[] | undefined, method: string | undefined, status: number, headers: Headers): Transform | undefined {
+export function compressResponse(acceptEncoding: string | string[] | undefined, method: string | undefined, status: number, headers: Headers): ResponseEncoder | undefined {
   if (!compressible(method, status, headers)) return undefined;
   addVary(headers);
   const coding = negotiate(Array.isArray(acceptEncoding) ? acceptEncoding.join(',') : acceptEncoding);
   if (coding === undefined) return undefined;
+  const cl = first(headers['content-length']);
   headers['content-encoding'] = coding;
   delete headers['content-length'];
   const etag = first(headers.etag);
   if (etag !== undefined && !etag.startsWith('W/')) headers.etag = `W/${etag}`;
-  return encoder(coding);
+  return cl !== undefined && Number(cl) <= WHOLE_BOUND ? new WholeEncoder(coding) : new StreamEncoder(coding);
 }

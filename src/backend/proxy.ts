@@ -9,8 +9,7 @@ import type { TunnelSlots } from './websocket.ts';
 import { readSmallBody, READ_WHOLE_BOUND, StreamedBody } from './request-body.ts';
 import { retriesFailure, retriesStatus, retryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { classify, failureAnswer, Failures, type UpstreamFailure } from './upstream-errors.ts';
-import type { Transform } from 'node:stream';
-import { compressResponse } from './compression.ts';
+import { compressResponse, type ResponseEncoder } from './compression.ts';
 import type { HeaderRules } from './header-rules.ts';
 import { bodyTooLarge, DEFAULT_BUFFER_LIMIT, type BodyLimit } from './body-limit.ts';
 
@@ -172,7 +171,7 @@ class Exchange {
   /** A response head held until its body is judged (--validate enforce). */
   heldHead: [number, Record<string, string | string[] | undefined>] | undefined = undefined;
   /** --enable-response-compression: the encoder the body goes through, piped to the client. */
-  encoder: Transform | undefined = undefined;
+  encoder: ResponseEncoder | undefined = undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, shared: Shared, origin: Origin) {
     this.req = req;
@@ -309,12 +308,7 @@ class Exchange {
       return;
     }
     this.started = true;
-    const enc = this.encoder;
-    if (enc !== undefined) {
-      enc.pipe(res);
-      // An encoder failure (never expected) cuts the response, as a backend reset would.
-      enc.once('error', () => res.destroy());
-    }
+    this.encoder?.start(res);
   }
 
   /** Compressing: the body goes through the encoder; a full encoder pauses the backend until it drains. */
@@ -322,7 +316,7 @@ class Exchange {
     const enc = this.encoder!;
     if (!enc.write(chunk)) {
       controller.pause();
-      enc.once('drain', () => this.attempt?.controller?.resume());
+      enc.onDrain(() => this.attempt?.controller?.resume());
     }
   }
 
@@ -342,7 +336,7 @@ class Exchange {
         break;
       }
     }
-    // The encoder ends the response once its last bytes are out (pipe).
+    // The encoder ends the response once its last bytes are out.
     if (this.encoder !== undefined) this.encoder.end();
     else res.end();
   }
@@ -395,7 +389,7 @@ function onClose(this: Tagged): void {
   clearTimeout(ex.tryTimer);
   ex.origin.inFlight--;
   // The client left, or the response is done: the encoder's memory goes now.
-  if (ex.encoder !== undefined && !ex.encoder.destroyed && !ex.encoder.writableEnded) ex.encoder.destroy();
+  ex.encoder?.destroy();
   if (!ex.finished) {
     // The client left first: stop the backend exchange too.
     ex.finished = true;
