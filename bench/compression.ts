@@ -1,12 +1,13 @@
 // Response compression off vs on (issue 26): only the two cases of compressionCases() in
 // bench/cases.ts, A B A B over the rounds, CPU per request of the gateway's process tree as in the
 // main benchmark. Usage: node bench/compression.ts [--rounds N] [--duration S] [--connections N]
+// [--base-cli PATH: also run another build's dist/cli.js, e.g. a commit before compression existed]
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { buildGateway, compressionCases, COMPRESSION_OFF, COMPRESSION_ON } from './cases.ts';
+import { buildGateway, compressionCases, COMPRESSION_BASE, COMPRESSION_OFF, COMPRESSION_ON } from './cases.ts';
 import { benchServerPort, spawnServer, type Proc } from './procs.ts';
 import { measuredLoad, type Measured } from './measure.ts';
 import { runLoad } from './wrk.ts';
@@ -34,7 +35,7 @@ function probe(url: string): Promise<{ status: number; coding: string | undefine
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '5' }, connections: { type: 'string', default: '20' } } });
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '5' }, connections: { type: 'string', default: '20' }, 'base-cli': { type: 'string' } } });
   const rounds = Number(values.rounds);
   const durationS = Number(values.duration);
   const connections = Number(values.connections);
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
         paths: { '/v1/books': { get: { operationId: 'ListBooks', responses: { 200: { description: 'ok' } } } } },
       }),
     );
-    const defs = compressionCases({ spec });
+    const defs = compressionCases({ spec, baseCli: values['base-cli'] });
     const cases = await Promise.all(defs.map(async (def) => ({ def, proc: (await def.start(undefined as never))! })));
     procs.push(...cases.map((c) => c.proc));
     const load = (proc: Proc, s: number) => ({ url: proc.url, path: '/v1/books', connections, threads: 1, durationS: s, headers: [ACCEPT] });
@@ -79,8 +80,10 @@ async function main(): Promise<void> {
       const s = samples.get(def.id)!;
       return { case: def.label, rps: median(s.map((x) => x.rps)), p99Ms: median(s.map((x) => x.p99)), cpuUsPerReq: median(s.map((x) => x.cpuUsPerReq)), backendCpuUsPerReq: median(s.map((x) => x.backendCpuUsPerReq)) };
     });
-    const ratio = (f: (x: Measured) => number) => median(samples.get(COMPRESSION_ON)!.map((x, i) => f(x) / f(samples.get(COMPRESSION_OFF)![i]!)));
-    console.log(JSON.stringify({ rounds, durationS, connections, cpus: os.cpus().length, load: os.loadavg()[0], rows, onVsOff: { rps: ratio((x) => x.rps), cpu: ratio((x) => x.cpuUsPerReq) } }, null, 2));
+    // Medians of per-round paired ratios, as the main benchmark reports them.
+    const ratio = (id: string, f: (x: Measured) => number) => median(samples.get(id)!.map((x, i) => f(x) / f(samples.get(COMPRESSION_OFF)![i]!)));
+    const vsOff = (id: string) => (samples.has(id) ? { rps: ratio(id, (x) => x.rps), cpu: ratio(id, (x) => x.cpuUsPerReq) } : undefined);
+    console.log(JSON.stringify({ rounds, durationS, connections, cpus: os.cpus().length, load: os.loadavg()[0], rows, onVsOff: vsOff(COMPRESSION_ON), baseVsOff: vsOff(COMPRESSION_BASE) }, null, 2));
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
     await rm(tmp, { recursive: true, force: true });
