@@ -304,3 +304,33 @@ export function sideBySideCases(o: { specSizes: readonly number[]; validate: boo
     ...o.specSizes.slice(1).map((n) => gatewayCase({ id: gatewayId(n), label: `gateway, ${ops(n)} ops`, operations: n, compare: [{ to: main, figures: ['rps', 'cpu'] }] })),
   ];
 }
+
+export const COMPRESSION_OFF = 'gateway-json10k';
+export const COMPRESSION_ON = 'gateway-json10k-compressed';
+export const COMPRESSION_BASE = 'gateway-json10k-base';
+
+/**
+ * Issue 26's measurement (bench/compression.ts runs only these): the gateway in front of a ~10 KB
+ * JSON backend, with --enable-response-compression off and on, every request sending a browser's
+ * `Accept-Encoding: gzip, deflate, br`. No key store and no ID tokens: what differs is compression.
+ * `baseCli`: the same case with another build (a commit before compression existed), so that "off
+ * costs nothing" is a measured figure.
+ */
+export function compressionCases(o: { spec: string; baseCli?: string | undefined }): CaseDef[] {
+  const start = (id: string, extra: readonly string[], cli = CLI) =>
+    spawnServer({
+      name: id,
+      command: cli,
+      args: ['serve', '--spec', o.spec, '--port', '0', '--host', '127.0.0.1', '--keys', 'none', '--backend-auth', 'none', '--access-log', 'on', ...extra],
+      port: (l) => (l.message === 'endpoints-gateway listening' && typeof l.port === 'number' ? l.port : undefined),
+      readyPath: '/healthz',
+      readyTimeoutMs: 60_000,
+    });
+  return [
+    { id: COMPRESSION_OFF, label: 'gateway, 10 KB JSON, compression off', short: 'off', start: () => start(COMPRESSION_OFF, []) },
+    { id: COMPRESSION_ON, label: 'gateway, 10 KB JSON, --enable-response-compression', start: () => start(COMPRESSION_ON, ['--enable-response-compression']), compare: [{ to: COMPRESSION_OFF, figures: ['rps', 'p99', 'cpu'] }] },
+    ...(o.baseCli !== undefined
+      ? [{ id: COMPRESSION_BASE, label: `gateway before compression (${o.baseCli})`, start: () => start(COMPRESSION_BASE, [], o.baseCli), compare: [{ to: COMPRESSION_OFF, figures: ['rps', 'cpu'] }] } satisfies CaseDef]
+      : []),
+  ];
+}

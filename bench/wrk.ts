@@ -34,6 +34,8 @@ export interface LoadOptions {
   /** Whole seconds (wrk's unit). */
   durationS: number;
   threads: number;
+  /** Request headers (`Name: value`), sent with every request. */
+  headers?: readonly string[];
 }
 
 let wrkBin: string | undefined;
@@ -56,7 +58,7 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
   const threads = Math.max(1, Math.min(o.threads, o.connections));
   const target = typeof o.path === 'string' ? o.url + o.path : o.url + '/';
   const scriptArgs = typeof o.path === 'string' ? [] : ['--', 'rotate', String(threads), o.path.prefix, String(o.path.count), String(o.path.width), o.path.suffix];
-  const args = ['-t', String(threads), '-c', String(o.connections), '-d', `${Math.max(1, Math.round(o.durationS))}s`, '--timeout', '10s', '-s', SCRIPT, target, ...scriptArgs];
+  const args = ['-t', String(threads), '-c', String(o.connections), '-d', `${Math.max(1, Math.round(o.durationS))}s`, '--timeout', '10s', ...(o.headers ?? []).flatMap((h) => ['-H', h]), '-s', SCRIPT, target, ...scriptArgs];
   return new Promise((resolve, reject) => {
     execFile(findWrk(), args, { encoding: 'utf8', timeout: (o.durationS + 30) * 1_000 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`wrk ${args.join(' ')} failed: ${err.message}\n${stderr}`));

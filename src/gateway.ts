@@ -103,6 +103,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     assertions: parts.assertions,
     validate: parts.validation?.checkRequest,
     signin,
+    disallowEscapedSlashes: opts.disallowEscapedSlashesInPath === true,
   });
   const forwardAuth = opts.forwardAuth ? createForwardAuth({ stages, select: () => current(), place: opts.forwardAuth, logger: log, record }) : undefined;
   const routes = createFrontDoor({
@@ -166,5 +167,6 @@ function compileOptions(opts: GatewayOptions): CompileOptions {
     ...(opts.producerProject ? { producerProject: opts.producerProject } : {}),
     ...(opts.localBackend ? { localBackend: opts.localBackend } : {}),
     ...(opts.backendAddressOverride ? { backendAddressOverride: opts.backendAddressOverride } : {}),
+    ...(opts.disallowColonInWildcardPathSegment ? { disallowColonInWildcard: true } : {}),
   };
 }

@@ -6,9 +6,12 @@ import { sendError } from '../http/answer.ts';
 import { checkTransferEncoding, dropResponseHopByHop } from './hop-by-hop.ts';
 import { Origins, type Origin } from './origins.ts';
 import type { TunnelSlots } from './websocket.ts';
-import { readSmallBody, REPLAY_BOUND, StreamedBody } from './request-body.ts';
+import { readSmallBody, READ_WHOLE_BOUND, StreamedBody } from './request-body.ts';
 import { retriesFailure, retriesStatus, retryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { classify, failureAnswer, Failures, type UpstreamFailure } from './upstream-errors.ts';
+import { compressResponse, type ResponseEncoder } from './compression.ts';
+import type { HeaderRules } from './header-rules.ts';
+import { bodyTooLarge, DEFAULT_BUFFER_LIMIT, type BodyLimit } from './body-limit.ts';
 
 /** ESPv2's default --backend_retry_ons. */
 export const DEFAULT_RETRY_ONS: readonly string[] = ['reset', 'connect-failure', 'refused-stream'];
@@ -25,6 +28,12 @@ export interface ProxyEvents {
   readonly maxPending?: number;
   /** --validate report|enforce (src/validation/); undefined (off): no check, no cost. */
   readonly contract?: ContractHooks | undefined;
+  /** --enable-response-compression: gzip, br (and zstd) by Accept-Encoding; off: not a single check per response. */
+  readonly compression?: boolean;
+  /** --add/append-request/response-header, --enable-operation-name-header; undefined when none is set. */
+  readonly headerRules?: HeaderRules | undefined;
+  /** --max-request-body-bytes and the buffering bound (src/backend/body-limit.ts). */
+  readonly bodyLimit?: BodyLimit | undefined;
 }
 
 /** What the proxy asks the traffic validation, when it is on. */
@@ -50,6 +59,10 @@ interface Shared {
   readonly perTryTimeoutMs: number;
   readonly onUpstreamError: ((req: IncomingMessage, kind: string, err: Error) => void) | undefined;
   readonly contract: ContractHooks | undefined;
+  readonly compression: boolean;
+  readonly headerRules: HeaderRules | undefined;
+  readonly bufferBytes: number;
+  readonly maxBodyBytes: number;
 }
 
 const kExchange = Symbol('exchange');
@@ -89,13 +102,15 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.dead) return;
-    const res = this.ex.res;
-    this.ex.ctx.responseBytes += chunk.length;
+    const ex = this.ex;
+    ex.ctx.responseBytes += chunk.length;
+    if (ex.encoder !== undefined) return ex.writeEncoded(controller, chunk);
+    const res = ex.res;
     // Backpressure: stop reading the backend until the client has drained.
     if (!res.write(chunk)) {
       controller.pause();
-      if (!this.ex.drainHooked) {
-        this.ex.drainHooked = true;
+      if (!ex.drainHooked) {
+        ex.drainHooked = true;
         res.on('drain', onDrain);
       }
     }
@@ -155,6 +170,8 @@ class Exchange {
   tryTimer: NodeJS.Timeout | undefined = undefined;
   /** A response head held until its body is judged (--validate enforce). */
   heldHead: [number, Record<string, string | string[] | undefined>] | undefined = undefined;
+  /** --enable-response-compression: the encoder the body goes through, piped to the client. */
+  encoder: ResponseEncoder | undefined = undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, shared: Shared, origin: Origin) {
     this.req = req;
@@ -163,6 +180,21 @@ class Exchange {
     this.shared = shared;
     this.origin = origin;
     this.opts = { path: req.url!, method: req.method as Dispatcher.HttpMethod, headers: req.headers, body: null };
+  }
+
+  /** The body as it arrives; past --max-request-body-bytes the exchange answers 413 (or is cut, once started). */
+  streamedBody(): StreamedBody {
+    const max = this.shared.maxBodyBytes;
+    return new StreamedBody(this.req, this.shared.bufferBytes, max, max === Infinity ? undefined : () => this.tooLarge());
+  }
+
+  private tooLarge(): void {
+    if (this.finished) return;
+    this.attempt?.kill();
+    if (this.started) {
+      this.finished = true;
+      this.res.destroy();
+    } else this.refuse(bodyTooLarge());
   }
 
   dispatchTry(): void {
@@ -238,7 +270,8 @@ class Exchange {
     if (!this.started) return;
     for (const chunk of w.held) {
       this.ctx.responseBytes += chunk.length;
-      this.res.write(chunk);
+      if (this.encoder !== undefined) this.encoder.write(chunk);
+      else this.res.write(chunk);
     }
     this.end(trailers);
   }
@@ -254,6 +287,9 @@ class Exchange {
 
   private sendHead(a: Attempt, status: number, headers: Record<string, string | string[] | undefined>): void {
     const res = this.res;
+    const shared = this.shared;
+    if (shared.headerRules !== undefined) shared.headerRules.response(headers);
+    if (shared.compression) this.encoder = compressResponse(this.req.headers['accept-encoding'], this.req.method, status, headers);
     try {
       // Kept readable through getHeader (the access log's response size); writeHead sends it once.
       const cl = headers['content-length'];
@@ -265,11 +301,23 @@ class Exchange {
     } catch (err) {
       // A value Node refuses to send (a control byte): nothing was written yet.
       for (const name of res.getHeaderNames()) res.removeHeader(name);
+      this.encoder?.destroy();
+      this.encoder = undefined;
       a.kill();
       this.fail(Failures.badHeader, err as Error);
       return;
     }
     this.started = true;
+    this.encoder?.start(res);
+  }
+
+  /** Compressing: the body goes through the encoder; a full encoder pauses the backend until it drains. */
+  writeEncoded(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const enc = this.encoder!;
+    if (!enc.write(chunk)) {
+      controller.pause();
+      enc.onDrain(() => this.attempt?.controller?.resume());
+    }
   }
 
   end(trailers: Record<string, string | string[] | undefined>): void {
@@ -288,7 +336,9 @@ class Exchange {
         break;
       }
     }
-    res.end();
+    // The encoder ends the response once its last bytes are out.
+    if (this.encoder !== undefined) this.encoder.end();
+    else res.end();
   }
 
   fail(f: UpstreamFailure, err: Error): void {
@@ -338,6 +388,8 @@ function onClose(this: Tagged): void {
   clearTimeout(ex.ctx.timer);
   clearTimeout(ex.tryTimer);
   ex.origin.inFlight--;
+  // The client left, or the response is done: the encoder's memory goes now.
+  ex.encoder?.destroy();
   if (!ex.finished) {
     // The client left first: stop the backend exchange too.
     ex.finished = true;
@@ -378,6 +430,10 @@ export function createBackendProxy(events: ProxyEvents = {}) {
     perTryTimeoutMs: events.perTryTimeoutMs ?? 0,
     onUpstreamError: events.onUpstreamError,
     contract: events.contract,
+    compression: events.compression === true,
+    headerRules: events.headerRules,
+    bufferBytes: events.bodyLimit?.bufferBytes ?? DEFAULT_BUFFER_LIMIT,
+    maxBodyBytes: events.bodyLimit?.maxBytes ?? Infinity,
   };
 
   /** Forwards a request the chain passed (req.url and headers already the backend's). Throws only on a bug. */
@@ -407,6 +463,13 @@ export function createBackendProxy(events: ProxyEvents = {}) {
     if (headers.upgrade !== undefined) delete headers.upgrade;
     if (headers.connection !== undefined) delete headers.connection;
 
+    if (shared.headerRules !== undefined) shared.headerRules.request(headers, ctx.op);
+    const cl = headers['content-length'];
+    if (cl !== undefined && Number(cl) > shared.maxBodyBytes) {
+      sendError(res, ctx, bodyTooLarge());
+      return;
+    }
+
     const origin = origins.get(rule);
     if (origin.inFlight >= origin.limit) {
       // Envoy's circuit breaker: a full queue answers at once rather than at the deadline.
@@ -425,21 +488,21 @@ export function createBackendProxy(events: ProxyEvents = {}) {
     if (shared.contract !== undefined) {
       const read = shared.contract.requestBody(req);
       if (read !== undefined) {
+        if (read.length > shared.maxBodyBytes) return ex.refuse(bodyTooLarge());
         ex.body = read;
         ex.dispatchTry();
         return;
       }
     }
-    const cl = headers['content-length'];
     if (streamed) {
-      ex.body = new StreamedBody(req);
+      ex.body = ex.streamedBody();
     } else if (cl !== undefined && cl !== '0') {
-      if (Number(cl) <= REPLAY_BOUND) {
+      if (Number(cl) <= READ_WHOLE_BOUND) {
         // Small enough to keep whole: read it first, and every try can resend it.
         readSmallBody(req).then(onSmallBody.bind(ex), onSmallBodyError.bind(ex));
         return;
       }
-      ex.body = new StreamedBody(req);
+      ex.body = ex.streamedBody();
     }
     ex.dispatchTry();
   }

@@ -9,12 +9,14 @@ import type { Stage, StageParts, StageRun } from './stage.ts';
 import { methodOverride, pathChecks, route, sanitizeHeaders } from './stages/request.ts';
 import { apiKey, authorization, jwt, requirement, session } from './stages/identity.ts';
 import { assertion, backendAuth, claimHeaders, pathRewrite, quota, validateRequest } from './stages/forwarding.ts';
+import { escapedSlashes } from '../routing/path-switches.ts';
 
 export type { Stage, StageParts, StageResult } from './stage.ts';
 
 export function createChain(p: StageParts): readonly Stage[] {
   const list: [name: string, run: StageRun | undefined, why: string][] = [
     ['pathChecks', pathChecks(p), 'first, as in ESPv2: nothing is matched or authenticated on a path that cannot be read one way'],
+    ['escapedSlashes', p.disallowEscapedSlashes ? escapedSlashes : undefined, "after pathChecks, before routing (Envoy's UNESCAPE_AND_REDIRECT): no route is matched on a path with an escaped slash"],
     ['methodOverride', methodOverride, 'before routing: the route and every check are those of the method the backend will run'],
     ['route', route, 'the operation decides every later check: 404/405 before any credential is looked at'],
     ['sanitizeHeaders', sanitizeHeaders, "before any stage sets the gateway's own headers: a caller can never pre-set them"],

@@ -38,4 +38,6 @@ export interface StageParts {
   readonly validate: CheckRequest | undefined;
   /** Browser sign-in sessions (x-endpoints-signin); undefined: the spec has none. */
   readonly signin: SigninRuntime | undefined;
+  /** --disallow-escaped-slashes-in-path: paths with %2F / %5C are redirected (src/routing/path-switches.ts). */
+  readonly disallowEscapedSlashes?: boolean;
 }

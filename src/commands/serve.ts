@@ -12,6 +12,7 @@ import { CORS_DEFAULTS, CORS_PRESETS, corsOptionsFrom } from '../cors/options.ts
 import { explainStartupError } from '../startup-errors.ts';
 import { logProcessWarnings } from '../observability/process-warnings.ts';
 import { DEFAULTS } from '../runtime/options.ts';
+import { parseHeaderRules } from '../backend/header-rules.ts';
 
 const int = wholeNumber;
 
@@ -28,6 +29,18 @@ function jwksFiles(v: string, previous: JwksFileEntry[] | undefined): JwksFileEn
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
+}
+
+/** ESPv2's header flags: KEY=VALUE (several joined by ';'), repeatable; checked here so a bad one stops the start. */
+function headerFlag(flag: string) {
+  return (v: string, previous: string[] | undefined): string[] => {
+    try {
+      parseHeaderRules(v, false);
+    } catch (err) {
+      throw new InvalidArgumentError(`${flag}: ${(err as Error).message}`);
+    }
+    return [...(previous ?? []), v];
+  };
 }
 
 function backendOverride(v: string): string {
@@ -106,6 +119,17 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--cors-expose-headers <list>', 'Access-Control-Expose-Headers (ESPv2 --cors_expose_headers)').env('ENDPOINTS_CORS_EXPOSE_HEADERS').default(CORS_DEFAULTS.exposeHeaders))
     .addOption(new Option('--cors-allow-credentials', 'Access-Control-Allow-Credentials: true (ESPv2 --cors_allow_credentials)').env('ENDPOINTS_CORS_ALLOW_CREDENTIALS'))
     .addOption(new Option('--cors-max-age <duration>', 'Access-Control-Max-Age of preflight answers (ESPv2 --cors_max_age)').env('ENDPOINTS_CORS_MAX_AGE').default(CORS_DEFAULTS.maxAgeMs, '480h').argParser(duration))
+    .addOption(new Option('--enable-response-compression', 'gzip, br (and zstd) response bodies by Accept-Encoding, with Envoy compressor defaults (ESPv2 --enable_response_compression)').env('ENDPOINTS_ENABLE_RESPONSE_COMPRESSION'))
+    .addOption(new Option('--add-request-header <key=value>', 'set this header on backend requests, replacing the caller\'s; repeatable (ESPv2 --add_request_header)').env('ENDPOINTS_ADD_REQUEST_HEADER').argParser(headerFlag('--add-request-header')))
+    .addOption(new Option('--append-request-header <key=value>', 'add this header value to backend requests, next to the caller\'s; repeatable (ESPv2 --append_request_header)').env('ENDPOINTS_APPEND_REQUEST_HEADER').argParser(headerFlag('--append-request-header')))
+    .addOption(new Option('--add-response-header <key=value>', 'set this header on backend responses, replacing the backend\'s; repeatable (ESPv2 --add_response_header)').env('ENDPOINTS_ADD_RESPONSE_HEADER').argParser(headerFlag('--add-response-header')))
+    .addOption(new Option('--append-response-header <key=value>', 'add this header value to backend responses, next to the backend\'s; repeatable (ESPv2 --append_response_header)').env('ENDPOINTS_APPEND_RESPONSE_HEADER').argParser(headerFlag('--append-response-header')))
+    .addOption(new Option('--enable-operation-name-header', 'send X-Endpoint-Api-Operation-Name (the matched operation) to the backend (ESPv2 --enable_operation_name_header)').env('ENDPOINTS_ENABLE_OPERATION_NAME_HEADER'))
+    .addOption(new Option('--envoy-connection-buffer-limit-bytes <n>', 'the most of a request body held in memory: for a retry and for --validate (ESPv2 --envoy_connection_buffer_limit_bytes; Envoy\'s default 1 MiB)').env('ENDPOINTS_ENVOY_CONNECTION_BUFFER_LIMIT_BYTES').argParser(int('--envoy-connection-buffer-limit-bytes', 1)))
+    .addOption(new Option('--max-request-body-bytes <n>', 'refuse request bodies longer than this with 413, streamed ones included (default: no limit)').env('ENDPOINTS_MAX_REQUEST_BODY_BYTES').argParser(int('--max-request-body-bytes', 0)))
+    .addOption(new Option('--disable-normalize-path', "match and forward paths as sent (slashes still merged; '.' and '..' segments refused) (ESPv2 --disable_normalize_path)").env('ENDPOINTS_DISABLE_NORMALIZE_PATH'))
+    .addOption(new Option('--disallow-escaped-slashes-in-path', 'redirect (307) paths holding %2F or %5C to the same path with them unescaped (ESPv2 --disallow_escaped_slashes_in_path)').env('ENDPOINTS_DISALLOW_ESCAPED_SLASHES_IN_PATH'))
+    .addOption(new Option('--disallow-colon-in-wildcard-path-segment', "path template wildcards (* and **) never match a ':' (ESPv2 --disallow_colon_in_wildcard_path_segment)").env('ENDPOINTS_DISALLOW_COLON_IN_WILDCARD_PATH_SEGMENT'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'silent']).env('LOG_LEVEL').default('info'))
     .action(async (o) => {
       const logger = createLogger({ level: o.logLevel });
@@ -156,6 +180,19 @@ export function registerServeCommand(program: Command): void {
           validate: o.validate,
           configId: o.configId,
           docsPath: o.docsPath,
+          responseCompression: Boolean(o.enableResponseCompression),
+          headerRules: {
+            addRequest: o.addRequestHeader,
+            appendRequest: o.appendRequestHeader,
+            addResponse: o.addResponseHeader,
+            appendResponse: o.appendResponseHeader,
+            operationName: Boolean(o.enableOperationNameHeader),
+          },
+          connectionBufferLimitBytes: o.envoyConnectionBufferLimitBytes,
+          maxRequestBodyBytes: o.maxRequestBodyBytes,
+          disableNormalizePath: Boolean(o.disableNormalizePath),
+          disallowEscapedSlashesInPath: Boolean(o.disallowEscapedSlashesInPath),
+          disallowColonInWildcardPathSegment: Boolean(o.disallowColonInWildcardPathSegment),
           logger,
         });
         let stopping = false;

@@ -21,6 +21,8 @@ export interface CompileOptions {
   readonly localBackend?: string;
   /** --backend-address-override (ESPv2 --enable_backend_address_override): every operation goes here, path translation off. */
   readonly backendAddressOverride?: string;
+  /** ESPv2 --disallow_colon_in_wildcard_path_segment (src/routing/router.ts). */
+  readonly disallowColonInWildcard?: boolean;
 }
 
 export interface CompiledService {
@@ -33,8 +35,8 @@ export interface CompiledService {
  * loading worker as plain data), built in slices that yield to the event loop
  * so a large spec never stalls requests being served meanwhile.
  */
-export async function routerOf(operations: readonly Operation[], slice = 2000): Promise<Router<Operation>> {
-  const router = new Router<Operation>();
+export async function routerOf(operations: readonly Operation[], opts: CompileOptions = {}, slice = 2000): Promise<Router<Operation>> {
+  const router = new Router<Operation>({ disallowColonInWildcard: opts.disallowColonInWildcard === true });
   for (let i = 0; i < operations.length; i++) {
     if (i > 0 && i % slice === 0) await new Promise((r) => setImmediate(r));
     const op = operations[i]!;
@@ -102,7 +104,7 @@ export function compileSpec(api: Json, opts: CompileOptions = {}): CompiledServi
   limits.push(...personQuotaLimits(api));
   const claimHeaders = claimHeadersOf(api);
 
-  const router = new Router<Operation>();
+  const router = new Router<Operation>({ disallowColonInWildcard: opts.disallowColonInWildcard === true });
   const operations: Operation[] = [];
   const add = (compiled: Operation) => {
     const op = override ? { ...compiled, backend: overriddenRule(compiled.backend, override) } : compiled;

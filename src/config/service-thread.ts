@@ -77,7 +77,7 @@ export async function loadServiceOffThread(
   });
   if (out.kind === 'refused') throw new SpecError(file, out.problems);
   if (out.kind === 'failed') throw new Error(out.message);
-  return { config: out.config, router: await routerOf(out.config.operations), digest: out.digest, fromCache: out.fromCache };
+  return { config: out.config, router: await routerOf(out.config.operations, opts), digest: out.digest, fromCache: out.fromCache };
 }
 
 function formatMs(ms: number): string {

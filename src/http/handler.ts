@@ -31,13 +31,15 @@ export interface HandlerParts {
   /** True while shutting down: responses ask clients to close their connection. */
   readonly draining: () => boolean;
   readonly logger: Logger;
+  /** The path normalization in force (--disable-normalize-path); default: src/routing/normalize.ts. */
+  readonly normalize?: ((rawPath: string) => string | null) | undefined;
 }
 
 /** Splits the URL once: the normalized path every route and stage compares, and the raw query. */
-function readUrl(ctx: RequestContext, url: string): void {
+function readUrl(ctx: RequestContext, url: string, normalize: (rawPath: string) => string | null): void {
   const q = url.indexOf('?');
   ctx.rawQuery = q < 0 ? undefined : url.slice(q + 1);
-  ctx.path = normalizePath(q < 0 ? url : url.slice(0, q));
+  ctx.path = normalize(q < 0 ? url : url.slice(0, q));
 }
 
 /** Takes the snapshot and sets up the context of one request or upgrade. */
@@ -45,7 +47,7 @@ function enter(parts: HandlerParts, req: IncomingMessage, ctx: RequestContext): 
   const url = req.url ?? '/';
   ctx.snapshot = parts.current();
   ctx.url = url;
-  readUrl(ctx, url);
+  readUrl(ctx, url, parts.normalize ?? normalizePath);
   if (ctx.requestId === '') ctx.requestId = assignRequestId(req);
 }
 

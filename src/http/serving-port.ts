@@ -13,6 +13,7 @@ import type { Lifetime } from '../runtime/lifetime.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
 import { DEFAULTS, type GatewayOptions } from '../runtime/options.ts';
 import { createRequestHandler } from './handler.ts';
+import { pathNormalizer } from '../routing/path-switches.ts';
 import type { LocalRoute } from './front-door.ts';
 import type { Recorder } from './record.ts';
 import { listen, type Listener } from './listen.ts';
@@ -34,7 +35,7 @@ export async function openServingPort(
   life: Lifetime,
 ): Promise<{ readonly listener: Listener; readonly downstreamMax: number; setGrace(ms: number | undefined): void }> {
   const log: Logger = opts.logger;
-  const handler = createRequestHandler({ ...p, forward: parts.proxy.forward, decorate: p.cors?.decorate, logger: log });
+  const handler = createRequestHandler({ ...p, forward: parts.proxy.forward, decorate: p.cors?.decorate, logger: log, normalize: pathNormalizer(opts.disableNormalizePath === true) });
   const downstreamMax = opts.downstreamMaxConnections ?? defaultDownstreamMaxConnections(openFilesLimit());
   // WebSocket upgrades: the same entry and chain, then a tunnel (ESPv2 always allows them).
   const upgrades = createUpgradeHandler({

@@ -89,8 +89,24 @@ const NOT_FOUND: RouteMatch<never> = Object.freeze({ kind: 'not-found' });
 const NO_BINDINGS: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
 const SLASH = 0x2f;
 
+/** True when p[from, to) holds a ':'. */
+function colonIn(p: string, from: number, to: number): boolean {
+  const i = p.indexOf(':', from);
+  return i >= 0 && i < to;
+}
+
+export interface RouterOptions {
+  /**
+   * ESPv2 --disallow_colon_in_wildcard_path_segment: `*` and `**` never match
+   * text holding a ':' (its route regexes `[^\/:]+` and `[^:]*`), as Google's
+   * HTTP template grammar says; off by default, as in ESPv2.
+   */
+  readonly disallowColonInWildcard?: boolean;
+}
+
 export class Router<T> {
   readonly #root = new TrieNode<T>();
+  readonly #noColon: boolean;
   readonly #verbs = new Set<string>();
   #size = 0;
   /** Per-segment [start, end) offsets of the current walk, indexed by template segment. */
@@ -105,6 +121,10 @@ export class Router<T> {
   #verbPos = -1;
   /** First leaf whose template matched the path, whatever its methods. */
   #miss: Leaf<T> | null = null;
+
+  constructor(opts: RouterOptions = {}) {
+    this.#noColon = opts.disallowColonInWildcard === true;
+  }
 
   get size(): number {
     return this.#size;
@@ -288,8 +308,8 @@ export class Router<T> {
         // The whole segment (':' is data) before the segment cut at the verb: ESPv2's order.
         starts[depth] = s;
         ends[depth] = e;
-        if ((hit = this.#visit(node.single, depth + 1, e, false))) return hit;
-        if (withVerb && vp > s) {
+        if ((!this.#noColon || !colonIn(p, s, e)) && (hit = this.#visit(node.single, depth + 1, e, false))) return hit;
+        if (withVerb && vp > s && (!this.#noColon || !colonIn(p, s, vp))) {
           ends[depth] = vp;
           if ((hit = this.#visit(node.single, depth + 1, vp, true))) return hit;
         }
@@ -300,11 +320,11 @@ export class Router<T> {
       // `/**` takes everything after this '/'.
       this.#starts[depth] = s;
       if (d.tails && (hit = this.#tails(d.tails, depth, s))) return hit;
-      if (!d.tails && vp >= 0 && d.verbs) {
+      if (!d.tails && vp >= 0 && d.verbs && (!this.#noColon || !colonIn(p, s, vp))) {
         this.#ends[depth] = vp; // keeps a slash before the verb, as ESPv2 does
         if ((hit = this.#leaf(d.verbs.get(this.#verb)))) return hit;
       }
-      if (d.routes) {
+      if (d.routes && (!this.#noColon || !colonIn(p, s, len))) {
         this.#ends[depth] = s < len && p.charCodeAt(len - 1) === SLASH ? len - 1 : len;
         if ((hit = this.#leaf(d.routes))) return hit;
       }
@@ -321,6 +341,7 @@ export class Router<T> {
       t.re.lastIndex = s;
       const m = t.re.exec(p);
       if (m === null) continue;
+      if (this.#noColon && m[1]!.includes(':')) continue;
       let at = s + m[1]!.length;
       ends[depth] = at;
       for (let j = 0; j < t.literals.length; j++) {

@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { JwksFileEntry } from '../auth/jwt/jwks-file-option.ts';
 import type { SigninFlags } from '../signin/index.ts';
 import type { CorsOptions } from '../cors/options.ts';
+import type { HeaderRuleFlags } from '../backend/header-rules.ts';
 
 export const DEFAULTS = {
   keyCacheSize: 10_000,
@@ -102,6 +103,20 @@ export interface GatewayOptions {
   readonly validate?: 'off' | 'report' | 'enforce';
   /** Browser sign-in (x-endpoints-signin): public URL, secret files, session lifetime. */
   readonly signin?: SigninFlags | undefined;
+  /** ESPv2 --enable_response_compression: gzip, br (zstd) by Accept-Encoding with Envoy's defaults (src/backend/compression.ts). */
+  readonly responseCompression?: boolean;
+  /** ESPv2 --add/append_request/response_header(s), --enable_operation_name_header (src/backend/header-rules.ts). */
+  readonly headerRules?: HeaderRuleFlags | undefined;
+  /** ESPv2 --envoy_connection_buffer_limit_bytes: the most of a request body kept for a retry or validation (default 1 MiB). */
+  readonly connectionBufferLimitBytes?: number | undefined;
+  /** A request body longer than this is refused 413 (default: no limit). */
+  readonly maxRequestBodyBytes?: number | undefined;
+  /** ESPv2 --disable_normalize_path: paths matched and forwarded as sent, slashes merged (src/routing/path-switches.ts). */
+  readonly disableNormalizePath?: boolean;
+  /** ESPv2 --disallow_escaped_slashes_in_path: 307 to the path with %2F / %5C unescaped. */
+  readonly disallowEscapedSlashesInPath?: boolean;
+  /** ESPv2 --disallow_colon_in_wildcard_path_segment: `*` and `**` never match a ':'. */
+  readonly disallowColonInWildcardPathSegment?: boolean;
   readonly logger: Logger;
 }
 

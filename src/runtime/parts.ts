@@ -19,6 +19,8 @@ import { createAssertionSigner, type AssertionSigner } from '../auth/assertion.t
 import type { IdTokenSource } from '../backend/id-tokens.ts';
 import { createIdTokenReporter } from '../backend/id-token-reporting.ts';
 import { createBackendProxy } from '../backend/proxy.ts';
+import { createHeaderRules } from '../backend/header-rules.ts';
+import { DEFAULT_BUFFER_LIMIT } from '../backend/body-limit.ts';
 import { createQuotaRuntime, type QuotaEnforcer, type QuotaRuntime } from '../quota/enforcer.ts';
 import type { TrafficValidation } from '../validation/traffic-validation.ts';
 import { DEFAULTS, type GatewayOptions } from './options.ts';
@@ -91,7 +93,7 @@ export async function createProcessParts(
   let metrics: GatewayMetrics | undefined;
   const validation =
     opts.validate === 'report' || opts.validate === 'enforce'
-      ? (await import('../validation/traffic-validation.ts')).createTrafficValidation({ mode: opts.validate, log, metrics: () => metrics })
+      ? (await import('../validation/traffic-validation.ts')).createTrafficValidation({ mode: opts.validate, log, metrics: () => metrics, bodyLimit: opts.connectionBufferLimitBytes })
       : undefined;
   metrics =
     opts.adminPort === undefined
@@ -111,6 +113,9 @@ export async function createProcessParts(
     },
     onWarning: (msg, fields) => log.warn(fields ?? {}, msg),
     contract: validation?.proxy,
+    compression: opts.responseCompression === true,
+    headerRules: createHeaderRules(opts.headerRules ?? {}),
+    bodyLimit: { bufferBytes: opts.connectionBufferLimitBytes ?? DEFAULT_BUFFER_LIMIT, maxBytes: opts.maxRequestBodyBytes },
   });
   life.add('backend pools', () => proxy.close());
 

@@ -3,7 +3,7 @@
  * declared (or there is a `default`), the Content-Type is one of `produces`,
  * and a JSON body validates against the declared schema. Status and type are
  * judged on the head; the body by a watch that sees its bytes as they pass
- * (report) or holds them until judged (enforce), up to BODY_LIMIT.
+ * (report) or holds them until judged (enforce), up to its limit (--envoy-connection-buffer-limit-bytes, default BODY_LIMIT).
  */
 import type { ValidateFunction } from 'ajv';
 import type { GatewayError } from '../errors.ts';
@@ -54,7 +54,6 @@ function untypedBody(c: OperationContract): Violation {
   return violation('response_content_type', 'response', `has a body but no Content-Type (produces: ${c.produces.join(', ')})`);
 }
 
-const TOO_LARGE = `larger than ${BODY_LIMIT} bytes, too large to validate`;
 
 /**
  * Sees a response body pass. `settle` reports a violation and answers the
@@ -66,10 +65,12 @@ export class BodyWatch implements ResponseWatch {
   readonly #plan: BodyPlan;
   readonly #contract: OperationContract;
   readonly #settle: (v: Violation) => GatewayError | undefined;
+  readonly #limit: number;
   #size = 0;
   #over = false;
 
-  constructor(contract: OperationContract, plan: BodyPlan, hold: boolean, settle: (v: Violation) => GatewayError | undefined) {
+  constructor(contract: OperationContract, plan: BodyPlan, hold: boolean, settle: (v: Violation) => GatewayError | undefined, limit = BODY_LIMIT) {
+    this.#limit = limit;
     this.#contract = contract;
     this.#plan = plan;
     this.hold = hold;
@@ -81,10 +82,10 @@ export class BodyWatch implements ResponseWatch {
     // No Content-Type: the first byte is the violation (report still lets it pass, judged at the end).
     if (this.#plan.untyped) return this.hold ? this.#settle(untypedBody(this.#contract)) : undefined;
     if (this.#over) return undefined;
-    if (this.#size > BODY_LIMIT) {
+    if (this.#size > this.#limit) {
       this.#over = true;
       this.held.length = 0;
-      if (this.hold) return this.#settle(violation('response_body', 'response body', TOO_LARGE));
+      if (this.hold) return this.#settle(violation('response_body', 'response body', `larger than ${this.#limit} bytes, too large to validate`));
       return undefined;
     }
     this.held.push(chunk);
@@ -108,7 +109,7 @@ export class BodyWatch implements ResponseWatch {
     if (this.#plan.untyped) return this.#size > 0 ? untypedBody(this.#contract) : undefined;
     const validate = this.#plan.validate;
     if (validate === null) return undefined;
-    if (this.#over) return violation('response_body', 'response body', TOO_LARGE);
+    if (this.#over) return violation('response_body', 'response body', `larger than ${this.#limit} bytes, too large to validate`);
     const text = Buffer.concat(this.held, this.#size).toString('utf8');
     let value: unknown;
     try {

@@ -35,6 +35,8 @@ export interface TrafficValidationOptions {
   readonly log: Logger;
   /** Read per violation: metrics exist only with --admin-port, and may be made after this. */
   readonly metrics?: () => ViolationCounter | undefined;
+  /** --envoy-connection-buffer-limit-bytes: the largest body, either way, read whole to validate (default 1 MiB). */
+  readonly bodyLimit?: number | undefined;
 }
 
 export interface TrafficValidation {
@@ -69,10 +71,10 @@ interface RequestState {
 
 type Tagged = IncomingMessage & { [kState]?: RequestState };
 
-const TOO_LARGE = `larger than ${BODY_LIMIT} bytes, too large to validate`;
-
 export function createTrafficValidation(opts: TrafficValidationOptions): TrafficValidation {
   const { mode, log } = opts;
+  const bodyLimit = opts.bodyLimit ?? BODY_LIMIT;
+  const TOO_LARGE = `larger than ${bodyLimit} bytes, too large to validate`;
   const enforce = mode === 'enforce';
   const metrics = opts.metrics ?? (() => undefined);
   const contracts = new WeakMap<ServiceConfig, SpecContract>();
@@ -122,7 +124,7 @@ export function createTrafficValidation(opts: TrafficValidationOptions): Traffic
       if (contract.readsBody) {
         let read;
         try {
-          read = await readBodyForValidation(req);
+          read = await readBodyForValidation(req, bodyLimit);
         } catch {
           // The caller broke off its body: nothing can be forwarded, as the proxy answers then.
           return Errors.badRequest();
@@ -163,7 +165,7 @@ export function createTrafficValidation(opts: TrafficValidationOptions): Traffic
         }
         if (verdict === undefined) return undefined;
         if ('kind' in verdict) return settleResponse(s.op, verdict, req);
-        return new BodyWatch(s.contract, verdict, enforce, (v) => settleResponse(s.op, v, req));
+        return new BodyWatch(s.contract, verdict, enforce, (v) => settleResponse(s.op, v, req), bodyLimit);
       },
     },
   };
