@@ -37,7 +37,7 @@ function backendOverride(v: string): string {
 }
 
 /** --spec is repeatable: one service per spec (src/services). */
-function specList(v: string, previous: string[] | undefined): string[] {
+export function specList(v: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), v];
 }
 

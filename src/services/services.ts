@@ -10,13 +10,18 @@ import type { IncomingMessage } from 'node:http';
 import type { ServiceConfig } from '../config/types.ts';
 import type { GatewayOptions } from '../runtime/options.ts';
 import { startService, type Service, type ServiceShared } from './service.ts';
-import { buildHostTable, type HostTable } from './host-table.ts';
+import { buildHostTable, normalizeHost, type HostTable } from './host-table.ts';
 import { createHostReader } from './request-host.ts';
 
 export interface Services {
   readonly list: readonly Service[];
   /** Several services: the index in `list` for a request, -1 for none (ESP's 404). Undefined with one service. */
   readonly pick: ((req: IncomingMessage) => number) | undefined;
+  /**
+   * The service for a host as a client or a proxy names it (`Host`, `X-Forwarded-Host`: any case, a port, a
+   * trailing dot): what a forward-auth check uses for the host it was asked about. Undefined: none (ESP's 404).
+   */
+  forHost(host: string | undefined): Service | undefined;
   /** What GET /configz answers: one service's document, or `{services: {name: document}}`. */
   configz(): Record<string, unknown>;
   /** Reloads every service, each on its own; resolves whether all swapped. */
@@ -34,8 +39,19 @@ export function severalSpecsError(opts: GatewayOptions, specs: readonly string[]
 }
 
 /** `host` and x-google-endpoints names, or the service name when the spec names no host. */
-function namesOf(s: Service): readonly string[] {
+export function namesOf(s: { readonly name: string; readonly hostNames: readonly string[] }): readonly string[] {
   return s.hostNames.length > 0 ? s.hostNames : [s.name.toLowerCase()];
+}
+
+/** The refusal when two specs are one service (its quotas, keys and config status would mix); undefined when none. */
+export function sameServiceTwice(services: readonly { readonly name: string; readonly file: string }[]): string | undefined {
+  const seen = new Map<string, string>();
+  for (const s of services) {
+    const other = seen.get(s.name);
+    if (other !== undefined) return `two --spec serve the same service ${s.name}: ${other} and ${s.file}`;
+    seen.set(s.name, s.file);
+  }
+  return undefined;
 }
 
 export function specsOf(opts: GatewayOptions): readonly string[] {
@@ -53,15 +69,11 @@ export async function startServices(opts: GatewayOptions, shared: Omit<ServiceSh
   const configs = () => list.map((s) => s.current().config);
   if (!labelled) {
     const only = list[0]!;
-    return { list, pick: undefined, configz: only.reloader.status.configz, reload: only.reloader.reload, configs };
+    return { list, pick: undefined, forHost: () => only, configz: only.reloader.status.configz, reload: only.reloader.reload, configs };
   }
 
-  const seen = new Map<string, string>();
-  for (const s of list) {
-    const other = seen.get(s.name);
-    if (other !== undefined) throw new Error(`two --spec serve the same service ${s.name}: ${other} and ${s.current().file}`);
-    seen.set(s.name, s.current().file);
-  }
+  const clash = sameServiceTwice(list.map((s) => ({ name: s.name, file: s.current().file })));
+  if (clash) throw new Error(clash);
   // With sign-in on several hosts, one fixed redirect origin would send every service's users to one of them.
   if (opts.signin?.publicUrl && list.filter((s) => s.current().config.signin).length > 1) {
     throw new Error('--public-url names one origin, but several services use browser sign-in: leave it unset and run behind --trusted-hops proxies, so each service signs in on its own host');
@@ -79,6 +91,7 @@ export async function startServices(opts: GatewayOptions, shared: Omit<ServiceSh
   return {
     list,
     pick: (req) => table.pick(hostOf(req)) ?? -1,
+    forHost: (host) => list[table.pick(normalizeHost(host)) ?? -1],
     configz: () => ({ services: Object.fromEntries(list.map((s) => [s.name, s.reloader.status.configz()])) }),
     reload: async () => {
       let all = true;
