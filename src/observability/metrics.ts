@@ -28,7 +28,8 @@ export interface GatewayMetrics {
   /** Called once per exchange (src/http/record.ts), upgrades included: status 101 for an opened WebSocket, 0 when nothing was answered. */
   observe(req: IncomingMessage, status: number): void;
   upstreamError(kind: string): void;
-  reload(ok: boolean): void;
+  /** `service` only when several services share the gateway. */
+  reload(ok: boolean, service?: string): void;
   /** --validate: a request or response that broke the spec's contract (kind: a fixed set, see src/validation/violations.ts). */
   contractViolation(operation: string, kind: string): void;
 }
@@ -135,8 +136,8 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
   });
   const reloads = new Counter({
     name: 'endpoints_gateway_spec_reloads_total',
-    help: 'Spec reloads by result.',
-    labelNames: ['result'] as const,
+    help: 'Spec reloads by result (and service, when several share the gateway).',
+    labelNames: ['result', 'service'] as const,
     registers: [registry],
   });
   const contractViolations = new Counter({
@@ -228,8 +229,9 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
     upstreamError(kind) {
       upstreamErrors.labels(kind).inc();
     },
-    reload(ok) {
-      reloads.labels(ok ? 'success' : 'failure').inc();
+    reload(ok, service) {
+      const result = ok ? 'success' : 'failure';
+      reloads.labels(service === undefined ? { result } : { result, service }).inc();
     },
     contractViolation(operation, kind) {
       // Bounded: operations come from the spec, kinds from a fixed set.

@@ -84,7 +84,7 @@ export async function startService(specFile: string, opts: GatewayOptions, s: Se
     load: () => loader.load(false),
     build,
     beforeLoad: async () => void (await parts.localJwks?.reload()), // --jwks-file keys are re-read with the spec
-    onResult: (ok) => parts.metrics?.reload(ok),
+    onResult: (ok) => parts.metrics?.reload(ok, s.labelled ? loaded.service.config.serviceName : undefined),
     watch: Boolean(opts.watch),
     log,
   });

@@ -234,6 +234,9 @@ describe('three services in one gateway, chosen by host', () => {
     assert.ok(afterReload[BETA]!.last_refused_reload, 'beta records its refused reload');
     assert.equal(afterReload[ALPHA]!.last_refused_reload, null);
     assert.equal(afterReload[APP]!.config_id, before[APP]!.config_id);
+    const metrics = (await send(gw.adminUrl!, '/metrics')).body;
+    assert.match(metrics, new RegExp(`endpoints_gateway_spec_reloads_total\\{result="failure",service="${BETA}"\\} 1`));
+    assert.match(metrics, new RegExp(`endpoints_gateway_spec_reloads_total\\{result="success",service="${ALPHA}"\\} 1`));
     // Beta still serves its previous config.
     const r = await at('eu.beta.example.test', `/ping?key=${anyKey}`);
     assert.equal(r.status, 200, r.body);
