@@ -6,7 +6,7 @@
  */
 import type { CompileOptions } from '../config/compile.ts';
 import type { ServiceConfig } from '../config/types.ts';
-import { SpecError, type SpecProblem } from '../config/problems.ts';
+import type { SpecProblem } from '../config/problems.ts';
 import { warnIfKeysNeededWithoutStore } from '../auth/apikeys/no-store-warning.ts';
 import { ASSERTION_JWKS_PATH } from '../auth/assertion.ts';
 import { corsSpecProblems } from '../cors/preset.ts';
@@ -68,11 +68,7 @@ export async function startService(specFile: string, opts: GatewayOptions, s: Se
       prepare: parts.validation?.prepare,
     },
     log,
-  ).catch((err: unknown) => {
-    // The file in the problem lines is this service's, not the first --spec's.
-    if (err instanceof SpecError && (err as { file?: string }).file === undefined) Object.defineProperty(err, 'file', { value: specFile });
-    throw err;
-  });
+  );
   namesAtStart = (loaded.service.config.hostNames ?? []).join(',');
   const build = async (next: LoadedSpec, previous: Snapshot | undefined): Promise<Snapshot> => {
     const snap = buildSnapshot(next, await parts.quotaFor(next.service.config, previous?.quota));

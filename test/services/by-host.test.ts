@@ -154,6 +154,7 @@ describe('three services in one gateway, chosen by host', () => {
   });
 
   test("a host no service names gets ESP's 404 (no --default-service), yet liveness still answers", async () => {
+    assert.equal((await at('alpha.example.test', `/ping?key=${anyKey}`)).status, 200, 'the same call on a named host');
     for (const host of ['unknown.example.test', 'beta.example.test', 'example.test']) {
       const r = await at(host, `/ping?key=${anyKey}`);
       assert.equal(r.status, 404, host);
