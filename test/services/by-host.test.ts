@@ -242,4 +242,16 @@ describe('three services in one gateway, chosen by host', () => {
     const r = await at('eu.beta.example.test', `/ping?key=${anyKey}`);
     assert.equal(r.status, 200, r.body);
   });
+
+  test('a reload that would move a service to other hosts is refused: the host table is built at start', async () => {
+    const served = (await configz())[ALPHA]!.config_id;
+    await writeFile(alphaFile, JSON.stringify(keyedApi(ALPHA, [ALPHA, 'alpha.example.test', 'eu.beta.example.test'], alphaBackend.url, 2, '3')));
+    gw.child.kill('SIGHUP');
+    const refused = await gw.waitForLog((l) => String(l.message).startsWith('spec reload refused') && l.spec === alphaFile);
+    assert.match(JSON.stringify(refused.problems), /changes the hosts this service is chosen for/);
+    assert.equal((await configz())[ALPHA]!.config_id, served);
+    betaBackend.clear();
+    assert.equal((await at('eu.beta.example.test', `/ping?key=${anyKey}`)).status, 200);
+    assert.equal(betaBackend.requests.length, 1, 'still beta');
+  });
 });
