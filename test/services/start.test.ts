@@ -86,10 +86,10 @@ describe('starting with several --spec', () => {
     assert.doesNotMatch(r.stderr, /good\.json|last\.json/);
   });
 
-  test('--default-service takes hosts no spec names; behind --trusted-hops 1, X-Forwarded-Host picks the service', async () => {
+  test('--default-service takes hosts no spec names; behind --trusted-hops 1, X-Forwarded-Host picks the service; each host has its own docs page', async () => {
     const a = await specFile('dflt-a.json', api('a.example.test', [], one.url));
     const b = await specFile('dflt-b.json', api('b.example.test', [], two.url));
-    gw = await startChildGateway(['--spec', a, '--spec', b, '--keys', 'none', '--backend-auth', 'none', '--default-service', 'b.example.test', '--trusted-hops', '1']);
+    gw = await startChildGateway(['--spec', a, '--spec', b, '--keys', 'none', '--backend-auth', 'none', '--default-service', 'b.example.test', '--trusted-hops', '1', '--docs-path', '/docs']);
     const hits = async (headers: Record<string, string>): Promise<string> => {
       one.clear();
       two.clear();
@@ -102,5 +102,11 @@ describe('starting with several --spec', () => {
     assert.equal(await hits({ host: 'b.example.test', 'x-forwarded-host': 'a.example.test' }), 'a', "the trusted proxy's host");
     // Several proxies: the one nearest the gateway appended last.
     assert.equal(await hits({ host: 'b.example.test', 'x-forwarded-host': 'b.example.test, a.example.test' }), 'a');
+    // Each host's docs page publishes its own service's spec.
+    for (const host of ['a.example.test', 'b.example.test']) {
+      const r = await send(gw.url, '/docs/openapi.json', { headers: { host } });
+      assert.equal(r.status, 200, r.body);
+      assert.equal(r.json<{ host: string }>().host, host);
+    }
   });
 });
