@@ -12,7 +12,7 @@ import { startApiKeysEmulator, type ApiKeysEmulator } from '../emulators/apikeys
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { op } from '../helpers/gateway.ts';
-import { send } from '../helpers/http.ts';
+import { send, sendRaw } from '../helpers/http.ts';
 import { startProvider, type TestProvider } from '../signin/provider.ts';
 import { SECRET, SCOPES, startFront, walk, Jar, hop, type Front } from '../signin/harness.ts';
 
@@ -161,6 +161,13 @@ describe('three services in one gateway, chosen by host', () => {
       assert.deepEqual(r.json(), NOT_DEFINED);
     }
     assert.equal((await at('unknown.example.test', '/healthz')).status, 200);
+    // A WebSocket upgrade takes the same entry: refused before any backend is dialled.
+    const raw = await sendRaw(
+      gw.url,
+      `GET /ping?key=${anyKey} HTTP/1.1\r\nHost: unknown.example.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
+    assert.match(raw, /^HTTP\/1\.1 404 /);
+    assert.ok(raw.includes(JSON.stringify(NOT_DEFINED)), raw);
   });
 
   test("X-Forwarded-Host is not trusted without --trusted-hops: a caller cannot pick another service's policy", async () => {
