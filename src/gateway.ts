@@ -27,11 +27,12 @@ export interface Gateway {
   readonly adminPort: number | undefined;
   readonly listener: Listener;
   readonly metrics: GatewayMetrics | undefined;
+  /** The (first --spec's) service served. */
   service(): CompiledService;
   readiness(): { ready: boolean; why: string };
-  /** What GET /configz answers: the config served, the previous one, the last refused reload. */
+  /** What GET /configz answers: the config served, the previous one, the last refused reload (per service with several --spec). */
   configz(): Record<string, unknown>;
-  /** Load the spec again; swap it in when valid, keep the old one otherwise. Resolves whether it swapped. */
+  /** Load the spec(s) again; swap each in when valid, keep its old one otherwise. Resolves whether every one swapped. */
   reload(): Promise<boolean>;
   /** Graceful stop: not ready, stop accepting, finish in-flight requests up to graceMs, release everything. */
   close(graceMs?: number): Promise<void>;
