@@ -12,6 +12,7 @@ import type { GatewayOptions } from '../runtime/options.ts';
 import { startService, type Service, type ServiceShared } from './service.ts';
 import { buildHostTable, normalizeHost, type HostTable } from './host-table.ts';
 import { createHostReader } from './request-host.ts';
+import { namesOf, sameServiceTwice } from './several-check.ts';
 
 export interface Services {
   readonly list: readonly Service[];
@@ -35,22 +36,6 @@ export function severalSpecsError(opts: GatewayOptions, specs: readonly string[]
   if (specs.length < 2) return opts.defaultService !== undefined ? '--default-service needs more than one --spec' : undefined;
   if (opts.serviceName) return '--service-name names one service; with several --spec each service is named by its spec (host)';
   if (opts.configId) return "--config-id pins one service's version; with several --spec pin each folder with its pin file (`configs pin`)";
-  return undefined;
-}
-
-/** `host` and x-google-endpoints names, or the service name when the spec names no host. */
-export function namesOf(s: { readonly name: string; readonly hostNames: readonly string[] }): readonly string[] {
-  return s.hostNames.length > 0 ? s.hostNames : [s.name.toLowerCase()];
-}
-
-/** The refusal when two specs are one service (its quotas, keys and config status would mix); undefined when none. */
-export function sameServiceTwice(services: readonly { readonly name: string; readonly file: string }[]): string | undefined {
-  const seen = new Map<string, string>();
-  for (const s of services) {
-    const other = seen.get(s.name);
-    if (other !== undefined) return `two --spec serve the same service ${s.name}: ${other} and ${s.file}`;
-    seen.set(s.name, s.file);
-  }
   return undefined;
 }
 
