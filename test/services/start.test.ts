@@ -76,6 +76,29 @@ describe('starting with several --spec', () => {
     assert.match(noSuch.stderr, /--default-service nobody\.example\.test: no --spec serves it \(services: same\.example\.test, other\.example\.test\)/);
   });
 
+  test('--public-url names one origin: refused when several services sign browsers in', async () => {
+    const signin = (host: string) => ({
+      ...api(host, [], one.url),
+      securityDefinitions: {
+        signin: {
+          type: 'oauth2',
+          flow: 'accessCode',
+          authorizationUrl: 'https://idp.example.test/auth',
+          tokenUrl: 'https://idp.example.test/token',
+          'x-google-issuer': 'https://idp.example.test',
+          'x-endpoints-signin': { client_id: host },
+        },
+      },
+      security: [{ signin: [] }],
+    });
+    const a = await specFile('signin-a.json', signin('hello.example.test'));
+    const b = await specFile('signin-b.json', signin('httpbin.example.test'));
+    const env = { ENDPOINTS_SESSION_SECRET: 'a-session-secret-of-at-least-32-bytes-0123456789', ENDPOINTS_SIGNIN_CLIENT_SECRET: 'client-secret' };
+    const r = await runCli([...SERVE, '--spec', a, '--spec', b, '--public-url', 'https://hello.example.test'], { env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /--public-url names one origin, but several services use browser sign-in/);
+  });
+
   test("a bad spec among several is reported with its own file's name (exit 2)", async () => {
     const a = await specFile('good.json', api('good.example.test', [], one.url));
     const last = await specFile('last.json', api('last.example.test', [], two.url));
