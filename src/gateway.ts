@@ -1,28 +1,24 @@
 /**
- * `serve`, assembled: the process-lifetime parts, the snapshot of the spec in
- * force and how it is reloaded, the front door and the request chain, the
+ * `serve`, assembled: the process-lifetime parts, the services (one per
+ * --spec: its snapshot and reloader, front door and request chain), the
  * listeners. Each piece lives in its own module; this file only says which
  * goes where.
  */
-import type { CompiledService, CompileOptions } from './config/compile.ts';
-import { warnIfKeysNeededWithoutStore } from './auth/apikeys/no-store-warning.ts';
+import type { CompiledService } from './config/compile.ts';
 import { ASSERTION_JWKS_PATH } from './auth/assertion.ts';
-import { corsSpecProblems, createCorsPreset } from './cors/preset.ts';
+import { createCorsPreset } from './cors/preset.ts';
 import { corsOptionsError } from './cors/options.ts';
 import type { GatewayMetrics } from './observability/metrics.ts';
-import { createChain } from './chain/chain.ts';
-import { createFrontDoor } from './http/front-door.ts';
-import { createForwardAuth, isForwardAuthPath, withForwardAuth } from './http/forward-auth.ts';
+import { createForwardAuth, isForwardAuthPath, withForwardAuth, type ForwardAuth } from './http/forward-auth.ts';
 import { openServingPort } from './http/serving-port.ts';
 import { createRecorder } from './http/record.ts';
 import { listen, type Listener } from './http/listen.ts';
 import { Lifetime } from './runtime/lifetime.ts';
 import { createProcessParts } from './runtime/parts.ts';
-import { openSpecs } from './runtime/spec-loader.ts';
-import { createReloader, type Reloader } from './runtime/reloader.ts';
 import { createReadiness } from './runtime/readiness.ts';
-import { buildSnapshot } from './runtime/snapshot.ts';
 import type { GatewayOptions } from './runtime/options.ts';
+import { startServices, unionOf, type Services } from './services/services.ts';
+import { unknownHostUnit } from './services/dispatch.ts';
 
 export type { GatewayOptions } from './runtime/options.ts';
 export { DEFAULTS } from './runtime/options.ts';
@@ -32,11 +28,12 @@ export interface Gateway {
   readonly adminPort: number | undefined;
   readonly listener: Listener;
   readonly metrics: GatewayMetrics | undefined;
+  /** The (first --spec's) service served. */
   service(): CompiledService;
   readiness(): { ready: boolean; why: string };
-  /** What GET /configz answers: the config served, the previous one, the last refused reload. */
+  /** What GET /configz answers: the config served, the previous one, the last refused reload (per service with several --spec). */
   configz(): Record<string, unknown>;
-  /** Load the spec again; swap it in when valid, keep the old one otherwise. Resolves whether it swapped. */
+  /** Load the spec(s) again; swap each in when valid, keep its old one otherwise. Resolves whether every one swapped. */
   reload(): Promise<boolean>;
   /** Graceful stop: not ready, stop accepting, finish in-flight requests up to graceMs, release everything. */
   close(graceMs?: number): Promise<void>;
@@ -49,92 +46,64 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (corsError) throw new Error(corsError);
   if (opts.forwardAuth === 'admin' && opts.adminPort === undefined) throw new Error('--forward-auth admin needs --admin-port (the admin listener answers it)');
   const life = new Lifetime();
-  let reloader: Reloader | undefined;
-  const parts = await createProcessParts(opts, life, { config: () => reloader!.status.current() });
-
-  const docsMod = opts.docsPath !== undefined ? await import('./docs-page/docs-page.ts') : undefined;
-  const { loader, source, first: loaded, skipped } = await openSpecs(
-    opts,
-    {
-      compile: compileOptions(opts),
-      check: (c) => [...(docsMod ? docsMod.docsPathProblems(c, opts.docsPath!) : []), ...(opts.cors ? corsSpecProblems(c) : [])],
-      prepare: parts.validation?.prepare,
-    },
-    log,
-  );
-  reloader = createReloader({
-    first: buildSnapshot(loaded, await parts.quotaFor(loaded.service.config, undefined)),
-    source,
-    load: () => loader.load(false),
-    build: async (next, previous) => buildSnapshot(next, await parts.quotaFor(next.service.config, previous.quota)),
-    beforeLoad: async () => void (await parts.localJwks?.reload()), // --jwks-file keys are re-read with the spec
-    onResult: (ok) => parts.metrics?.reload(ok),
-    watch: Boolean(opts.watch),
-    log,
-  });
-  const current = reloader.current;
-  life.add('watcher', () => reloader!.close());
-  if (skipped) reloader.status.refused({ configId: skipped.configId, spec: skipped.file, problems: skipped.lines(skipped.file) });
-  if (!parts.keys) warnIfKeysNeededWithoutStore(current().config, log);
+  let services: Services | undefined;
+  const parts = await createProcessParts(opts, life, { config: () => configInfo(services!) });
 
   const readiness = createReadiness({ tokens: parts.tokens, jwt: parts.jwt, localJwks: parts.localJwks, fetchAhead: opts.backendAuth !== 'none', log });
   life.add('readiness', () => readiness.close());
-  // Sign-in loads only for specs that use it; it refuses to start without its secret and public URL.
-  const signin = current().config.signin
-    ? await (await import('./signin/index.ts')).startSignin(opts.signin ?? {}, opts.trustedHops, () => current().config, (level, msg, fields) => log[level](fields ?? {}, msg))
-    : undefined;
-  life.add('sign-in', () => signin?.close());
-  // The docs page publishes the bytes served: read as each config is swapped in, before the file can change again.
-  const docsPage = docsMod?.createDocsPage(opts.docsPath!, () => ({ file: current().file, digest: current().digest, serviceName: current().config.serviceName }));
-  await docsPage?.prime();
-  reloader.onSwap(async (next, previous) => {
-    readiness.warm(next.config, previous.config);
-    await docsPage?.prime();
-  });
-
   const cors = opts.cors ? createCorsPreset(opts.cors) : undefined;
+  // One service per --spec, each with its snapshot, reloader, sign-in, docs page, chain and front door.
+  // Forward-auth answers for whichever service the original host names: made once the services exist,
+  // reached from every front door on the serving port (--forward-auth serving) through this late binding.
+  let forwardAuth: ForwardAuth | undefined;
+  const forwardAuthRoute =
+    opts.forwardAuth === 'serving' ? { matches: isForwardAuthPath, answer: (...a: Parameters<ForwardAuth['answer']>) => forwardAuth!.answer(...a) } : undefined;
+  services = await startServices(opts, { parts, life, cors, ready: readiness.check, forwardAuthRoute });
+  const all = services;
+  const current = all.list[0]!.current;
+  for (const s of all.list) {
+    s.reloader.onSwap((next, previous) => {
+      // Every service's audiences and issuers stay warm: the one swapped stands in for its previous config.
+      const others = all.list.filter((o) => o !== s).map((o) => o.current().config);
+      readiness.warm(unionOf([next.config, ...others]), unionOf([previous.config, ...others]));
+    });
+  }
+
   const record = createRecorder(parts.accessLog, parts.metrics);
-  const stages = createChain({
-    keys: parts.keys,
-    tokens: parts.tokens,
-    trustedHops: opts.trustedHops,
-    allowUnderscoreHeaders: opts.underscoresInHeaders ?? false,
-    jwt: parts.jwt,
-    assertions: parts.assertions,
-    validate: parts.validation?.checkRequest,
-    signin,
-    disallowEscapedSlashes: opts.disallowEscapedSlashesInPath === true,
-  });
-  const forwardAuth = opts.forwardAuth ? createForwardAuth({ stages, select: () => current(), place: opts.forwardAuth, logger: log, record }) : undefined;
-  const routes = createFrontDoor({
-    ready: readiness.check,
-    jwks: { path: ASSERTION_JWKS_PATH, body: parts.assertions.jwksJson },
-    docs: docsPage,
-    signin: signin?.routes,
-    cors,
-    forwardAuth: opts.forwardAuth === 'serving' ? { matches: isForwardAuthPath, answer: forwardAuth!.answer } : undefined,
-  });
+  if (opts.forwardAuth) {
+    forwardAuth = createForwardAuth({
+      select: (host) => {
+        const s = all.forHost(host);
+        return s && { stages: s.stages, snapshot: s.current() };
+      },
+      place: opts.forwardAuth,
+      logger: log,
+      record,
+    });
+  }
   let draining = false;
-  const { listener, downstreamMax, setGrace } = await openServingPort(opts, parts, { current, stages, routes, record, cors, draining: () => draining }, life);
+  const none = all.pick ? unknownHostUnit({ ready: readiness.check, jwks: { path: ASSERTION_JWKS_PATH, body: parts.assertions.jwksJson }, cors, forwardAuth: forwardAuthRoute }) : undefined;
+  const { listener, downstreamMax, setGrace } = await openServingPort(opts, parts, { units: all.list, pick: all.pick, none, record, cors, draining: () => draining }, life);
   const metrics = parts.metrics;
   const admin =
     metrics && opts.adminPort !== undefined
-      ? await listen(withForwardAuth((await import('./observability/admin.ts')).adminHandler(metrics.registry, readiness.check, reloader.status.configz), opts.forwardAuth === 'admin' ? forwardAuth : undefined), opts.adminPort, opts.host)
+      ? await listen(withForwardAuth((await import('./observability/admin.ts')).adminHandler(metrics.registry, readiness.check, all.configz), opts.forwardAuth === 'admin' ? forwardAuth : undefined), opts.adminPort, opts.host)
       : undefined;
-  readiness.warm(current().config, undefined);
+  readiness.warm(unionOf(all.configs()), undefined);
 
-  const first = current();
+  const served = current();
   log.info(
     {
       port: listener.port,
       adminPort: admin?.port,
-      service: first.config.serviceName,
-      config_id: first.configId,
-      spec: first.file,
-      selected_by: first.selectedBy,
-      operations: first.config.operations.length,
+      service: served.config.serviceName,
+      config_id: served.configId,
+      spec: served.file,
+      selected_by: served.selectedBy,
+      operations: served.config.operations.length,
+      ...(all.pick ? { services: all.list.map((s) => ({ service: s.name, config_id: s.current().configId, hosts: s.hostNames, spec: s.current().file })) } : {}),
       keys: opts.keys.split(':')[0],
-      quotaStore: first.quota ? parts.quota.store : undefined,
+      quotaStore: all.list.some((s) => s.current().quota) ? parts.quota.store : undefined,
       backendAuth: opts.backendAuth,
       downstreamMaxConnections: downstreamMax,
     },
@@ -148,8 +117,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     metrics,
     service: () => current().service,
     readiness: readiness.check,
-    configz: reloader.status.configz,
-    reload: reloader.reload,
+    configz: all.configz,
+    reload: all.reload,
     close: async (graceMs) => {
       draining = true;
       readiness.drain();
@@ -161,12 +130,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 }
 
-function compileOptions(opts: GatewayOptions): CompileOptions {
-  return {
-    ...(opts.serviceName ? { serviceName: opts.serviceName } : {}),
-    ...(opts.producerProject ? { producerProject: opts.producerProject } : {}),
-    ...(opts.localBackend ? { localBackend: opts.localBackend } : {}),
-    ...(opts.backendAddressOverride ? { backendAddressOverride: opts.backendAddressOverride } : {}),
-    ...(opts.disallowColonInWildcardPathSegment ? { disallowColonInWildcard: true } : {}),
-  };
+/** The endpoints_gateway_config_info metric: the config served, per service when there are several. */
+function configInfo(s: Services) {
+  if (!s.pick) return s.list[0]!.reloader.status.current();
+  return s.list.map((v) => ({ ...v.reloader.status.current(), service: v.name }));
 }

@@ -49,6 +49,11 @@ function backendOverride(v: string): string {
   return v;
 }
 
+/** --spec is repeatable: one service per spec (src/services). */
+export function specList(v: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), v];
+}
+
 function duration(v: string): number {
   const ms = parseDuration(v);
   if (ms === undefined) throw new InvalidArgumentError('expected a duration such as 500ms, 30s, 5m or 1h (a bare number is seconds)');
@@ -65,7 +70,8 @@ export function registerServeCommand(program: Command): void {
   program
     .command('serve')
     .description('Serve the API described by the spec, forwarding each call to its x-google-backend.')
-    .addOption(new Option('--spec <file|folder>', 'OpenAPI 2.0 spec (endpoint.yaml), or a folder of config versions').env('ENDPOINTS_SPEC').makeOptionMandatory())
+    .addOption(new Option('--spec <file|folder>', 'OpenAPI 2.0 spec (endpoint.yaml), or a folder of config versions; repeat for several services, chosen by host').env('ENDPOINTS_SPEC').makeOptionMandatory().argParser(specList))
+    .addOption(new Option('--default-service <name>', 'with several --spec: the service for hosts no spec names (default: none, ESP\'s 404)').env('ENDPOINTS_DEFAULT_SERVICE'))
     .addOption(new Option('--config-id <id>', 'with a folder: serve this config id (default: the newest valid version; the pin file wins)').env('ENDPOINTS_CONFIG_ID'))
     .addOption(new Option('--docs-path <path>', 'serve the API docs page and its sanitized spec (PATH/openapi.json) under this path (off by default)').env('ENDPOINTS_DOCS_PATH').argParser(docsPathArg))
     .addOption(new Option('--port <n>', 'serving port').env('PORT').default(DEFAULTS.port).argParser(int('--port', 0, 65535)))
@@ -139,7 +145,9 @@ export function registerServeCommand(program: Command): void {
         // Loaded here, not at the top: `validate` and `keys` need none of the serving stack.
         const { startGateway } = await import('../gateway.ts');
         const gw = await startGateway({
-          specFile: o.spec,
+          specFile: o.spec[0],
+          specFiles: o.spec,
+          defaultService: o.defaultService,
           port: o.port,
           host: o.host,
           serviceName: o.serviceName,
@@ -220,7 +228,7 @@ export function registerServeCommand(program: Command): void {
         process.on('SIGHUP', () => void gw.reload());
       } catch (err) {
         if (err instanceof SpecError) {
-          printSpecError(o.spec, err);
+          printSpecError(o.spec[0], err);
           process.exitCode = 2;
           return;
         }

@@ -61,6 +61,17 @@ function producerFrom(serviceName: string): string {
   return m?.[1] ?? '';
 }
 
+/** The names a service answers for when several share a gateway: its `host` and its x-google-endpoints names, lower case. */
+function hostNamesOf(api: Json): string[] {
+  const names = new Set<string>();
+  if (typeof api.host === 'string' && api.host !== '') names.add(api.host.toLowerCase());
+  for (const e of arr(api['x-google-endpoints'])) {
+    const name = obj(e).name;
+    if (typeof name === 'string' && name !== '') names.add(name.toLowerCase());
+  }
+  return [...names];
+}
+
 /**
  * Compiles a validated, dereferenced document into the plain data the request
  * path reads, and the route table. Runs once per spec (and per reload).
@@ -226,6 +237,7 @@ export function compileSpec(api: Json, opts: CompileOptions = {}): CompiledServi
     quotaLimits: limits,
     audiences,
     signin: operations.find((o) => o.security.signin)?.security.signin ?? null,
+    hostNames: hostNamesOf(api),
   };
   return { config, router };
 }

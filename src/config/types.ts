@@ -182,4 +182,6 @@ export interface ServiceConfig {
   readonly audiences: readonly string[];
   /** The spec's browser sign-in scheme (x-endpoints-signin), when it has one. */
   readonly signin?: SigninScheme | null;
+  /** `host` and the x-google-endpoints names (`*.` wildcards kept): the hosts this service is chosen for when several share a gateway. */
+  readonly hostNames?: readonly string[];
 }

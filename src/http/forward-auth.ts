@@ -40,10 +40,12 @@ const IDENTITY_HEADERS = ['x-endpoint-api-userinfo', 'x-endpoint-api-consumer-ty
 export const ERROR_HEADER = 'x-endpoints-error';
 
 export interface ForwardAuthParts {
-  /** The request chain (src/chain/chain.ts); forward-auth runs it up to, not including, forwarding. */
-  readonly stages: readonly Stage[];
-  /** The service that answers for a host (several services by host: one call; today the one current snapshot). */
-  readonly select: (host: string | undefined) => Snapshot;
+  /**
+   * The service that answers for the original host (several services: chosen by host, as the serving
+   * port chooses): its request chain (src/chain/chain.ts), which forward-auth runs up to, not including,
+   * forwarding, and its snapshot in force. undefined: no service for that host (ESP's 404).
+   */
+  readonly select: (host: string | undefined) => { readonly stages: readonly Stage[]; readonly snapshot: Snapshot } | undefined;
   /** On the admin port (private): the assertion and the backend's ID token are answered too. */
   readonly place: ForwardAuthPlace;
   readonly logger: Logger;
@@ -111,7 +113,7 @@ function originalOf(req: IncomingMessage, askedPath: string): Original | Gateway
 }
 
 /** Makes this request the original one: the chain then checks it exactly as if it had come to the serving port. */
-function become(req: IncomingMessage, ctx: RequestContext, o: Original, select: ForwardAuthParts['select']): void {
+function become(req: IncomingMessage, ctx: RequestContext, o: Original, snapshot: Snapshot): void {
   const h = req.headers;
   delete h['x-forwarded-method'];
   delete h['x-forwarded-uri'];
@@ -119,7 +121,7 @@ function become(req: IncomingMessage, ctx: RequestContext, o: Original, select: 
   req.method = o.method;
   req.url = o.uri;
   if (o.host !== undefined) h.host = o.host;
-  ctx.snapshot = select(o.host);
+  ctx.snapshot = snapshot;
   ctx.url = o.uri;
   const q = o.uri.indexOf('?');
   ctx.rawQuery = q < 0 ? undefined : o.uri.slice(q + 1);
@@ -128,7 +130,16 @@ function become(req: IncomingMessage, ctx: RequestContext, o: Original, select: 
 
 export function createForwardAuth(p: ForwardAuthParts): ForwardAuth {
   const credentials = p.place === 'admin';
-  const stages = p.stages.filter((s) => !NOT_IN_FORWARD_AUTH.has(s.name) && (credentials || !BACKEND_CREDENTIALS.has(s.name)));
+  // Each service's chain, filtered once.
+  const filtered = new WeakMap<readonly Stage[], readonly Stage[]>();
+  const stagesOf = (all: readonly Stage[]): readonly Stage[] => {
+    let s = filtered.get(all);
+    if (s === undefined) {
+      s = all.filter((st) => !NOT_IN_FORWARD_AUTH.has(st.name) && (credentials || !BACKEND_CREDENTIALS.has(st.name)));
+      filtered.set(all, s);
+    }
+    return s;
+  };
 
   /** The headers the proxy copies upstream: what the chain set on this request for the backend. */
   function admitted(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, callerAuth: string | undefined): void {
@@ -170,8 +181,13 @@ export function createForwardAuth(p: ForwardAuthParts): ForwardAuth {
     const callerAuth = one(req.headers.authorization);
     let verdict;
     try {
-      become(req, ctx, o, p.select);
-      verdict = runChain(stages, req, ctx);
+      const chosen = p.select(o.host);
+      if (chosen === undefined) {
+        refused(res, ctx, Errors.notDefined());
+        return true;
+      }
+      become(req, ctx, o, chosen.snapshot);
+      verdict = runChain(stagesOf(chosen.stages), req, ctx);
     } catch (err) {
       fail(res, ctx, err);
       return true;

@@ -19,8 +19,8 @@ import { sendError } from './answer.ts';
 import type { Recorder } from './record.ts';
 
 export interface HandlerParts {
-  /** The snapshot in force: read once per request, at entry. */
-  readonly current: () => Snapshot;
+  /** The snapshot in force: read once per request, at entry (none for a host no service names). */
+  readonly current: () => Snapshot | undefined;
   readonly stages: readonly Stage[];
   readonly routes: readonly LocalRoute[];
   /** The proxy: forwards what the chain passed. */

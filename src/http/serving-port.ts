@@ -6,23 +6,22 @@
 import type { IncomingMessage } from 'node:http';
 import { createUpgradeHandler } from '../backend/websocket.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { Stage } from '../chain/stage.ts';
 import type { CorsPresetHandler } from '../cors/preset.ts';
 import type { ProcessParts } from '../runtime/parts.ts';
 import type { Lifetime } from '../runtime/lifetime.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import { byHost, type ServedUnit } from '../services/dispatch.ts';
 import { DEFAULTS, type GatewayOptions } from '../runtime/options.ts';
 import { createRequestHandler } from './handler.ts';
 import { pathNormalizer } from '../routing/path-switches.ts';
-import type { LocalRoute } from './front-door.ts';
 import type { Recorder } from './record.ts';
 import { listen, type Listener } from './listen.ts';
 import { defaultDownstreamMaxConnections, limitDownstreamConnections, openFilesLimit, tunnelLimit } from './downstream-limit.ts';
 
 export interface ServingPortParts {
-  readonly current: () => Snapshot;
-  readonly stages: readonly Stage[];
-  readonly routes: readonly LocalRoute[];
+  /** One service; or several, with `pick` choosing by host and `none` for hosts no service names (src/services). */
+  readonly units: readonly ServedUnit[];
+  readonly pick: ((req: IncomingMessage) => number) | undefined;
+  readonly none: ServedUnit | undefined;
   readonly record: Recorder;
   readonly cors: CorsPresetHandler | undefined;
   readonly draining: () => boolean;
@@ -35,7 +34,9 @@ export async function openServingPort(
   life: Lifetime,
 ): Promise<{ readonly listener: Listener; readonly downstreamMax: number; setGrace(ms: number | undefined): void }> {
   const log: Logger = opts.logger;
-  const handler = createRequestHandler({ ...p, forward: parts.proxy.forward, decorate: p.cors?.decorate, logger: log, normalize: pathNormalizer(opts.disableNormalizePath === true) });
+  const normalize = pathNormalizer(opts.disableNormalizePath === true);
+  const make = (u: ServedUnit) => createRequestHandler({ ...p, ...u, forward: parts.proxy.forward, decorate: p.cors?.decorate, logger: log, normalize });
+  const handler = p.pick && p.none ? byHost(p.units.map(make), make(p.none), p.pick) : make(p.units[0]!);
   const downstreamMax = opts.downstreamMaxConnections ?? defaultDownstreamMaxConnections(openFilesLimit());
   // WebSocket upgrades: the same entry and chain, then a tunnel (ESPv2 always allows them).
   const upgrades = createUpgradeHandler({

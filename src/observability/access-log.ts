@@ -88,7 +88,10 @@ export function createAccessLog(opts: AccessLogOptions) {
       (ua !== undefined ? `"userAgent":${q(ua)},` : '') +
       `"protocol":"HTTP/${req.httpVersion}"}`;
     if (ctx?.requestId) line += `,"requestId":${q(ctx.requestId)}`;
-    if (ctx?.snapshot) line += `,"configId":${q(ctx.snapshot.configId)}`;
+    if (ctx?.snapshot) {
+      line += `,"configId":${q(ctx.snapshot.configId)}`;
+      if (ctx.snapshot.serviceLabel !== undefined) line += `,"service":${q(ctx.snapshot.serviceLabel)}`;
+    }
     if (ctx?.op) line += `,"operation":${q(ctx.op.id)}`;
     if (ctx?.consumerProject) line += `,"consumerProject":${q(ctx.consumerProject)}`;
     if (ctx?.keyFingerprint) line += `,"keyFingerprint":"${ctx.keyFingerprint}"`;

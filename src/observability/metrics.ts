@@ -7,13 +7,20 @@ import { asOperationMethod } from '../routing/methods.ts';
 import { droppedLogLines } from './logger.ts'; // log-drop counter (owned with logger.ts)
 
 /** Where counters the other modules already keep come from (read at scrape time, never per request). */
+export interface ServedConfigInfo {
+  readonly configId: string;
+  readonly version: string;
+  /** Set only when several services share the gateway. */
+  readonly service?: string | undefined;
+}
+
 export interface MetricSources {
   readonly keys?: (() => ApiKeyVerifier | undefined) | undefined;
   readonly tokens?: (() => IdTokenSource | undefined) | undefined;
   /** The process's quota runtime: its stats span every config's limiters. */
   readonly quota?: (() => Pick<QuotaEnforcer, 'stats'> | undefined) | undefined;
-  /** The config served, for endpoints_gateway_config_info. */
-  readonly config?: (() => { readonly configId: string; readonly version: string }) | undefined;
+  /** The config served (one per service when several share the gateway), for endpoints_gateway_config_info. */
+  readonly config?: (() => ServedConfigInfo | readonly ServedConfigInfo[]) | undefined;
 }
 
 export interface GatewayMetrics {
@@ -21,7 +28,8 @@ export interface GatewayMetrics {
   /** Called once per exchange (src/http/record.ts), upgrades included: status 101 for an opened WebSocket, 0 when nothing was answered. */
   observe(req: IncomingMessage, status: number): void;
   upstreamError(kind: string): void;
-  reload(ok: boolean): void;
+  /** `service` only when several services share the gateway. */
+  reload(ok: boolean, service?: string): void;
   /** --validate: a request or response that broke the spec's contract (kind: a fixed set, see src/validation/violations.ts). */
   contractViolation(operation: string, kind: string): void;
 }
@@ -102,7 +110,8 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
   const requests = new Counter({
     name: 'endpoints_gateway_requests_total',
     help: 'Requests by operation, method, status class and consumer project (never the key).',
-    labelNames: ['operation', 'method', 'code', 'consumer_project'] as const,
+    // `service` only when several services share the gateway (unset, it is not printed).
+    labelNames: ['operation', 'method', 'code', 'consumer_project', 'service'] as const,
     registers: [registry],
   });
   const gatewayTime = new Histogram({
@@ -127,8 +136,8 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
   });
   const reloads = new Counter({
     name: 'endpoints_gateway_spec_reloads_total',
-    help: 'Spec reloads by result.',
-    labelNames: ['result'] as const,
+    help: 'Spec reloads by result (and service, when several share the gateway).',
+    labelNames: ['result', 'service'] as const,
     registers: [registry],
   });
   const contractViolations = new Counter({
@@ -143,12 +152,16 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
   new Gauge({
     name: 'endpoints_gateway_config_info',
     help: 'The config served: 1, labelled with its config id and info.version.',
-    labelNames: ['config_id', 'version'] as const,
+    labelNames: ['config_id', 'version', 'service'] as const,
     registers: [registry],
     collect() {
       this.reset();
       const c = config?.();
-      if (c) this.labels(c.configId, c.version).set(1);
+      if (c === undefined) return;
+      // The service label only when several services share the gateway: one service's series stay as they were.
+      for (const one of Array.isArray(c) ? (c as readonly ServedConfigInfo[]) : [c as ServedConfigInfo]) {
+        this.labels({ config_id: one.configId, version: one.version, ...(one.service !== undefined ? { service: one.service } : {}) }).set(1);
+      }
     },
   });
 
@@ -189,11 +202,13 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
         else project = 'other';
       }
       const method = asOperationMethod(req.method) ?? OTHER_METHOD;
-      const key = `${op}\u0000${method}\u0000${code}\u0000${project}`;
+      const service = ctx.snapshot?.serviceLabel;
+      const key = service === undefined ? `${op}\u0000${method}\u0000${code}\u0000${project}` : `${op}\u0000${method}\u0000${code}\u0000${project}\u0000${service}`;
       let child = requestChildren.get(key);
       if (child === undefined) {
-        // Bounded: see UNKNOWN_OPERATION.
-        child = requests.labels(op, method, code, project);
+        // Bounded: see UNKNOWN_OPERATION; services are those of the --spec list.
+        const labels = { operation: op, method, code, consumer_project: project };
+        child = requests.labels(service === undefined ? labels : { ...labels, service });
         requestChildren.set(key, child);
       }
       child.inc();
@@ -214,8 +229,9 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
     upstreamError(kind) {
       upstreamErrors.labels(kind).inc();
     },
-    reload(ok) {
-      reloads.labels(ok ? 'success' : 'failure').inc();
+    reload(ok, service) {
+      const result = ok ? 'success' : 'failure';
+      reloads.labels(service === undefined ? { result } : { result, service }).inc();
     },
     contractViolation(operation, kind) {
       // Bounded: operations come from the spec, kinds from a fixed set.

@@ -35,6 +35,10 @@ export const DEFAULTS = {
 export interface GatewayOptions {
   /** A spec file, or a folder of config versions (src/config/versions.ts). */
   readonly specFile: string;
+  /** Several services, chosen by host: every --spec (specFile is the first); src/services/services.ts. */
+  readonly specFiles?: readonly string[] | undefined;
+  /** With several --spec: the service (by name) for hosts no spec names; undefined: ESP's 404. */
+  readonly defaultService?: string | undefined;
   /** With a folder: serve this config id (ESPv2's fixed rollout); the folder's pin file overrides it. */
   readonly configId?: string | undefined;
   /** Serve the API's docs page and sanitized spec under this path; off when undefined. */

@@ -9,7 +9,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ServiceConfig } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { GatewayMetrics, MetricSources } from '../observability/metrics.ts';
 import { createAccessLog, type Outcome } from '../observability/access-log.ts';
 import { createKeyVerifierFromOption } from '../auth/apikeys/from-option.ts';
 import type { ApiKeyVerifier } from '../auth/apikeys/verifier.ts';
@@ -46,7 +46,7 @@ export interface ProcessParts {
 export async function createProcessParts(
   opts: GatewayOptions,
   life: Lifetime,
-  sources: { readonly config: () => { readonly configId: string; readonly version: string } },
+  sources: { readonly config: MetricSources['config'] },
 ): Promise<ProcessParts> {
   const log = opts.logger;
   const keys = await createKeyVerifierFromOption(opts.keys, {

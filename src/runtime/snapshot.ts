@@ -29,6 +29,8 @@ export interface Snapshot {
   readonly quota: QuotaEnforcer | undefined;
   /** Credential-carrying query parameter names, normalized for redaction (src/observability/redact.ts). */
   readonly secretNames: ReadonlySet<string>;
+  /** Several services in one gateway: this one's name, for the access log (undefined with one). */
+  readonly serviceLabel?: string | undefined;
 }
 
 /** The parts of a loaded version the snapshot is made from. */
