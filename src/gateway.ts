@@ -91,8 +91,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
 
   const cors = opts.cors ? createCorsPreset(opts.cors) : undefined;
-  const record = createRecorder(parts.accessLog, parts.metrics);
-  const stages = createChain({
+  const record = createRecorder(parts.accessLog, parts.metrics, parts.tracing !== undefined);
+  const chain = createChain({
     keys: parts.keys,
     tokens: parts.tokens,
     trustedHops: opts.trustedHops,
@@ -102,9 +102,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     validate: parts.validation?.checkRequest,
     signin,
   });
+  // Tracing on: the checks become child spans of sampled requests (decided here, once).
+  const stages = parts.tracing ? parts.tracing.traceStages(chain) : chain;
+  const startTrace = parts.tracing?.start;
   const routes = createFrontDoor({ ready: readiness.check, jwks: { path: ASSERTION_JWKS_PATH, body: parts.assertions.jwksJson }, docs: docsPage, signin: signin?.routes, cors });
   let draining = false;
-  const { listener, downstreamMax, setGrace } = await openServingPort(opts, parts, { current, stages, routes, record, cors, draining: () => draining }, life);
+  const { listener, downstreamMax, setGrace } = await openServingPort(opts, parts, { current, stages, routes, record, cors, draining: () => draining, startTrace }, life);
   const metrics = parts.metrics;
   const admin =
     metrics && opts.adminPort !== undefined
@@ -126,6 +129,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       quotaStore: first.quota ? parts.quota.store : undefined,
       backendAuth: opts.backendAuth,
       downstreamMaxConnections: downstreamMax,
+      tracing: parts.tracing?.destination ?? 'off',
     },
     'endpoints-gateway listening',
   );

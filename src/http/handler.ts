@@ -17,6 +17,7 @@ import { runChain, runChainAsync } from '../chain/runner.ts';
 import { answerLocally, ownedPath, type LocalRoute } from './front-door.ts';
 import { sendError } from './answer.ts';
 import type { Recorder } from './record.ts';
+import type { RequestTrace } from '../tracing/request-trace.ts';
 
 export interface HandlerParts {
   /** The snapshot in force: read once per request, at entry. */
@@ -31,6 +32,8 @@ export interface HandlerParts {
   /** True while shutting down: responses ask clients to close their connection. */
   readonly draining: () => boolean;
   readonly logger: Logger;
+  /** Tracing (src/tracing/): the request's trace when it is sampled; undefined when tracing is off. */
+  readonly startTrace?: ((req: IncomingMessage) => RequestTrace | undefined) | undefined;
 }
 
 /** Splits the URL once: the normalized path every route and stage compares, and the raw query. */
@@ -47,6 +50,7 @@ function enter(parts: HandlerParts, req: IncomingMessage, ctx: RequestContext): 
   ctx.url = url;
   readUrl(ctx, url);
   if (ctx.requestId === '') ctx.requestId = assignRequestId(req);
+  if (parts.startTrace !== undefined) ctx.trace = parts.startTrace(req);
 }
 
 export function createRequestHandler(parts: HandlerParts) {

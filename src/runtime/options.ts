@@ -7,6 +7,8 @@ import type { Logger } from '../observability/logger.ts';
 import type { JwksFileEntry } from '../auth/jwt/jwks-file-option.ts';
 import type { SigninFlags } from '../signin/index.ts';
 import type { CorsOptions } from '../cors/options.ts';
+import type { TracingFlags } from '../tracing/flags.ts';
+import type { LogFieldFlags } from '../observability/log-fields.ts';
 
 export const DEFAULTS = {
   keyCacheSize: 10_000,
@@ -100,6 +102,10 @@ export interface GatewayOptions {
   readonly validate?: 'off' | 'report' | 'enforce';
   /** Browser sign-in (x-endpoints-signin): public URL, secret files, session lifetime. */
   readonly signin?: SigninFlags | undefined;
+  /** Tracing (src/tracing/): ESPv2's --tracing_* flags; undefined: off. */
+  readonly tracing?: TracingFlags | undefined;
+  /** ESPv2's --log_request_headers, --log_response_headers, --log_jwt_payloads. */
+  readonly logFields?: LogFieldFlags | undefined;
   readonly logger: Logger;
 }
 
