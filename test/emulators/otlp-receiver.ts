@@ -24,14 +24,16 @@ export interface ReceivedSpan {
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const;
 
+type Mode = 'ok' | 'refuse' | 'hang' | 'sink';
+
 export interface OtlpReceiver {
   /** The base URL (OTEL_EXPORTER_OTLP_ENDPOINT). */
   readonly url: string;
   readonly spans: ReceivedSpan[];
   /** Export requests received, whatever was done with them. */
   readonly posts: number;
-  /** ok: 200; refuse: 503 to every export; hang: read the export and never answer. */
-  setMode(mode: 'ok' | 'refuse' | 'hang'): void;
+  /** ok: 200; refuse: 503 to every export; hang: read the export and never answer; sink: 200 without decoding (benchmarks). */
+  setMode(mode: Mode): void;
   close(): Promise<void>;
 }
 
@@ -92,7 +94,7 @@ function decode(body: OtlpJson): ReceivedSpan[] {
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   let posts = 0;
-  let mode: 'ok' | 'refuse' | 'hang' = 'ok';
+  let mode: Mode = 'ok';
   const hanging = new Set<ServerResponse>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -105,6 +107,10 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       posts++;
       if (mode === 'hang') {
         hanging.add(res);
+        return;
+      }
+      if (mode === 'sink') {
+        res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/json' }).end();
         return;
       }
       if (mode === 'refuse') {

@@ -87,7 +87,7 @@ before(async () => {
   [all, zero, down, stuck] = await Promise.all([
     startChildGateway([...base, '--tracing-sample-rate', '1'], otlpEnv(receiver.url, 'all')),
     startChildGateway([...base, '--tracing-sample-rate', '0'], otlpEnv(receiver.url, 'zero')),
-    startChildGateway([...base, '--tracing-sample-rate', '1', '--admin-port', '0'], otlpEnv(CLOSED_URL, 'down')),
+    startChildGateway([...base, '--tracing-sample-rate', '1', '--admin-port', '0'], { ...otlpEnv(CLOSED_URL, 'down'), OTEL_EXPORTER_OTLP_TIMEOUT: '1000' }),
     // The export waits for an answer far longer than the test: only the requests' own path can end them.
     startChildGateway([...base, '--tracing-sample-rate', '1'], { ...otlpEnv(hanging.url, 'stuck'), OTEL_EXPORTER_OTLP_TIMEOUT: '600000', OTEL_BSP_EXPORT_TIMEOUT: '600000' }),
   ]);
