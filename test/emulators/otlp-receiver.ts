@@ -18,6 +18,7 @@ export interface ReceivedSpan {
   attributes: Record<string, AttrValue>;
   /** OTLP's status code: 0 unset, 1 ok, 2 error. */
   status: { code: number; message: string };
+  events: { name: string; attributes: Record<string, AttrValue> }[];
   /** The resource the span came with. */
   resource: Record<string, AttrValue>;
 }
@@ -51,7 +52,7 @@ interface OtlpJson {
   resourceSpans?: {
     resource?: { attributes?: OtlpAttr[] };
     scopeSpans?: {
-      spans?: { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes?: OtlpAttr[]; status?: { code?: number; message?: string } }[];
+      spans?: { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes?: OtlpAttr[]; status?: { code?: number; message?: string }; events?: { name: string; attributes?: OtlpAttr[] }[] }[];
     }[];
   }[];
 }
@@ -83,6 +84,7 @@ function decode(body: OtlpJson): ReceivedSpan[] {
           kind: s.kind,
           attributes: attrs(s.attributes),
           status: { code: s.status?.code ?? 0, message: s.status?.message ?? '' },
+          events: (s.events ?? []).map((e) => ({ name: e.name, attributes: attrs(e.attributes) })),
           resource,
         });
       }

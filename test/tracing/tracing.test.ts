@@ -16,6 +16,8 @@ import { send } from '../helpers/http.ts';
 import { CLOSED_URL } from '../helpers/closed-port.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { runCli } from '../helpers/cli.ts';
+import { startWsBackend, type WsBackend } from '../websocket/ws-backend.ts';
+import { closeWs, echo, openWs } from '../websocket/ws-client.ts';
 import { SPAN_KIND, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../emulators/otlp-receiver.ts';
 
 const SERVICE = 'traced.endpoints.p.cloud.goog';
@@ -25,6 +27,7 @@ const CALLER_SPAN = '00f067aa0ba902b7';
 
 let dir: string;
 let backend: TestBackend;
+let wsBackend: WsBackend;
 /** Resets the connection of its first request, answers every later one: one retried call. */
 let flaky: Server;
 let flakyHits = 0;
@@ -50,7 +53,7 @@ const otlpEnv = (url: string, name: string): Record<string, string> => ({
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'egw-tracing-'));
-  [backend, receiver, hanging] = await Promise.all([startTestBackend(), startOtlpReceiver(), startOtlpReceiver()]);
+  [backend, receiver, hanging, wsBackend] = await Promise.all([startTestBackend(), startOtlpReceiver(), startOtlpReceiver(), startWsBackend()]);
   hanging.setMode('hang');
   flaky = createServer((req, res) => {
     if (flakyHits++ === 0) {
@@ -76,6 +79,7 @@ before(async () => {
           get: { operationId: 'flaky', security: [], 'x-google-backend': { address: `http://127.0.0.1:${(flaky.address() as AddressInfo).port}` }, responses: ok },
         },
         '/open': { get: { operationId: 'open', security: [], responses: ok } },
+        '/ws': { get: { operationId: 'socket', security: [], 'x-google-backend': { address: wsBackend.url }, responses: ok } },
       },
     }),
   );
@@ -96,7 +100,7 @@ before(async () => {
 after(async () => {
   for (const g of [all, zero, down, stuck]) g?.child.kill('SIGKILL');
   await Promise.all([all, zero, down, stuck].map((g) => g?.exit()));
-  await Promise.all([backend?.close(), receiver?.close(), hanging?.close(), new Promise((r) => flaky?.close(r))]);
+  await Promise.all([backend?.close(), wsBackend?.close(), receiver?.close(), hanging?.close(), new Promise((r) => flaky?.close(r))]);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -121,7 +125,7 @@ describe('spans of one request', () => {
     backend.clear();
     const r = await send(all.url, `/items/42?key=${key}`, { headers: { traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-01`, tracestate: 'vendor=abc' } });
     assert.equal(r.status, 200);
-    const spans = await trace('all', CALLER_TRACE, 3);
+    const spans = await trace('all', CALLER_TRACE, 2);
     const server = serverSpanOf(spans);
     assert.equal(server.parentSpanId, CALLER_SPAN);
     assert.equal(server.name, 'GET /items/{id}');
@@ -133,10 +137,10 @@ describe('spans of one request', () => {
     const clients = spans.filter((s) => s.kind === SPAN_KIND.client);
     assert.equal(clients.length, 1);
     assert.equal(clients[0]!.parentSpanId, server.spanId);
-    const check = spans.find((s) => s.name === 'api key check');
-    assert.ok(check, 'the key check is a span');
-    assert.equal(check.parentSpanId, server.spanId);
+    const check = server.events.find((e) => e.name === 'api key check');
+    assert.ok(check, 'the key check is an event of the server span');
     assert.match(String(check.attributes['endpoints.cache']), /^(hit|miss)$/);
+    assert.equal(typeof check.attributes['endpoints.duration_ms'], 'number');
     // The backend's parent is the gateway's client span, in the caller's trace, with the caller's tracestate.
     const got = backend.last()!.headers;
     assert.equal(got.traceparent, `00-${CALLER_TRACE}-${clients[0]!.spanId}-01`);
@@ -150,13 +154,12 @@ describe('spans of one request', () => {
     const traceId = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1';
     const r = await send(all.url, '/items/1?key=AIzaSyNotAKeyThisGatewayKnows0000000000', { headers: { traceparent: `00-${traceId}-${CALLER_SPAN}-01` } });
     assert.equal(r.status, 400);
-    const spans = await trace('all', traceId, 2);
+    const spans = await trace('all', traceId, 1);
     const server = serverSpanOf(spans);
     assert.equal(server.attributes['http.response.status_code'], 400);
     assert.equal(server.attributes['error.type'], 'api_key_invalid');
-    const check = spans.find((s) => s.name === 'api key check')!;
+    const check = server.events.find((e) => e.name === 'api key check')!;
     assert.equal(check.attributes['error.type'], 'api_key_invalid');
-    assert.equal(check.status.code, 2);
     // Once the server span is there, every span of the request has been exported with it (one batch, ended before it).
     assert.equal(spans.filter((s) => s.kind === SPAN_KIND.client).length, 0);
   });
@@ -187,6 +190,25 @@ describe('spans of one request', () => {
     assert.equal(line['logging.googleapis.com/trace'], `projects/child-test/traces/${traceId}`);
     assert.equal(line['logging.googleapis.com/spanId'], server.spanId);
     assert.equal(line['logging.googleapis.com/trace_sampled'], true);
+  });
+});
+
+describe('WebSocket upgrades', () => {
+  test('an upgrade: a server span and a client span, both 101; the backend is told the client span', async () => {
+    const traceId = '2222222222222222222222222222222b';
+    const ws = await openWs(all.url, '/ws', { traceparent: `00-${traceId}-${CALLER_SPAN}-01` });
+    assert.equal(await echo(ws, 'hello'), 'hello');
+    await closeWs(ws);
+    // The exchange is recorded (and its server span ended) once the client connection is gone.
+    const spans = await trace('all', traceId, 2);
+    const server = serverSpanOf(spans);
+    assert.equal(server.attributes['http.response.status_code'], 101);
+    assert.equal(server.attributes['endpoints.operation_id'], 'socket');
+    const clients = spans.filter((s) => s.kind === SPAN_KIND.client);
+    assert.equal(clients.length, 1);
+    assert.equal(clients[0]!.parentSpanId, server.spanId);
+    assert.equal(clients[0]!.attributes['http.response.status_code'], 101);
+    assert.equal(wsBackend.upgrades.at(-1)!.headers.traceparent, `00-${traceId}-${clients[0]!.spanId}-01`);
   });
 });
 
