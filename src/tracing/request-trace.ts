@@ -146,17 +146,20 @@ export class RequestTrace {
   end(ctx: RequestContext, status: number, complete: boolean): void {
     const span = this.server;
     const op = ctx.op;
+    // One setAttributes call: the SDK validates each call's attributes.
+    const a: Attributes = {};
     if (op !== undefined) {
       span.updateName(`${op.method} ${op.template}`);
-      span.setAttribute(ATTR_HTTP_ROUTE, op.template);
-      span.setAttribute(ATTR_OPERATION, op.id);
+      a[ATTR_HTTP_ROUTE] = op.template;
+      a[ATTR_OPERATION] = op.id;
     }
-    if (ctx.path !== null) span.setAttribute(ATTR_URL_PATH, ctx.path);
-    if (ctx.consumerProject) span.setAttribute(ATTR_CONSUMER_PROJECT, ctx.consumerProject);
-    if (this.s.endUser && ctx.endUser !== undefined) span.setAttribute(ATTR_ENDUSER_ID, ctx.endUser);
-    if (status > 0) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    if (ctx.path !== null) a[ATTR_URL_PATH] = ctx.path;
+    if (ctx.consumerProject) a[ATTR_CONSUMER_PROJECT] = ctx.consumerProject;
+    if (this.s.endUser && ctx.endUser !== undefined) a[ATTR_ENDUSER_ID] = ctx.endUser;
+    if (status > 0) a[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
     const reason = ctx.reason ?? (complete ? undefined : 'aborted');
-    if (reason !== undefined) span.setAttribute(ATTR_ERROR_TYPE, reason);
+    if (reason !== undefined) a[ATTR_ERROR_TYPE] = reason;
+    span.setAttributes(a);
     // A server span is an error for a 5xx (OpenTelemetry's HTTP conventions); a refusal's reason is in error.type.
     if (status >= 500 || status === 0) span.setStatus({ code: SpanStatusCode.ERROR, ...(reason !== undefined ? { message: reason } : {}) });
     if (this.open !== undefined) for (const a of this.open) a.fail('abandoned');
