@@ -89,7 +89,7 @@ before(async () => {
   key = made.stdout.trim();
   const base = ['--spec', spec, '--keys', `file:${store}`, '--backend-auth', 'none'];
   [all, zero, down, stuck] = await Promise.all([
-    startChildGateway([...base, '--tracing-sample-rate', '1'], otlpEnv(receiver.url, 'all')),
+    startChildGateway([...base, '--tracing-sample-rate', '1', '--log-request-headers', 'X-Client-Tag,authorization,x-note', '--log-response-headers', 'content-type'], otlpEnv(receiver.url, 'all')),
     startChildGateway([...base, '--tracing-sample-rate', '0'], otlpEnv(receiver.url, 'zero')),
     startChildGateway([...base, '--tracing-sample-rate', '1', '--admin-port', '0'], { ...otlpEnv(CLOSED_URL, 'down'), OTEL_EXPORTER_OTLP_TIMEOUT: '1000' }),
     // The export waits for an answer far longer than the test: only the requests' own path can end them.
@@ -183,13 +183,22 @@ describe('spans of one request', () => {
 
   test("the access-log line names its request's trace and server span", async () => {
     const traceId = 'ccccccccccccccccccccccccccccccc3';
-    const r = await send(all.url, '/open', { headers: { traceparent: `00-${traceId}-${CALLER_SPAN}-01` } });
+    const r = await send(all.url, '/open', { headers: { traceparent: `00-${traceId}-${CALLER_SPAN}-01`, 'x-client-tag': 'blue', authorization: 'Bearer not-for-logs', 'x-note': `key=${key}` } });
     assert.equal(r.status, 200);
     const server = serverSpanOf(await trace('all', traceId, 2));
     const line = await all.waitForLog((l) => l.message === 'request' && l.requestId === r.headers['x-request-id']);
     assert.equal(line['logging.googleapis.com/trace'], `projects/child-test/traces/${traceId}`);
     assert.equal(line['logging.googleapis.com/spanId'], server.spanId);
     assert.equal(line['logging.googleapis.com/trace_sampled'], true);
+    // --log-request-headers / --log-response-headers: named headers only, credentials redacted.
+    assert.deepEqual(line.requestHeaders, { 'x-client-tag': 'blue', authorization: 'REDACTED', 'x-note': 'key=REDACTED' });
+    assert.deepEqual(line.responseHeaders, { 'content-type': 'application/json' });
+  });
+
+  test('a trace context the gateway does not know is refused at start, in ESPv2 words', async () => {
+    const r = await runCli(['serve', '--spec', path.join(dir, 'endpoint.yaml'), '--tracing-incoming-context', 'traceparent,aaa']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Invalid trace context: aaa/);
   });
 });
 
