@@ -334,3 +334,28 @@ export function compressionCases(o: { spec: string; baseCli?: string | undefined
       : []),
   ];
 }
+
+export const TRACING_OFF = 'gateway-tracing-off';
+export const TRACING_DEFAULT = 'gateway-tracing-0.1pct';
+export const TRACING_ALL = 'gateway-tracing-100pct';
+
+/**
+ * Issue 25's figure: the everything-on gateway with tracing off (--disable-tracing), at ESPv2's default
+ * rate (0.1 %) and at 100 %, exporting OTLP/HTTP protobuf (the default encoding) to `collector`, a sink
+ * in the benchmark's own process that answers every export (its CPU is not the gateway's). Run by
+ * bench/tracing.ts, on its own.
+ */
+export function tracingCases(o: { operations: number; collector: string }): CaseDef[] {
+  const env = { OTEL_EXPORTER_OTLP_ENDPOINT: o.collector, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
+  return [
+    gatewayCase({ id: TRACING_OFF, label: 'gateway, tracing off', short: 'tracing off', operations: o.operations, variant: { args: ['--disable-tracing'] } }),
+    gatewayCase({ id: TRACING_DEFAULT, label: 'gateway, tracing at 0.1 % (default rate)', operations: o.operations, variant: { env }, compare: [{ to: TRACING_OFF, figures: ['rps', 'p99', 'cpu'] }] }),
+    gatewayCase({
+      id: TRACING_ALL,
+      label: 'gateway, tracing at 100 %',
+      operations: o.operations,
+      variant: { env, args: ['--tracing-sample-rate', '1'] },
+      compare: [{ to: TRACING_OFF, figures: ['rps', 'p99', 'cpu'] }],
+    }),
+  ];
+}

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { BackendRule, Operation } from './config/types.ts';
 import type { VerifiedJwt } from './auth/jwt/authenticator.ts';
 import type { Snapshot } from './runtime/snapshot.ts';
+import type { RequestTrace } from './tracing/request-trace.ts';
 
 /**
  * One exchange as the gateway sees it: made at entry, filled in by the chain's
@@ -49,6 +50,8 @@ export interface RequestContext {
   timedOut: boolean;
   /** Recorded already (the access-log line and the count are written once per exchange). */
   recorded: boolean;
+  /** The request's spans when tracing is on and it is sampled (src/tracing/); undefined otherwise. */
+  trace: RequestTrace | undefined;
 }
 
 declare module 'node:http' {
@@ -84,5 +87,6 @@ export function newContext(req?: IncomingMessage): RequestContext {
     timer: undefined,
     timedOut: false,
     recorded: false,
+    trace: undefined,
   };
 }

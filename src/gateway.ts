@@ -69,7 +69,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     });
   }
 
-  const record = createRecorder(parts.accessLog, parts.metrics);
+  const record = createRecorder(parts.accessLog, parts.metrics, parts.tracing !== undefined);
   if (opts.forwardAuth) {
     forwardAuth = createForwardAuth({
       select: (host) => {
@@ -83,7 +83,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   }
   let draining = false;
   const none = all.pick ? unknownHostUnit({ ready: readiness.check, jwks: { path: ASSERTION_JWKS_PATH, body: parts.assertions.jwksJson }, cors, forwardAuth: forwardAuthRoute }) : undefined;
-  const { listener, downstreamMax, setGrace } = await openServingPort(opts, parts, { units: all.list, pick: all.pick, none, record, cors, draining: () => draining }, life);
+  const { listener, downstreamMax, setGrace } = await openServingPort(opts, parts, { units: all.list, pick: all.pick, none, record, cors, draining: () => draining, startTrace: parts.tracing?.start }, life);
   const metrics = parts.metrics;
   const admin =
     metrics && opts.adminPort !== undefined
@@ -106,6 +106,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       quotaStore: all.list.some((s) => s.current().quota) ? parts.quota.store : undefined,
       backendAuth: opts.backendAuth,
       downstreamMaxConnections: downstreamMax,
+      tracing: parts.tracing?.destination ?? 'off',
     },
     'endpoints-gateway listening',
   );

@@ -12,6 +12,7 @@ import { classify, failureAnswer, Failures, type UpstreamFailure } from './upstr
 import { compressResponse, type ResponseEncoder } from './compression.ts';
 import type { HeaderRules } from './header-rules.ts';
 import { bodyTooLarge, DEFAULT_BUFFER_LIMIT, type BodyLimit } from './body-limit.ts';
+import type { AttemptSpan } from '../tracing/request-trace.ts';
 
 /** ESPv2's default --backend_retry_ons. */
 export const DEFAULT_RETRY_ONS: readonly string[] = ['reset', 'connect-failure', 'refused-stream'];
@@ -80,6 +81,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   readonly ex: Exchange;
   controller: Dispatcher.DispatchController | undefined = undefined;
   dead = false;
+  /** Its client span, for a sampled request (src/tracing/). */
+  span: AttemptSpan | undefined = undefined;
 
   constructor(ex: Exchange) {
     this.ex = ex;
@@ -87,6 +90,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   kill(): void {
     this.dead = true;
+    this.span?.fail('abandoned');
     this.controller?.abort(ABANDONED);
   }
 
@@ -117,11 +121,16 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
-    if (!this.dead) this.ex.end(trailers);
+    if (this.dead) return;
+    this.span?.end();
+    this.ex.end(trailers);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    if (!this.dead) this.ex.fail(classify(err), err);
+    if (this.dead) return;
+    const f = classify(err);
+    this.span?.fail(f.kind);
+    this.ex.fail(f, err);
   }
 }
 
@@ -146,6 +155,7 @@ class CheckedAttempt extends Attempt {
     if (refusal === undefined && !w.hold) return super.onResponseEnd(controller, trailers);
     // The response is complete: this try does nothing more, and has nothing left to abort.
     this.dead = true;
+    this.span?.end();
     if (refusal !== undefined) this.ex.refuse(refusal);
     else this.ex.release(this, w, trailers);
   }
@@ -201,6 +211,8 @@ class Exchange {
     this.tries++;
     const a = this.shared.contract === undefined ? new Attempt(this) : new CheckedAttempt(this);
     this.attempt = a;
+    const t = this.ctx.trace;
+    if (t !== undefined) a.span = t.attempt(this.req.headers, this.tries, this.ctx.rule!, this.opts.method);
     const b = this.body;
     // undici accepts async iterables as bodies (its types list only streams).
     this.opts.body = (b instanceof StreamedBody ? b.forTry() : b) as Dispatcher.DispatchOptions['body'];
@@ -210,6 +222,7 @@ class Exchange {
     } catch (err) {
       // undici validates the request synchronously (a header it refuses).
       a.dead = true;
+      a.span?.fail(Failures.protocol.kind);
       this.fail(Failures.protocol, err as Error);
     }
   }
@@ -221,6 +234,7 @@ class Exchange {
   }
 
   head(a: Attempt, status: number, headers: Record<string, string | string[] | undefined>): void {
+    a.span?.status(status);
     if (status < 200) {
       // 102/103 are informational and not forwarded; below 100 is not HTTP.
       if (status >= 100) return;
@@ -234,6 +248,7 @@ class Exchange {
       return;
     }
     if (this.shared.policy.num > 0 && retriesStatus(this.shared.policy, status) && this.canRetry()) {
+      a.span?.fail('retried');
       a.kill();
       clearTimeout(this.tryTimer);
       this.dispatchTry();
@@ -366,6 +381,7 @@ function onDrain(this: Tagged): void {
 function onTryTimeout(a: Attempt): void {
   const ex = a.ex;
   if (a !== ex.attempt || ex.finished || ex.started) return;
+  a.span?.fail(Failures.perTryTimeout.kind);
   a.kill();
   ex.fail(Failures.perTryTimeout, new Error('per-try timeout'));
 }
@@ -375,6 +391,7 @@ function onDeadline(ex: Exchange): void {
   ex.finished = true;
   ex.ctx.timedOut = true;
   clearTimeout(ex.tryTimer);
+  ex.attempt?.span?.fail('timeout');
   ex.attempt?.kill();
   ex.shared.onUpstreamError?.(ex.req, 'timeout', new Error('deadline exceeded'));
   if (!ex.started) sendError(ex.res, ex.ctx, Errors.upstreamTimeout());

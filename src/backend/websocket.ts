@@ -7,6 +7,7 @@ import { Errors, GatewayError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { BackendRule } from '../config/types.ts';
 import { classify, failureAnswer, Failures } from './upstream-errors.ts';
+import type { AttemptSpan } from '../tracing/request-trace.ts';
 
 /**
  * WebSocket upgrades as ESPv2 does them: its HCM always has
@@ -72,6 +73,8 @@ interface Tunnel {
   done: boolean;
   /** Its place in the origin's connection budget, held until both sides are closed. */
   slot: object | undefined;
+  /** The backend call's client span, for a sampled request (src/tracing/): from the upgrade request to the tunnel's end. */
+  span: AttemptSpan | undefined;
 }
 
 /** How long a closed side's peer may take to flush before it is cut. */
@@ -166,6 +169,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     // The backend connection counts until it is gone too.
     if (b === undefined || b.destroyed) release(t);
     else b.once('close', () => release(t));
+    t.span?.end();
     opts.onFinish?.(t.req, t.status);
   }
 
@@ -188,6 +192,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     // WebSocket (Envoy disarms the route timeout on the upgrade response, envoy#41075).
     if (t.status !== 0 || t.done) return;
     t.ctx.timedOut = true;
+    t.span?.fail('timeout');
     opts.onUpstreamError?.(t.req, 'timeout', new Error('deadline exceeded before the backend accepted the upgrade'));
     refuse(t, Errors.upstreamTimeout());
     t.proxyReq?.destroy();
@@ -217,6 +222,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
         proxyReq.once('upgrade', (_res: IncomingMessage, backend: Socket) => {
           t.status = 101;
           t.backend = backend;
+          t.span?.status(101);
           clearTimeout(t.ctx.timer);
           if (t.done) {
             backend.destroy();
@@ -231,6 +237,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
           // A backend that declines (non-101): httpxy relays its answer with
           // `connection: close`, as Envoy relays any upstream response.
           t.status = res.statusCode ?? 502;
+          t.span?.status(t.status);
           clearTimeout(t.ctx.timer);
           t.client.resume();
           // httpxy ends the client socket after the answer but leaves it half-open; Envoy closes it.
@@ -248,6 +255,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
         }
         // Classified and worded as the HTTP proxy does (Envoy's reset reasons).
         const f = classify(err);
+        t.span?.fail(f.kind);
         opts.onUpstreamError?.(req, f.kind, err);
         if (t.status === 0) refuse(t, failureAnswer(f, false));
         else t.client.destroy();
@@ -267,6 +275,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     }
     ctx.upstreamStartNs = process.hrtime.bigint();
     ctx.timer = setTimeout(onDeadline, ctx.rule!.deadlineMs, t);
+    if (ctx.trace !== undefined) t.span = ctx.trace.attempt(t.req.headers, 1, ctx.rule!, 'GET');
     // hpm's external-upgrade entry point: router → httpxy ws pass (GET +
     // `Upgrade: websocket` checked, head replayed, 101 relayed, sockets piped).
     hpm.upgrade(t.req, t.client as Socket, head);
@@ -280,7 +289,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     // The context keeps what the client asked (the chain rewrites req.url for the backend).
     const ctx = newContext(req);
     req.gw = ctx;
-    const t: Tunnel = { req, client: socket, ctx, proxyReq: undefined, backend: undefined, status: 0, clientFailed: false, done: false, slot: undefined };
+    const t: Tunnel = { req, client: socket, ctx, proxyReq: undefined, backend: undefined, status: 0, clientFailed: false, done: false, slot: undefined, span: undefined };
     live.add(t);
     byReq.set(req, t);
     // The socket left Node's HTTP server: without our listener a client reset would crash the process.

@@ -13,6 +13,9 @@ import { explainStartupError } from '../startup-errors.ts';
 import { logProcessWarnings } from '../observability/process-warnings.ts';
 import { DEFAULTS } from '../runtime/options.ts';
 import { parseHeaderRules } from '../backend/header-rules.ts';
+import { DEFAULT_SAMPLE_RATE } from '../tracing/flags.ts';
+import { DEFAULT_TRACE_CONTEXTS, parseTraceContexts } from '../tracing/contexts.ts';
+import { nameList } from '../observability/log-fields.ts';
 
 const int = wholeNumber;
 
@@ -58,6 +61,21 @@ function duration(v: string): number {
   const ms = parseDuration(v);
   if (ms === undefined) throw new InvalidArgumentError('expected a duration such as 500ms, 30s, 5m or 1h (a bare number is seconds)');
   return ms;
+}
+
+function sampleRate(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a sampling rate from 0.0 to 1.0');
+  return n;
+}
+
+function traceContexts(v: string): string {
+  try {
+    parseTraceContexts(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return v;
 }
 
 /** Keys store default: Google's API Keys service on Google Cloud, the embedded store elsewhere. */
@@ -136,6 +154,15 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--disable-normalize-path', "match and forward paths as sent (slashes still merged; '.' and '..' segments refused) (ESPv2 --disable_normalize_path)").env('ENDPOINTS_DISABLE_NORMALIZE_PATH'))
     .addOption(new Option('--disallow-escaped-slashes-in-path', 'redirect (307) paths holding %2F or %5C to the same path with them unescaped (ESPv2 --disallow_escaped_slashes_in_path)').env('ENDPOINTS_DISALLOW_ESCAPED_SLASHES_IN_PATH'))
     .addOption(new Option('--disallow-colon-in-wildcard-path-segment', "path template wildcards (* and **) never match a ':' (ESPv2 --disallow_colon_in_wildcard_path_segment)").env('ENDPOINTS_DISALLOW_COLON_IN_WILDCARD_PATH_SEGMENT'))
+    .addOption(new Option('--disable-tracing', 'create and export no spans (ESPv2 --disable_tracing)').env('ENDPOINTS_DISABLE_TRACING'))
+    .addOption(new Option('--tracing-sample-rate <rate>', 'share of requests traced when the caller sent no sampling decision, 0.0 to 1.0 (ESPv2 --tracing_sample_rate)').env('ENDPOINTS_TRACING_SAMPLE_RATE').default(DEFAULT_SAMPLE_RATE).argParser(sampleRate))
+    .addOption(new Option('--tracing-incoming-context <list>', 'trace contexts read from callers, first found wins: traceparent, x-cloud-trace-context (ESPv2 --tracing_incoming_context)').env('ENDPOINTS_TRACING_INCOMING_CONTEXT').default(DEFAULT_TRACE_CONTEXTS).argParser(traceContexts))
+    .addOption(new Option('--tracing-outgoing-context <list>', "trace contexts sent to the backend, naming the gateway's span (ESPv2 --tracing_outgoing_context)").env('ENDPOINTS_TRACING_OUTGOING_CONTEXT').default(DEFAULT_TRACE_CONTEXTS).argParser(traceContexts))
+    .addOption(new Option('--tracing-project-id <id>', "export spans to this project's Cloud Trace (default on Cloud Run / App Engine: the service's project; elsewhere OTLP as OTEL_EXPORTER_OTLP_* say)").env('ENDPOINTS_TRACING_PROJECT_ID'))
+    .addOption(new Option('--tracing-end-user', "record the verified end user's subject (enduser.id) on server spans").env('ENDPOINTS_TRACING_END_USER'))
+    .addOption(new Option('--log-request-headers <names>', 'comma-separated request headers to add to the access log, secrets redacted (ESPv2 --log_request_headers)').env('ENDPOINTS_LOG_REQUEST_HEADERS'))
+    .addOption(new Option('--log-response-headers <names>', 'comma-separated response headers to add to the access log, secrets redacted (ESPv2 --log_response_headers)').env('ENDPOINTS_LOG_RESPONSE_HEADERS'))
+    .addOption(new Option('--log-jwt-payloads <claims>', "comma-separated claims of the verified JWT to add to the access log, primitive values only (ESPv2 --log_jwt_payloads)").env('ENDPOINTS_LOG_JWT_PAYLOADS'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'silent']).env('LOG_LEVEL').default('info'))
     .action(async (o) => {
       const logger = createLogger({ level: o.logLevel });
@@ -201,6 +228,15 @@ export function registerServeCommand(program: Command): void {
           disableNormalizePath: Boolean(o.disableNormalizePath),
           disallowEscapedSlashesInPath: Boolean(o.disallowEscapedSlashesInPath),
           disallowColonInWildcardPathSegment: Boolean(o.disallowColonInWildcardPathSegment),
+          tracing: {
+            disabled: Boolean(o.disableTracing),
+            sampleRate: o.tracingSampleRate,
+            incoming: parseTraceContexts(o.tracingIncomingContext),
+            outgoing: parseTraceContexts(o.tracingOutgoingContext),
+            projectId: o.tracingProjectId,
+            endUser: Boolean(o.tracingEndUser),
+          },
+          logFields: { requestHeaders: nameList(o.logRequestHeaders, true), responseHeaders: nameList(o.logResponseHeaders, true), jwtClaims: nameList(o.logJwtPayloads, false) },
           logger,
         });
         let stopping = false;

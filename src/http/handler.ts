@@ -17,6 +17,7 @@ import { runChain, runChainAsync } from '../chain/runner.ts';
 import { answerLocally, ownedPath, type LocalRoute } from './front-door.ts';
 import { sendError } from './answer.ts';
 import type { Recorder } from './record.ts';
+import type { RequestTrace } from '../tracing/request-trace.ts';
 
 export interface HandlerParts {
   /** The snapshot in force: read once per request, at entry (none for a host no service names). */
@@ -33,6 +34,8 @@ export interface HandlerParts {
   readonly logger: Logger;
   /** The path normalization in force (--disable-normalize-path); default: src/routing/normalize.ts. */
   readonly normalize?: ((rawPath: string) => string | null) | undefined;
+  /** Tracing (src/tracing/): the request's trace when it is sampled; undefined when tracing is off. */
+  readonly startTrace?: ((req: IncomingMessage) => RequestTrace | undefined) | undefined;
 }
 
 /** Splits the URL once: the normalized path every route and stage compares, and the raw query. */
@@ -49,6 +52,7 @@ function enter(parts: HandlerParts, req: IncomingMessage, ctx: RequestContext): 
   ctx.url = url;
   readUrl(ctx, url, parts.normalize ?? normalizePath);
   if (ctx.requestId === '') ctx.requestId = assignRequestId(req);
+  if (parts.startTrace !== undefined) ctx.trace = parts.startTrace(req);
 }
 
 export function createRequestHandler(parts: HandlerParts) {

@@ -15,12 +15,18 @@ export interface Recorder {
   upgrade(req: IncomingMessage, status: number): void;
 }
 
-export function createRecorder(accessLog: ((req: IncomingMessage, outcome: Outcome) => void) | undefined, metrics: GatewayMetrics | undefined): Recorder {
+export function createRecorder(
+  accessLog: ((req: IncomingMessage, outcome: Outcome) => void) | undefined,
+  metrics: GatewayMetrics | undefined,
+  tracing = false,
+): Recorder {
   const record = (req: IncomingMessage, outcome: Outcome): void => {
     const ctx = req.gw;
     if (ctx === undefined || ctx.recorded) return;
     ctx.recorded = true;
     metrics?.observe(req, outcome.status);
+    // Before the log line: the server span's end is what the line's span id names.
+    ctx.trace?.end(ctx, outcome.status, outcome.complete);
     accessLog?.(req, outcome);
   };
   // One shared listener (no closure per request); 'close' also fires for aborted requests.
@@ -29,7 +35,7 @@ export function createRecorder(accessLog: ((req: IncomingMessage, outcome: Outco
     const size = Math.max(Number(this.getHeader('content-length') ?? 0) || 0, this.req.gw?.responseBytes ?? 0);
     record(this.req, { status: this.statusCode, size, complete: this.writableFinished });
   }
-  const nothing = accessLog === undefined && metrics === undefined;
+  const nothing = accessLog === undefined && metrics === undefined && !tracing;
   return {
     track(res) {
       if (!nothing) res.once('close', onClose);

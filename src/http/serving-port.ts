@@ -14,6 +14,7 @@ import { DEFAULTS, type GatewayOptions } from '../runtime/options.ts';
 import { createRequestHandler } from './handler.ts';
 import { pathNormalizer } from '../routing/path-switches.ts';
 import type { Recorder } from './record.ts';
+import type { RequestTrace } from '../tracing/request-trace.ts';
 import { listen, type Listener } from './listen.ts';
 import { defaultDownstreamMaxConnections, limitDownstreamConnections, openFilesLimit, tunnelLimit } from './downstream-limit.ts';
 
@@ -25,6 +26,8 @@ export interface ServingPortParts {
   readonly record: Recorder;
   readonly cors: CorsPresetHandler | undefined;
   readonly draining: () => boolean;
+  /** Tracing on: the request's trace when sampled (src/tracing/). */
+  readonly startTrace: ((req: IncomingMessage) => RequestTrace | undefined) | undefined;
 }
 
 export async function openServingPort(

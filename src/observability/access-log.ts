@@ -2,6 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import { lineWriter, logOutputOf, type Logger } from './logger.ts';
 import { traceId } from './trace.ts';
 import { HEADER_SYNTAX, redactSecrets, secretNames, URL_SYNTAX } from './redact.ts';
+import type { LogFieldWriter } from './log-fields.ts';
+import type { RequestTrace } from '../tracing/request-trace.ts';
 
 /** Query parameters that carry credentials in every spec (ESP's key names and JWT's access_token). */
 export const ALWAYS_SECRET_PARAMS: readonly string[] = ['key', 'api_key', 'access_token'];
@@ -24,6 +26,8 @@ export interface AccessLogOptions {
   readonly logger: Logger;
   /** The Google Cloud project whose Cloud Trace ids belong to, when known. */
   readonly traceProject: string | undefined;
+  /** --log-request-headers, --log-response-headers, --log-jwt-payloads; undefined: none named. */
+  readonly fields?: LogFieldWriter | undefined;
 }
 
 /** How an exchange ended, as the recorder (src/http/record.ts) saw it. */
@@ -63,7 +67,7 @@ function now(): string {
  * `logger.info(...)` call would produce, at a fraction of the cost.
  */
 export function createAccessLog(opts: AccessLogOptions) {
-  const { logger, traceProject } = opts;
+  const { logger, traceProject, fields } = opts;
   const write = lineWriter(logger);
   const output = logOutputOf(logger);
   return function accessLog(req: IncomingMessage, outcome: Outcome): void {
@@ -98,8 +102,35 @@ export function createAccessLog(opts: AccessLogOptions) {
     if (ctx?.endUser !== undefined) line += `,"endUser":${q(ctx.endUser)}`;
     if (ctx?.reason) line += `,"reason":"${ctx.reason}"`;
     if (!outcome.complete) line += ',"aborted":true';
-    const trace = traceProject ? traceId(req.headers) : undefined;
-    if (trace) line += `,"logging.googleapis.com/trace":${q(`projects/${traceProject}/traces/${trace}`)}`;
+    if (fields !== undefined) line += fields(req, secrets);
+    line += traceFields(ctx?.trace, req, traceProject);
     write(`${line}}\n`);
+  };
+}
+
+/**
+ * Cloud Logging's fields that join a line to its trace: the trace (with the
+ * project when known), and for a request the gateway traced, its server span
+ * and that it was sampled. Untraced requests keep the caller's trace id.
+ */
+export function traceFields(trace: RequestTrace | undefined, req: IncomingMessage, project: string | undefined): string {
+  if (trace !== undefined) {
+    const id = trace.traceId;
+    return (
+      (project ? `,"logging.googleapis.com/trace":"projects/${project}/traces/${id}"` : `,"logging.googleapis.com/trace":"${id}"`) +
+      `,"logging.googleapis.com/spanId":"${trace.spanId}","logging.googleapis.com/trace_sampled":true`
+    );
+  }
+  const id = project ? traceId(req.headers) : undefined;
+  return id ? `,"logging.googleapis.com/trace":${q(`projects/${project}/traces/${id}`)}` : '';
+}
+
+/** The same fields for a pino line (the gateway's warnings and errors about a request). */
+export function traceLogFields(trace: RequestTrace | undefined, project: string | undefined): Record<string, unknown> | undefined {
+  if (trace === undefined) return undefined;
+  return {
+    'logging.googleapis.com/trace': project ? `projects/${project}/traces/${trace.traceId}` : trace.traceId,
+    'logging.googleapis.com/spanId': trace.spanId,
+    'logging.googleapis.com/trace_sampled': true,
   };
 }

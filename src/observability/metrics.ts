@@ -5,6 +5,7 @@ import type { IdTokenSource } from '../backend/id-tokens.ts';
 import type { QuotaEnforcer } from '../quota/enforcer.ts';
 import { asOperationMethod } from '../routing/methods.ts';
 import { droppedLogLines } from './logger.ts'; // log-drop counter (owned with logger.ts)
+import { droppedSpans } from '../tracing/export-watch.ts';
 
 /** Where counters the other modules already keep come from (read at scrape time, never per request). */
 export interface ServedConfigInfo {
@@ -183,6 +184,7 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
   mirrored(registry, 'endpoints_gateway_quota_fallbacks_total', 'Quota checks answered in memory because Redis was down or slow.', () => quota()?.stats.fallbacks);
   // Log lines dropped because stdout was not keeping up (owned with logger.ts).
   mirrored(registry, 'endpoints_gateway_log_lines_dropped_total', 'Log lines dropped because the log output (stdout) was not keeping up.', droppedLogLines);
+  mirrored(registry, 'endpoints_gateway_trace_spans_dropped_total', 'Spans lost because the trace collector was down, slow or refused them.', droppedSpans);
 
   // Bound children cached by their label values: no label hashing per request.
   const requestChildren = new Map<string, { inc(): void }>();

@@ -8,6 +8,8 @@ import type { JwksFileEntry } from '../auth/jwt/jwks-file-option.ts';
 import type { SigninFlags } from '../signin/index.ts';
 import type { CorsOptions } from '../cors/options.ts';
 import type { HeaderRuleFlags } from '../backend/header-rules.ts';
+import type { TracingFlags } from '../tracing/flags.ts';
+import type { LogFieldFlags } from '../observability/log-fields.ts';
 
 export const DEFAULTS = {
   keyCacheSize: 10_000,
@@ -121,6 +123,10 @@ export interface GatewayOptions {
   readonly disallowEscapedSlashesInPath?: boolean;
   /** ESPv2 --disallow_colon_in_wildcard_path_segment: `*` and `**` never match a ':'. */
   readonly disallowColonInWildcardPathSegment?: boolean;
+  /** Tracing (src/tracing/): ESPv2's --tracing_* flags; undefined: off. */
+  readonly tracing?: TracingFlags | undefined;
+  /** ESPv2's --log_request_headers, --log_response_headers, --log_jwt_payloads. */
+  readonly logFields?: LogFieldFlags | undefined;
   readonly logger: Logger;
 }
 

@@ -10,7 +10,10 @@ import type { IncomingMessage } from 'node:http';
 import type { ServiceConfig } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics, MetricSources } from '../observability/metrics.ts';
-import { createAccessLog, type Outcome } from '../observability/access-log.ts';
+import { createAccessLog, traceLogFields, type Outcome } from '../observability/access-log.ts';
+import { createLogFieldWriter } from '../observability/log-fields.ts';
+import type { Tracing } from '../tracing/tracing.ts';
+import { decideTracing } from '../tracing/flags.ts';
 import { createKeyVerifierFromOption } from '../auth/apikeys/from-option.ts';
 import type { ApiKeyVerifier } from '../auth/apikeys/verifier.ts';
 import { createJwtAuthenticator, type JwtAuthenticator } from '../auth/jwt/authenticator.ts';
@@ -41,6 +44,8 @@ export interface ProcessParts {
   readonly quota: QuotaRuntime;
   /** The quota limiters of a config; those of limits the previous config had unchanged carry on, counters and all. */
   quotaFor(config: ServiceConfig, previous: QuotaEnforcer | undefined): Promise<QuotaEnforcer | undefined>;
+  /** undefined: tracing off (nothing of src/tracing/ runs per request). */
+  readonly tracing: Tracing | undefined;
 }
 
 export async function createProcessParts(
@@ -99,7 +104,15 @@ export async function createProcessParts(
     opts.adminPort === undefined
       ? undefined
       : (await import('../observability/metrics.ts')).createMetrics({ keys: () => keys, tokens: () => tokens, quota: () => quota, config: sources.config });
-  const accessLog = opts.accessLog === false ? undefined : createAccessLog({ logger: log, traceProject: opts.traceProject ?? process.env.GOOGLE_CLOUD_PROJECT });
+  // Loaded only when on: the SDK and its exporter cost start-up time.
+  const traceDecision = await decideTracing(opts.tracing, process.env);
+  const tracing = traceDecision.on
+    ? await (await import('../tracing/tracing.ts')).createTracing({ ...opts.tracing!, endUser: opts.tracing!.endUser ?? false, target: traceDecision.target, tokens: tokens !== undefined }, (fields, msg) => log.warn(fields, msg))
+    : undefined;
+  life.add('tracing', () => tracing?.close());
+  const traceProject = opts.traceProject ?? tracing?.project ?? process.env.GOOGLE_CLOUD_PROJECT;
+  const accessLog =
+    opts.accessLog === false ? undefined : createAccessLog({ logger: log, traceProject, fields: createLogFieldWriter(opts.logFields) });
 
   const proxy = createBackendProxy({
     retryOns: opts.backendRetryOns ?? DEFAULTS.backendRetryOns,
@@ -109,7 +122,7 @@ export async function createProcessParts(
     maxPending: opts.backendMaxPending ?? DEFAULTS.backendMaxPending,
     onUpstreamError: (req, kind, err) => {
       metrics?.upstreamError(kind);
-      log.warn({ kind, err: err.message, operation: req.gw?.op?.id, requestId: req.gw?.requestId }, 'upstream error');
+      log.warn({ kind, err: err.message, operation: req.gw?.op?.id, requestId: req.gw?.requestId, ...traceLogFields(req.gw?.trace, traceProject) }, 'upstream error');
     },
     onWarning: (msg, fields) => log.warn(fields ?? {}, msg),
     contract: validation?.proxy,
@@ -119,5 +132,5 @@ export async function createProcessParts(
   });
   life.add('backend pools', () => proxy.close());
 
-  return { keys, jwt, localJwks, tokens, assertions, validation, metrics, accessLog, proxy, quota, quotaFor };
+  return { keys, jwt, localJwks, tokens, assertions, validation, metrics, accessLog, proxy, quota, quotaFor, tracing };
 }

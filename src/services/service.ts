@@ -102,7 +102,7 @@ export async function startService(specFile: string, opts: GatewayOptions, s: Se
   await docsPage?.prime();
   reloader.onSwap(async () => void (await docsPage?.prime()));
 
-  const stages = createChain({
+  const chain = createChain({
     keys: parts.keys,
     tokens: parts.tokens,
     trustedHops: opts.trustedHops,
@@ -113,6 +113,8 @@ export async function startService(specFile: string, opts: GatewayOptions, s: Se
     signin,
     disallowEscapedSlashes: opts.disallowEscapedSlashesInPath === true,
   });
+  // Tracing on: the checks are recorded on sampled requests' spans (decided here, once).
+  const stages = parts.tracing ? parts.tracing.traceStages(chain) : chain;
   const routes = createFrontDoor({
     ready: s.ready,
     jwks: { path: ASSERTION_JWKS_PATH, body: parts.assertions.jwksJson },
