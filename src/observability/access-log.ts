@@ -1,12 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import { lineWriter, logOutputOf, type Logger } from './logger.ts';
 import { traceId } from './trace.ts';
-import { HEADER_SYNTAX, redactSecrets, secretNames, URL_SYNTAX } from './redact.ts';
+import { ALWAYS_SECRET_PARAMS, HEADER_SYNTAX, redactSecrets, secretNames, URL_SYNTAX } from './redact.ts';
 import type { LogFieldWriter } from './log-fields.ts';
 import type { RequestTrace } from '../tracing/request-trace.ts';
 
-/** Query parameters that carry credentials in every spec (ESP's key names and JWT's access_token). */
-export const ALWAYS_SECRET_PARAMS: readonly string[] = ['key', 'api_key', 'access_token'];
+export { ALWAYS_SECRET_PARAMS } from './redact.ts';
 
 /**
  * The URL as logged: values of credential parameters (the spec's own names

@@ -134,3 +134,6 @@ function redactPairs(text: string, secret: ReadonlySet<string>, syntax: Syntax):
   pieces.push(text.slice(copied));
   return pieces.join('');
 }
+
+/** Query parameters that carry credentials in every spec (ESP's key names and JWT's access_token). */
+export const ALWAYS_SECRET_PARAMS: readonly string[] = ['key', 'api_key', 'access_token'];

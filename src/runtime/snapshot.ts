@@ -11,8 +11,7 @@ import type { Operation, ServiceConfig } from '../config/types.ts';
 import type { SelectedBy } from '../config/versions.ts';
 import type { Router } from '../routing/router.ts';
 import type { QuotaEnforcer } from '../quota/enforcer.ts';
-import { ALWAYS_SECRET_PARAMS } from '../observability/access-log.ts';
-import { secretNames } from '../observability/redact.ts';
+import { ALWAYS_SECRET_PARAMS, secretNames } from '../observability/redact.ts';
 
 export interface Snapshot {
   /** `<info.version>-<12 hex of SHA-256>`: in logs, /configz and metrics. */

@@ -20,10 +20,22 @@ import {
   ATTR_URL_PATH,
   ATTR_URL_SCHEME,
 } from '@opentelemetry/semantic-conventions';
-import type { RequestContext } from '../context.ts';
+import type { Operation } from '../config/types.ts';
 import type { BackendRule } from '../config/types.ts';
 import { formatCloudTraceContext } from './cloud-trace-context.ts';
 import type { TraceContextName } from './contexts.ts';
+
+/**
+ * What the server span records of the request context (src/context.ts), named here so that the
+ * context, which holds a RequestTrace, and this module do not import each other.
+ */
+export interface ExchangeFacts {
+  readonly op: Pick<Operation, 'id' | 'method' | 'template'> | undefined;
+  readonly path: string | null;
+  readonly consumerProject: string;
+  readonly endUser: string | undefined;
+  readonly reason: string | undefined;
+}
 
 /** Attributes of the gateway's own (not in OpenTelemetry's conventions). */
 export const ATTR_OPERATION = 'endpoints.operation_id';
@@ -143,7 +155,7 @@ export class RequestTrace {
   }
 
   /** The exchange is over (src/http/record.ts): what it became, then the server span ends. */
-  end(ctx: RequestContext, status: number, complete: boolean): void {
+  end(ctx: ExchangeFacts, status: number, complete: boolean): void {
     const span = this.server;
     const op = ctx.op;
     // One setAttributes call: the SDK validates each call's attributes.

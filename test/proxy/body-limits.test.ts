@@ -26,6 +26,8 @@ const received = new Map<string, number[]>();
 const tries = new Map<string, number>();
 /** Requests whose body the backend saw break off. */
 let aborted = 0;
+/** Called with the bytes read so far as the backend reads a body of /upload. */
+let onUploadData: ((size: number) => void) | undefined;
 
 before(async () => {
   backend = http.createServer((req, res) => {
@@ -33,7 +35,10 @@ before(async () => {
     const n = (tries.get(p) ?? 0) + 1;
     tries.set(p, n);
     let size = 0;
-    req.on('data', (c: Buffer) => (size += c.length));
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (p === '/upload') onUploadData?.(size);
+    });
     req.on('aborted', () => aborted++);
     req.on('end', () => {
       // The first try of /flaky/*: the whole body read, then the connection reset before any answer.
@@ -78,8 +83,11 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A chunked POST written in `parts`, each one only once the previous has left. */
-function chunkedPost(base: string, p: string, parts: Buffer[]): Promise<{ status: number; body: string }> {
+/**
+ * A chunked POST written in `parts`, each one only once the previous has left (and, with `reached`,
+ * once that promise resolves: the test waits for the backend to have read the part before it).
+ */
+function chunkedPost(base: string, p: string, parts: Buffer[], reached?: (i: number) => Promise<void>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${base}${p}`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
       let body = '';
@@ -90,7 +98,8 @@ function chunkedPost(base: string, p: string, parts: Buffer[]): Promise<{ status
     let i = 0;
     const next = (): void => {
       if (i === parts.length) return void req.end();
-      req.write(parts[i++], next);
+      const part = parts[i++]!;
+      req.write(part, () => (reached && i < parts.length ? reached(i).then(next, reject) : next()));
     };
     next();
   });
@@ -114,7 +123,17 @@ describe('--max-request-body-bytes', () => {
 
   test('a chunked body that grows past the limit: 413 in ESP JSON, the backend sees its request break off', async () => {
     const abortedBefore = aborted;
-    const r = await chunkedPost(limited.url, '/upload', [Buffer.alloc(600, 0x62), Buffer.alloc(600, 0x62)]);
+    // The second part leaves only once the backend has read the first: the request has reached it, so
+    // its breaking off is an event the test can wait for, whatever the machine's load.
+    const firstRead = new Promise<void>((resolve) => {
+      onUploadData = (size) => {
+        if (size >= 600) {
+          onUploadData = undefined;
+          resolve();
+        }
+      };
+    });
+    const r = await chunkedPost(limited.url, '/upload', [Buffer.alloc(600, 0x62), Buffer.alloc(600, 0x62)], () => firstRead);
     assert.equal(r.status, 413);
     assert.deepEqual(JSON.parse(r.body), { code: 413, message: 'Payload Too Large' });
     await waitFor(() => aborted > abortedBefore, 'the backend request broken off');
