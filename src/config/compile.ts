@@ -1,6 +1,5 @@
 import { parseTemplate, patternKey } from '../routing/template.ts';
 import { Router } from '../routing/router.ts';
-import { parseQuotaUnit } from '../quota/units.ts';
 import { backendRule, localBackendRule } from './backend-rule.ts';
 import { overriddenRule, overrideTarget } from '../backend/address-override.ts';
 import { arr, fullTemplate, obj, operationsOf, type Json } from './openapi.ts';
@@ -10,7 +9,7 @@ import { compileRequirement, compileSchemes } from './security.ts';
 import { compileAuthorization } from './authorization.ts';
 import type { BackendRule, MetricCost, Operation, QuotaLimit, ServiceConfig } from './types.ts';
 import { missingServiceNameProblem } from './service-name.ts';
-import { claimHeadersOf, personQuotaLimits } from './person-extensions.ts';
+import { claimHeadersOf, personQuotaLimits, quotaLimitsOf } from './person-extensions.ts';
 
 export interface CompileOptions {
   /** --service-name / $ENDPOINTS_SERVICE_NAME; falls back to the spec's `host`. */
@@ -96,22 +95,7 @@ export function compileSpec(api: Json, opts: CompileOptions = {}): CompiledServi
 
   const schemes = compileSchemes(obj(api.securityDefinitions), serviceName);
   const topAuthorization = compileAuthorization(api['x-endpoints-authorization']);
-  const limits: QuotaLimit[] = [];
-  for (const raw of arr(obj(obj(api['x-google-management']).quota).limits)) {
-    const l = obj(raw);
-    const unit = parseQuotaUnit(String(l.unit));
-    if ('error' in unit) continue; // reported by validateSpec
-    limits.push({
-      name: String(l.name),
-      metric: String(l.metric),
-      unit: String(l.unit),
-      window: unit.window,
-      windowSeconds: unit.windowSeconds,
-      per: unit.per,
-      limit: Number(obj(l.values).STANDARD),
-    });
-  }
-
+  const limits: QuotaLimit[] = quotaLimitsOf(obj(api['x-google-management']).quota, false);
   limits.push(...personQuotaLimits(api));
   const claimHeaders = claimHeadersOf(api);
 

@@ -29,12 +29,16 @@ const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'x-endpoints-gateway-assertion', 'x-api-key',
 ]);
 
-/** The limits of `x-endpoints-quota` (checked already by personExtensionProblems; a bad entry is skipped). */
-export function personQuotaLimits(api: Json): QuotaLimit[] {
+/**
+ * The limits of a Google-shaped `quota.limits` list: `x-google-management.quota` (personal units
+ * refused there) or `x-endpoints-quota` (personal units allowed). Entries were checked already
+ * (validateSpec, personExtensionProblems); a bad one is skipped.
+ */
+export function quotaLimitsOf(block: unknown, personal: boolean): QuotaLimit[] {
   const limits: QuotaLimit[] = [];
-  for (const raw of arr(obj(api[PERSON_QUOTA]).limits)) {
+  for (const raw of arr(obj(block).limits)) {
     const l = obj(raw);
-    const unit = parseQuotaUnit(String(l.unit), true);
+    const unit = parseQuotaUnit(String(l.unit), personal);
     if ('error' in unit) continue;
     limits.push({
       name: String(l.name),
@@ -45,10 +49,15 @@ export function personQuotaLimits(api: Json): QuotaLimit[] {
       per: unit.per,
       ...(unit.claim !== undefined ? { claim: unit.claim } : {}),
       limit: Number(obj(l.values).STANDARD),
-      declaredIn: PERSON_QUOTA,
+      ...(personal ? { declaredIn: PERSON_QUOTA } : {}),
     });
   }
   return limits;
+}
+
+/** The limits of `x-endpoints-quota`. */
+export function personQuotaLimits(api: Json): QuotaLimit[] {
+  return quotaLimitsOf(api[PERSON_QUOTA], true);
 }
 
 /** [claim, lower-case header] pairs of one declaration, in the order written; bad entries skipped. */
