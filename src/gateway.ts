@@ -101,6 +101,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     assertions: parts.assertions,
     validate: parts.validation?.checkRequest,
     signin,
+    clientCerts: opts.tls?.clientRootCertFile !== undefined,
   });
   const routes = createFrontDoor({ ready: readiness.check, jwks: { path: ASSERTION_JWKS_PATH, body: parts.assertions.jwksJson }, docs: docsPage, signin: signin?.routes, cors });
   let draining = false;
@@ -126,6 +127,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       quotaStore: first.quota ? parts.quota.store : undefined,
       backendAuth: opts.backendAuth,
       downstreamMaxConnections: downstreamMax,
+      ...(opts.tls?.certPath !== undefined || opts.tls?.selfSigned ? { tls: true, clientCertificates: opts.tls.clientRootCertFile !== undefined } : {}),
+      ...(opts.h2c ? { h2c: true } : {}),
     },
     'endpoints-gateway listening',
   );

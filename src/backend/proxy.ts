@@ -5,6 +5,7 @@ import { Errors, GatewayError } from '../errors.ts';
 import { sendError } from '../http/answer.ts';
 import { checkTransferEncoding, dropResponseHopByHop } from './hop-by-hop.ts';
 import { Origins, type Origin } from './origins.ts';
+import type { BackendTls } from '../tls/backend-tls.ts';
 import type { TunnelSlots } from './websocket.ts';
 import { readSmallBody, REPLAY_BOUND, StreamedBody } from './request-body.ts';
 import { retriesFailure, retriesStatus, retryPolicy, type RetryPolicy } from './retry-policy.ts';
@@ -25,6 +26,8 @@ export interface ProxyEvents {
   readonly maxPending?: number;
   /** --validate report|enforce (src/validation/); undefined (off): no check, no cost. */
   readonly contract?: ContractHooks | undefined;
+  /** --ssl-backend-client-*: TLS credentials for https backends. */
+  readonly backendTls?: BackendTls | undefined;
 }
 
 /** What the proxy asks the traffic validation, when it is on. */
@@ -372,7 +375,7 @@ const UNSUPPORTED_TE = new GatewayError(501, 'Not Implemented', 'unsupported_tra
  * cut connection once a response had started: never a thrown error.
  */
 export function createBackendProxy(events: ProxyEvents = {}) {
-  const origins = new Origins({ maxConnections: events.maxConnections ?? 1024, maxPending: events.maxPending ?? 1024 });
+  const origins = new Origins({ maxConnections: events.maxConnections ?? 1024, maxPending: events.maxPending ?? 1024, tls: events.backendTls });
   const shared: Shared = {
     policy: retryPolicy(events.retryOns ?? DEFAULT_RETRY_ONS, events.retryNum ?? 1, events.onWarning),
     perTryTimeoutMs: events.perTryTimeoutMs ?? 0,

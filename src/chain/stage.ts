@@ -38,4 +38,6 @@ export interface StageParts {
   readonly validate: CheckRequest | undefined;
   /** Browser sign-in sessions (x-endpoints-signin); undefined: the spec has none. */
   readonly signin: SigninRuntime | undefined;
+  /** --ssl-server-root-cert-path: the listener verifies client certificates, and the backend is told whose. */
+  readonly clientCerts?: boolean;
 }

@@ -7,6 +7,8 @@ import type { Logger } from '../observability/logger.ts';
 import type { JwksFileEntry } from '../auth/jwt/jwks-file-option.ts';
 import type { SigninFlags } from '../signin/index.ts';
 import type { CorsOptions } from '../cors/options.ts';
+import type { ServerTlsFlags } from '../tls/server-tls.ts';
+import type { BackendTlsFlags } from '../tls/backend-tls.ts';
 
 export const DEFAULTS = {
   keyCacheSize: 10_000,
@@ -100,6 +102,12 @@ export interface GatewayOptions {
   readonly validate?: 'off' | 'report' | 'enforce';
   /** Browser sign-in (x-endpoints-signin): public URL, secret files, session lifetime. */
   readonly signin?: SigninFlags | undefined;
+  /** HTTPS on the serving port (--ssl-server-cert-path, --generate-self-signed-cert, client certificates, protocols); undefined: cleartext. */
+  readonly tls?: ServerTlsFlags | undefined;
+  /** --h2c: cleartext HTTP/2 with prior knowledge next to HTTP/1.1 on the serving port (with TLS, HTTP/2 is always offered by ALPN). */
+  readonly h2c?: boolean;
+  /** --ssl-backend-client-cert-path / --ssl-backend-client-root-certs-file: TLS credentials for https backends. */
+  readonly backendTls?: BackendTlsFlags | undefined;
   readonly logger: Logger;
 }
 

@@ -53,3 +53,13 @@ export function clientCertOf(req: IncomingMessage): string | null {
   }
   return v;
 }
+
+/**
+ * The chain stage of an mTLS listener: the verified certificate, for the
+ * backend. It runs after the header sanitizing that drops a caller's copy.
+ */
+export function stampClientCert(req: IncomingMessage): undefined {
+  const v = clientCertOf(req);
+  if (v !== null) req.headers[CLIENT_CERT_HEADER] = v;
+  return undefined;
+}
