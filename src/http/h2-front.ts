@@ -13,15 +13,18 @@ import { asHttp1, GatewayH2Request, GatewayH2Response } from './h2-request.ts';
 
 /**
  * Envoy's limits, as ESPv2 runs it: 100 concurrent streams per connection,
- * the 60 KiB header list of HTTP/1.1. Resets: nghttp2's token bucket (Node's
- * streamResetBurst/streamResetRate) ends a connection that resets streams
- * faster than this with GOAWAY ENHANCE_YOUR_CALM, so a rapid-reset flood
- * (CVE-2023-44487) costs the attacker its connection, not the gateway its CPU.
+ * the 60 KiB header list of HTTP/1.1. Rapid reset (CVE-2023-44487): each
+ * stream a client opens and cancels before its answer costs the gateway a
+ * trip through the chain, so, as Envoy's premature-reset check does, a
+ * connection whose premature resets reach `prematureResets` while being at
+ * least half of its streams gets GOAWAY ENHANCE_YOUR_CALM and is closed; a
+ * flood costs the attacker its connection, other clients are untouched.
+ * nghttp2's own reset token bucket (Node's streamResetBurst/Rate) stays on
+ * behind it.
  */
 export const H2_LIMITS = {
   maxConcurrentStreams: 100,
-  resetBurst: 200,
-  resetRatePerSecond: 33,
+  prematureResets: 100,
 } as const;
 
 /** The connection preface of HTTP/2 with prior knowledge (RFC 9113 §3.4). */
@@ -43,8 +46,6 @@ export function createH2Front(handler: RequestListener, maxHeaderBytes: number):
     maxSessionMemory: 10,
     // Node's own bound on a header block it accepts, kept in line with the advertised one.
     maxHeaderListPairs: 256,
-    streamResetBurst: H2_LIMITS.resetBurst,
-    streamResetRate: H2_LIMITS.resetRatePerSecond,
     Http2ServerRequest: GatewayH2Request,
     Http2ServerResponse: GatewayH2Response,
   } as http2.ServerOptions);
@@ -56,8 +57,25 @@ export function createH2Front(handler: RequestListener, maxHeaderBytes: number):
     s.on('error', noop);
   });
   server.on('sessionError', noop);
-  // A stream error (a reset mid-body) is the exchange's, answered or recorded there.
-  server.on('stream', (stream: http2.ServerHttp2Stream) => stream.on('error', noop));
+  const counts = new WeakMap<http2.Http2Session, { streams: number; resets: number }>();
+  server.on('stream', (stream: http2.ServerHttp2Stream) => {
+    // A stream error (a reset mid-body) is the exchange's, answered or recorded there.
+    stream.on('error', noop);
+    const session = stream.session!;
+    let c = counts.get(session);
+    if (c === undefined) counts.set(session, (c = { streams: 0, resets: 0 }));
+    c.streams++;
+    stream.once('close', () => {
+      // Premature: reset before the gateway had answered it.
+      if (stream.rstCode === NO_ERROR || stream.headersSent) return;
+      c.resets++;
+      if (c.resets >= H2_LIMITS.prematureResets && c.resets * 2 >= c.streams && !session.destroyed) {
+        session.goaway(ENHANCE_YOUR_CALM);
+        // After GOAWAY has been written: the connection goes, whatever the client does next.
+        setImmediate(() => session.destroy());
+      }
+    });
+  });
   server.on('request', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => handler(...asHttp1(req, res)));
   return {
     accept: (socket) => void server.emit('connection', socket),
@@ -118,3 +136,5 @@ export function sniffPreface(socket: Socket, h1: (s: Socket) => void, h2: (s: So
 }
 
 function noop(): void {}
+
+const { NGHTTP2_NO_ERROR: NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM: ENHANCE_YOUR_CALM } = http2.constants;

@@ -30,6 +30,9 @@ export class GatewayH2Request extends http2.Http2ServerRequest {
     const authority = headers[':authority'];
     if (headers.host === undefined && typeof authority === 'string') headers.host = authority;
     for (const name of Object.keys(headers)) if (name.charCodeAt(0) === COLON) delete headers[name];
+    // HTTP/2 frames a body without Content-Length; HTTP/1.1 needs one or chunked (what Envoy sends upstream),
+    // and the proxy and every body reader take chunked as "a body follows".
+    if (headers['content-length'] === undefined && !this.stream.endAfterHeaders) headers['transfer-encoding'] = 'chunked';
     // The underscore check reads rawHeaders: the same header set.
     const raw = this.rawHeaders;
     const kept: string[] = [];
