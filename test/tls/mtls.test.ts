@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import https from 'node:https';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,7 @@ let privateBackend: https.Server;
 let gwMtls: ChildGateway;
 let gwToBackend: ChildGateway;
 let gwNoClientCert: ChildGateway;
+let clientDir: string;
 
 const portOf = (gw: ChildGateway): number => Number(new URL(gw.url).port);
 
@@ -74,7 +75,7 @@ before(async () => {
   const gatewayClient = issue(dir, clientCa, 'gateway-client', 'clientAuth', 'DNS:gateway.test');
   // The gateway's folders, in ESPv2's layout: server.crt/server.key and client.crt/client.key.
   const sslDir = path.join(dir, 'ssl');
-  const clientDir = path.join(dir, 'client');
+  clientDir = path.join(dir, 'client');
   await mkdir(sslDir);
   await mkdir(clientDir);
   await copyFile(server.cert, path.join(sslDir, 'server.crt'));
@@ -167,5 +168,19 @@ describe('mTLS to backends', () => {
     assert.ok(r.status === 502 || r.status === 503, `status ${r.status}`);
     const body = (await r.json()) as { code: number; message: string };
     assert.equal(body.code, r.status);
+  });
+
+  test('a client certificate swapped on disk is presented on the next new backend connection', async () => {
+    const next = issue(dir, clientCa, 'gateway-client-2', 'clientAuth', 'DNS:gateway.test');
+    for (const [from, to] of [[next.key, 'client.key'], [next.cert, 'client.crt']] as const) {
+      await copyFile(from, path.join(clientDir, `${to}.new`));
+      await rename(path.join(clientDir, `${to}.new`), path.join(clientDir, to));
+    }
+    await gwToBackend.waitForLog((l) => l.message === 'backend TLS credentials reloaded: new backend connections use them');
+    // Open backend connections finish with what they were made with: close them so the next call connects anew.
+    privateBackend.closeAllConnections();
+    const r = await fetch(`${gwToBackend.url}/private`);
+    assert.equal(r.status, 200);
+    assert.match(((await r.json()) as { peer: string }).peer, /CN=gateway-client-2/);
   });
 });
