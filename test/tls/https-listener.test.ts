@@ -76,10 +76,12 @@ function frame(type: number, flags: number, id: number, payload: Buffer): Buffer
  * CVE-2023-44487 as attackers send it, on a raw TLS socket (Node's client will not): HEADERS then RST_STREAM
  * CANCEL for stream after stream, in batches, until the gateway closes the connection or `max` pairs went out.
  */
-async function rapidReset(port: number, max: number): Promise<{ pairs: number; closed: boolean; goaway: number[] }> {
+async function rapidReset(port: number, max: number, batchSize = 100, pauseMs = 1): Promise<{ pairs: number; closed: boolean; goaway: number[] }> {
   const authority = Buffer.from('localhost');
-  // HPACK: :method GET, :scheme https, :path /, :authority (literal, not indexed).
-  const block = Buffer.concat([Buffer.from([0x82, 0x87, 0x84, 0x01, authority.length]), authority]);
+  const target = Buffer.from('/echo');
+  // HPACK: :method GET, :scheme https, then :path and :authority as literals, not indexed. A proxied
+  // route: its answer takes a backend trip, so the reset arrives first (a 404 would be answered at once).
+  const block = Buffer.concat([Buffer.from([0x82, 0x87, 0x04, target.length]), target, Buffer.from([0x01, authority.length]), authority]);
   const cancel = Buffer.alloc(4);
   cancel.writeUInt32BE(http2.constants.NGHTTP2_CANCEL);
   const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: await readFile(ca.cert), ALPNProtocols: ['h2'] });
@@ -103,11 +105,11 @@ async function rapidReset(port: number, max: number): Promise<{ pairs: number; c
   let pairs = 0;
   while (!closed && pairs < max) {
     const batch: Buffer[] = [];
-    for (let i = 0; i < 100; i++, id += 2, pairs++) batch.push(frame(1, 0x5, id, block), frame(3, 0, id, cancel));
+    for (let i = 0; i < batchSize; i++, id += 2, pairs++) batch.push(frame(1, 0x5, id, block), frame(3, 0, id, cancel));
     s.write(Buffer.concat(batch));
-    await new Promise((r) => setTimeout(r, 1));
+    await new Promise((r) => setTimeout(r, pauseMs));
   }
-  await waitFor(() => closed, 'the flooding connection to close').catch(() => {});
+  await waitFor(() => closed, 'the flooding connection to close', 5000).catch(() => {});
   s.destroy();
   return { pairs, closed, goaway };
 }
@@ -186,6 +188,7 @@ describe('HTTPS listener', () => {
       { args: ['/nope'], status: 404 },
       { args: ['-X', 'DELETE', '/echo'], status: 405 },
       { args: ['-H', 'bad_header: 1', '/echo'], status: 400 },
+      { args: ['--data-binary', `@${path.join(dir, 'server-a.crt')}`, '/nope'], status: 404 },
     ];
     for (const c of cases) {
       const path = c.args[c.args.length - 1]!;
@@ -227,6 +230,14 @@ describe('HTTPS listener', () => {
     assert.ok(backend.requests.length < 1000, `${backend.requests.length} of the reset streams reached the backend`);
     const other = await curl(['--http2', '--cacert', ca.cert, `https://localhost:${portOf(gwTls)}/echo`]);
     assert.equal(other.status, 200);
+  });
+
+  test('resets below nghttp2\'s own rate limit still end the connection once 100 streams were reset unanswered', async () => {
+    // 600 pairs in small paced batches: under nghttp2's reset bucket (burst 1000), so only the gateway's count ends it.
+    const slow = await rapidReset(portOf(gwTls), 600, 10, 20);
+    assert.ok(slow.closed, `the gateway kept the connection after ${slow.pairs} resets`);
+    assert.equal(slow.goaway[0], http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    assert.ok(slow.pairs < 600, `all ${slow.pairs} streams were taken`);
   });
 
   test('certificate files swapped on disk: new handshakes get the new one, an open connection carries on', async () => {
