@@ -208,6 +208,30 @@ describe('HTTPS listener', () => {
     }
   });
 
+  test('over HTTP/2 a refusal while the body is still coming ends that stream only: the connection serves on', async () => {
+    const session = await h2Session(portOf(gwTls));
+    try {
+      const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const s = session.request({ ':method': 'POST', ':path': '/nope', 'content-length': String(1 << 20) });
+        let status = 0;
+        let body = '';
+        s.on('response', (h) => (status = Number(h[':status'])));
+        s.on('data', (c: Buffer) => (body += c.toString()));
+        s.on('close', () => resolve({ status, body }));
+        s.on('error', reject);
+        // A tenth of the announced body, the rest never sent.
+        s.write(Buffer.alloc(100_000));
+      });
+      assert.equal(r.status, 404);
+      assert.equal((JSON.parse(r.body) as { code: number }).code, 404);
+      const next = await h2Request(session, { ':path': '/echo' });
+      assert.equal(next.status, 200);
+      assert.ok(!session.closed && !session.destroyed);
+    } finally {
+      session.close();
+    }
+  });
+
   test('h2c with prior knowledge (--h2c) carries bodies both ways; HTTP/1.1 still served on the port', async () => {
     backend.clear();
     const r = await curl(['--http2-prior-knowledge', '-d', 'hello h2c', `${gwH2c.url}/echo`]);
