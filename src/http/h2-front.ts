@@ -43,9 +43,8 @@ export interface H2Front {
 export function createH2Front(handler: RequestListener, maxHeaderBytes: number): H2Front {
   const server = http2.createServer({
     settings: { maxConcurrentStreams: H2_LIMITS.maxConcurrentStreams, maxHeaderListSize: maxHeaderBytes },
-    maxSessionMemory: 10,
-    // Node's own bound on a header block it accepts, kept in line with the advertised one.
-    maxHeaderListPairs: 256,
+    // HTTP/1.1's bound on header lines (node:http's maxHeadersCount), so neither protocol takes fewer than the other.
+    maxHeaderListPairs: 2000,
     Http2ServerRequest: GatewayH2Request,
     Http2ServerResponse: GatewayH2Response,
   } as http2.ServerOptions);
