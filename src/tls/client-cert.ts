@@ -12,7 +12,13 @@ import type { Http2Stream } from 'node:http2';
 
 export const CLIENT_CERT_HEADER = 'x-endpoints-client-cert';
 
-const byConnection = new WeakMap<object, string | null>();
+/** What one connection's verified certificate says: the header value, and the names authorization rules match. */
+interface Described {
+  readonly header: string;
+  readonly names: readonly string[];
+}
+
+const byConnection = new WeakMap<object, Described | null>();
 
 /** Node's subjectAltName: `DNS:a, URI:b`, an entry holding a comma JSON-quoted. */
 const SAN_ENTRY = /(DNS|URI):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/g;
@@ -21,8 +27,8 @@ function sanValue(raw: string): string {
   return raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
 }
 
-/** The header value for a verified peer certificate; null when the connection has none verified. */
-export function describeClientCert(socket: TLSSocket): string | null {
+/** The header value and names of a verified peer certificate; null when the connection has none verified. */
+function describeClientCert(socket: TLSSocket): Described | null {
   if (!socket.authorized) return null;
   const cert = socket.getPeerX509Certificate();
   if (cert === undefined) return null;
@@ -34,7 +40,7 @@ export function describeClientCert(socket: TLSSocket): string | null {
   for (const m of (cert.subjectAltName ?? '').matchAll(SAN_ENTRY)) (m[1] === 'URI' ? uris : dns).push(sanValue(m[2]!));
   for (const u of uris) value += `;URI=${u}`;
   for (const d of dns) value += `;DNS=${d}`;
-  return value;
+  return { header: value, names: [subject, ...uris, ...dns] };
 }
 
 /** The TLS connection a request came on: HTTP/2 streams share their session's. */
@@ -43,8 +49,7 @@ function connectionOf(req: IncomingMessage): TLSSocket {
   return (stream?.session?.socket ?? req.socket) as TLSSocket;
 }
 
-/** The header value for this request's connection (null: no verified certificate). */
-export function clientCertOf(req: IncomingMessage): string | null {
+function describedOf(req: IncomingMessage): Described | null {
   const socket = connectionOf(req);
   let v = byConnection.get(socket);
   if (v === undefined) {
@@ -52,6 +57,16 @@ export function clientCertOf(req: IncomingMessage): string | null {
     byConnection.set(socket, v);
   }
   return v;
+}
+
+/** The header value for this request's connection (null: no verified certificate). */
+export function clientCertOf(req: IncomingMessage): string | null {
+  return describedOf(req)?.header ?? null;
+}
+
+/** For x-endpoints-authorization `client_certificates`: the verified certificate's subject and URI/DNS SANs. */
+export function clientCertNames(req: IncomingMessage): readonly string[] | undefined {
+  return describedOf(req)?.names;
 }
 
 /**

@@ -104,7 +104,12 @@ before(async () => {
     stringify(
       baseSpec({
         'x-google-backend': { address: backend.url },
-        paths: { '/echo': { get: op('echo') }, '/private': { get: op('private', { 'x-google-backend': { address: `https://127.0.0.1:${privatePort}/p` } }) } },
+        paths: {
+          '/echo': { get: op('echo') },
+          '/private': { get: op('private', { 'x-google-backend': { address: `https://127.0.0.1:${privatePort}/p` } }) },
+          '/by-uri': { get: op('byUri', { 'x-endpoints-authorization': { client_certificates: ['spiffe://test/caller'] } }) },
+          '/by-subject': { get: op('bySubject', { 'x-endpoints-authorization': { client_certificates: ['CN=someone-else,O=Test Org'] } }) },
+        },
       }),
     ),
   );
@@ -146,6 +151,21 @@ describe('client certificates on the listener', () => {
       assert.equal(r.status, 200, r.body);
       assert.deepEqual(backend.last()!.headers['x-endpoints-client-cert'], want);
     }
+  });
+
+  test('x-endpoints-authorization client_certificates: a listed SAN passes, an unlisted certificate gets 403 over HTTP/1.1 and HTTP/2', async () => {
+    const other = issue(dir, clientCa, 'other-caller', 'clientAuth', 'URI:spiffe://test/other');
+    assert.equal((await h1Get(portOf(gwMtls), '/by-uri', { cert: client })).status, 200);
+    assert.equal((await h2Get(portOf(gwMtls), '/by-uri')).status, 200);
+    const denied = await h1Get(portOf(gwMtls), '/by-uri', { cert: other });
+    assert.equal(denied.status, 403);
+    assert.deepEqual(JSON.parse(denied.body), { code: 403, message: "PERMISSION_DENIED: The caller's client certificate is not allowed to call this method." });
+    const h2Denied = await h2Get(portOf(gwMtls), '/by-subject');
+    assert.equal(h2Denied.status, 403);
+    assert.equal(h2Denied.body, denied.body);
+    // Without a verified certificate at all (a cleartext listener), the rule refuses too.
+    const r = await fetch(`${gwToBackend.url}/by-uri`);
+    assert.equal(r.status, 403);
   });
 
   test("without client certificates configured, a caller's X-Endpoints-Client-Cert is dropped", async () => {
