@@ -34,11 +34,11 @@ function claimMatches(value: unknown, allowed: readonly (string | number | boole
 export function authorize(
   rule: AuthorizationRule,
   claims: Readonly<Record<string, unknown>> | undefined,
-  clientCert?: () => readonly string[] | undefined,
+  /** The verified TLS client certificate's subject and URI/DNS SANs; undefined: none was verified. */
+  clientCertNames?: readonly string[],
 ): GatewayError | undefined {
   if (rule.clientCertificates !== undefined) {
-    // Names of the verified client certificate (subject, URI and DNS SANs); undefined: none was verified.
-    const names = clientCert?.();
+    const names = clientCertNames;
     if (names === undefined || !names.some((n) => rule.clientCertificates!.includes(n))) return denied(AuthorizationMessages.clientCertNotAllowed, 'authz_client_cert');
     // A rule about the certificate alone needs no end-user token.
     if (rule.emails.length === 0 && rule.emailDomains.length === 0 && rule.claims.length === 0 && !rule.groups?.length) return undefined;

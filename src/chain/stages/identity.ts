@@ -113,7 +113,9 @@ export function authorization(p: StageParts): StageRun {
   return (req, ctx) => {
     const op = ctx.op!;
     if (op.authorization === null) return undefined;
-    const refusal = authorize(op.authorization, ctx.user?.claims, () => clientCertNames(req));
+    const rule = op.authorization;
+    // The certificate's names are looked up only for a rule that lists certificates.
+    const refusal = authorize(rule, ctx.user?.claims, rule.clientCertificates && clientCertNames(req));
     if (!refusal) return undefined;
     return op.security.signin && p.signin ? p.signin.forbidden(req, ctx.user?.claims, refusal) : refusal;
   };
