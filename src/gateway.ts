@@ -107,6 +107,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       backendAuth: opts.backendAuth,
       downstreamMaxConnections: downstreamMax,
       tracing: parts.tracing?.destination ?? 'off',
+      ...(opts.tls?.certPath !== undefined || opts.tls?.selfSigned ? { tls: true, clientCertificates: opts.tls.clientRootCertFile !== undefined } : {}),
+      ...(opts.h2c ? { h2c: true } : {}),
     },
     'endpoints-gateway listening',
   );

@@ -13,6 +13,7 @@ export const AuthorizationMessages = {
   emailNotAllowed: "PERMISSION_DENIED: The caller's email is not allowed to call this method.",
   groupNotAllowed: "PERMISSION_DENIED: The caller is in none of the groups allowed to call this method.",
   claimNotAllowed: (name: string) => `PERMISSION_DENIED: The caller's token lacks an allowed value of the claim "${name}".`,
+  clientCertNotAllowed: "PERMISSION_DENIED: The caller's client certificate is not allowed to call this method.",
 } as const;
 
 function denied(message: string, reason: string): GatewayError {
@@ -30,7 +31,18 @@ function claimMatches(value: unknown, allowed: readonly (string | number | boole
  * With emails or domains listed, `email` must be verified (`email_verified`
  * true, or the string "true" some issuers send) and listed, or in a listed domain.
  */
-export function authorize(rule: AuthorizationRule, claims: Readonly<Record<string, unknown>> | undefined): GatewayError | undefined {
+export function authorize(
+  rule: AuthorizationRule,
+  claims: Readonly<Record<string, unknown>> | undefined,
+  /** The verified TLS client certificate's subject and URI/DNS SANs; undefined: none was verified. */
+  clientCertNames?: readonly string[],
+): GatewayError | undefined {
+  if (rule.clientCertificates !== undefined) {
+    const names = clientCertNames;
+    if (names === undefined || !names.some((n) => rule.clientCertificates!.includes(n))) return denied(AuthorizationMessages.clientCertNotAllowed, 'authz_client_cert');
+    // A rule about the certificate alone needs no end-user token.
+    if (rule.emails.length === 0 && rule.emailDomains.length === 0 && rule.claims.length === 0 && !rule.groups?.length) return undefined;
+  }
   if (claims === undefined) return denied(AuthorizationMessages.noIdentity, 'authz_no_identity');
   if (rule.emails.length > 0 || rule.emailDomains.length > 0) {
     const email = claims.email;

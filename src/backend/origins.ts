@@ -1,6 +1,7 @@
 import { buildConnector, Pool } from 'undici';
 import type { BackendRule } from '../config/types.ts';
 import { markBackendSocket, watchH2Resets } from './h2-resets.ts';
+import type { BackendTls, TlsConnectOptions } from '../tls/backend-tls.ts';
 
 /** Envoy's default limit on a response head, which ESPv2 keeps (undici's own default is 16 KiB). */
 export const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
@@ -37,8 +38,8 @@ export const H2_NOT_NEGOTIATED = 'ERR_BACKEND_H2_NOT_NEGOTIATED';
  * (ESPv2 TestBackendHttpProtocol). undici would quietly fall back to HTTP/1.1,
  * hiding the misconfiguration: here that connection is refused instead.
  */
-function h2OnlyConnector(timeout: number): buildConnector.connector {
-  const base = buildConnector({ allowH2: true, preferH2: true, timeout });
+function h2OnlyConnector(timeout: number, tlsOptions?: TlsConnectOptions): buildConnector.connector {
+  const base = buildConnector({ allowH2: true, preferH2: true, timeout, ...tlsOptions });
   return (options, callback) =>
     base(options, (err, socket) => {
       if (err !== null) return callback(err, null);
@@ -55,6 +56,15 @@ function h2OnlyConnector(timeout: number): buildConnector.connector {
 export interface OriginOptions {
   readonly maxConnections: number;
   readonly maxPending: number;
+  /** --ssl-backend-client-*: the client certificate and roots for https backends; undefined: Node's defaults. */
+  readonly tls?: BackendTls | undefined;
+}
+
+/** How a pool connects: undici's own connector, or for https with backend TLS flags, one that follows their files. */
+function connectFor(h2: boolean, scheme: string, tls: BackendTls | undefined): Pool.Options['connect'] {
+  if (h2 && scheme !== 'https') return h2cConnector(CONNECT_TIMEOUT_MS);
+  if (tls === undefined || scheme !== 'https') return h2 ? h2OnlyConnector(CONNECT_TIMEOUT_MS) : { timeout: CONNECT_TIMEOUT_MS };
+  return tls.connector((t) => (h2 ? h2OnlyConnector(CONNECT_TIMEOUT_MS, t) : buildConnector({ timeout: CONNECT_TIMEOUT_MS, ...t })));
 }
 
 /**
@@ -84,7 +94,7 @@ export class Origins {
         bodyTimeout: 0,
         allowH2: h2,
         ...(h2 && rule.scheme === 'http' ? { useH2c: true } : {}),
-        connect: !h2 ? { timeout: CONNECT_TIMEOUT_MS } : rule.scheme === 'https' ? h2OnlyConnector(CONNECT_TIMEOUT_MS) : h2cConnector(CONNECT_TIMEOUT_MS),
+        connect: connectFor(h2, rule.scheme, this.opts.tls),
       });
       if (h2) watchH2Resets();
       // A pool's 'error'-like events are reported per request; keep stray connection errors from becoming unhandled.

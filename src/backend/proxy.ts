@@ -5,6 +5,7 @@ import { Errors, GatewayError } from '../errors.ts';
 import { sendError } from '../http/answer.ts';
 import { checkTransferEncoding, dropResponseHopByHop } from './hop-by-hop.ts';
 import { Origins, type Origin } from './origins.ts';
+import type { BackendTls } from '../tls/backend-tls.ts';
 import type { TunnelSlots } from './websocket.ts';
 import { readSmallBody, READ_WHOLE_BOUND, StreamedBody } from './request-body.ts';
 import { retriesFailure, retriesStatus, retryPolicy, type RetryPolicy } from './retry-policy.ts';
@@ -35,6 +36,8 @@ export interface ProxyEvents {
   readonly headerRules?: HeaderRules | undefined;
   /** --max-request-body-bytes and the buffering bound (src/backend/body-limit.ts). */
   readonly bodyLimit?: BodyLimit | undefined;
+  /** --ssl-backend-client-*: TLS credentials for https backends. */
+  readonly backendTls?: BackendTls | undefined;
 }
 
 /** What the proxy asks the traffic validation, when it is on. */
@@ -441,7 +444,7 @@ const UNSUPPORTED_TE = new GatewayError(501, 'Not Implemented', 'unsupported_tra
  * cut connection once a response had started: never a thrown error.
  */
 export function createBackendProxy(events: ProxyEvents = {}) {
-  const origins = new Origins({ maxConnections: events.maxConnections ?? 1024, maxPending: events.maxPending ?? 1024 });
+  const origins = new Origins({ maxConnections: events.maxConnections ?? 1024, maxPending: events.maxPending ?? 1024, tls: events.backendTls });
   const shared: Shared = {
     policy: retryPolicy(events.retryOns ?? DEFAULT_RETRY_ONS, events.retryNum ?? 1, events.onWarning),
     perTryTimeoutMs: events.perTryTimeoutMs ?? 0,

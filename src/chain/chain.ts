@@ -10,6 +10,7 @@ import { methodOverride, pathChecks, route, sanitizeHeaders } from './stages/req
 import { apiKey, authorization, jwt, requirement, session } from './stages/identity.ts';
 import { assertion, backendAuth, claimHeaders, pathRewrite, quota, validateRequest } from './stages/forwarding.ts';
 import { escapedSlashes } from '../routing/path-switches.ts';
+import { stampClientCert } from '../tls/client-cert.ts';
 
 export type { Stage, StageParts, StageResult } from './stage.ts';
 
@@ -20,6 +21,7 @@ export function createChain(p: StageParts): readonly Stage[] {
     ['methodOverride', methodOverride, 'before routing: the route and every check are those of the method the backend will run'],
     ['route', route, 'the operation decides every later check: 404/405 before any credential is looked at'],
     ['sanitizeHeaders', sanitizeHeaders, "before any stage sets the gateway's own headers: a caller can never pre-set them"],
+    ['clientCert', p.clientCerts ? stampClientCert : undefined, 'after the caller\'s copy is dropped: only a verified client certificate is described to the backend (mTLS listener only)'],
     ['session', p.signin && session(p.signin), 'before the requirement, where a session counts as its scheme (sign-in on only)'],
     ['jwt', jwt(p), 'before the API key, as in ESPv2: the requirement may be met without a key'],
     ['requirement', requirement(p), "the spec's OR-of-AND: decides whether a key is still needed, or refuses"],

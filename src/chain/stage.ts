@@ -40,4 +40,6 @@ export interface StageParts {
   readonly signin: SigninRuntime | undefined;
   /** --disallow-escaped-slashes-in-path: paths with %2F / %5C are redirected (src/routing/path-switches.ts). */
   readonly disallowEscapedSlashes?: boolean;
+  /** --ssl-server-root-cert-path: the listener verifies client certificates, and the backend is told whose. */
+  readonly clientCerts?: boolean;
 }

@@ -16,6 +16,7 @@ import { parseHeaderRules } from '../backend/header-rules.ts';
 import { DEFAULT_SAMPLE_RATE } from '../tracing/flags.ts';
 import { DEFAULT_TRACE_CONTEXTS, parseTraceContexts } from '../tracing/contexts.ts';
 import { nameList } from '../observability/log-fields.ts';
+import { TLS_PROTOCOLS } from '../tls/server-tls.ts';
 
 const int = wholeNumber;
 
@@ -163,6 +164,14 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--log-request-headers <names>', 'comma-separated request headers to add to the access log, secrets redacted (ESPv2 --log_request_headers)').env('ENDPOINTS_LOG_REQUEST_HEADERS'))
     .addOption(new Option('--log-response-headers <names>', 'comma-separated response headers to add to the access log, secrets redacted (ESPv2 --log_response_headers)').env('ENDPOINTS_LOG_RESPONSE_HEADERS'))
     .addOption(new Option('--log-jwt-payloads <claims>', "comma-separated claims of the verified JWT to add to the access log, primitive values only (ESPv2 --log_jwt_payloads)").env('ENDPOINTS_LOG_JWT_PAYLOADS'))
+    .addOption(new Option('--ssl-server-cert-path <dir>', 'serve HTTPS (HTTP/2 by ALPN, and HTTP/1.1) with server.crt and server.key from this folder, re-read when they change (ESPv2 --ssl_server_cert_path)').env('ENDPOINTS_SSL_SERVER_CERT_PATH'))
+    .addOption(new Option('--generate-self-signed-cert', 'serve HTTPS with a certificate for CN=localhost generated at start, valid 10 years (ESPv2 --generate_self_signed_cert)').env('ENDPOINTS_GENERATE_SELF_SIGNED_CERT'))
+    .addOption(new Option('--ssl-server-root-cert-path <file>', 'require client certificates issued by these PEM roots; the verified one is described to the backend in X-Endpoints-Client-Cert (ESPv2 --ssl_server_root_cert_path)').env('ENDPOINTS_SSL_SERVER_ROOT_CERT_PATH'))
+    .addOption(new Option('--ssl-minimum-protocol <version>', 'lowest TLS version the listener accepts (default TLSv1.2; ESPv2 --ssl_minimum_protocol)').choices([...TLS_PROTOCOLS]).env('ENDPOINTS_SSL_MINIMUM_PROTOCOL'))
+    .addOption(new Option('--ssl-maximum-protocol <version>', 'highest TLS version the listener accepts (ESPv2 --ssl_maximum_protocol)').choices([...TLS_PROTOCOLS]).env('ENDPOINTS_SSL_MAXIMUM_PROTOCOL'))
+    .addOption(new Option('--h2c', 'also accept cleartext HTTP/2 with prior knowledge on the serving port (Cloud Run --use-http2)').env('ENDPOINTS_H2C'))
+    .addOption(new Option('--ssl-backend-client-cert-path <dir>', 'present client.crt and client.key from this folder to https backends, re-read when they change (ESPv2 --ssl_backend_client_cert_path)').env('ENDPOINTS_SSL_BACKEND_CLIENT_CERT_PATH'))
+    .addOption(new Option('--ssl-backend-client-root-certs-file <file>', "verify https backends against these PEM roots instead of Node's bundled ones, re-read when it changes (ESPv2 --ssl_backend_client_root_certs_file)").env('ENDPOINTS_SSL_BACKEND_CLIENT_ROOT_CERTS_FILE'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'silent']).env('LOG_LEVEL').default('info'))
     .action(async (o) => {
       const logger = createLogger({ level: o.logLevel });
@@ -237,6 +246,9 @@ export function registerServeCommand(program: Command): void {
             endUser: Boolean(o.tracingEndUser),
           },
           logFields: { requestHeaders: nameList(o.logRequestHeaders, true), responseHeaders: nameList(o.logResponseHeaders, true), jwtClaims: nameList(o.logJwtPayloads, false) },
+          tls: { certPath: o.sslServerCertPath, selfSigned: Boolean(o.generateSelfSignedCert), clientRootCertFile: o.sslServerRootCertPath, minProtocol: o.sslMinimumProtocol, maxProtocol: o.sslMaximumProtocol },
+          h2c: Boolean(o.h2c),
+          backendTls: { clientCertPath: o.sslBackendClientCertPath, rootCertsFile: o.sslBackendClientRootCertsFile },
           logger,
         });
         let stopping = false;

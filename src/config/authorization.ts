@@ -23,6 +23,17 @@ export function compileAuthorization(raw: unknown): AuthorizationRule | null {
     values: (Array.isArray(v) ? v : [v]).filter(isScalar),
   }));
   const groups = arr(raw.groups).filter((g): g is string => typeof g === 'string');
-  if (emails.length === 0 && emailDomains.length === 0 && claims.length === 0 && groups.length === 0) return null;
-  return groups.length > 0 ? { emails, emailDomains, claims, groups } : { emails, emailDomains, claims };
+  const clientCertificates = arr(raw.client_certificates).filter((c): c is string => typeof c === 'string');
+  if (emails.length === 0 && emailDomains.length === 0 && claims.length === 0 && groups.length === 0 && clientCertificates.length === 0) return null;
+  return { emails, emailDomains, claims, ...(groups.length > 0 ? { groups } : {}), ...(clientCertificates.length > 0 ? { clientCertificates } : {}) };
+}
+
+/**
+ * The rule as it binds on one operation: whole where a JWT can be verified;
+ * elsewhere only its client_certificates part (a TLS client certificate needs
+ * no token), or nothing.
+ */
+export function bindAuthorization(rule: AuthorizationRule | null, jwtCapable: boolean): AuthorizationRule | null {
+  if (rule === null || jwtCapable) return rule;
+  return rule.clientCertificates ? { emails: [], emailDomains: [], claims: [], clientCertificates: rule.clientCertificates } : null;
 }

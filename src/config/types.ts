@@ -107,6 +107,8 @@ export interface AuthorizationRule {
   readonly claims: readonly { readonly name: string; readonly values: readonly (string | number | boolean)[] }[];
   /** The `groups` claim must contain one of these (sign-in users and JWTs alike). */
   readonly groups?: readonly string[];
+  /** The verified TLS client certificate's subject or a URI/DNS SAN must be one of these; no JWT needed for this part. */
+  readonly clientCertificates?: readonly string[];
 }
 
 export interface MetricCost {

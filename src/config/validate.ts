@@ -198,6 +198,11 @@ function externalRefs(node: unknown, at: (string | number)[], out: SpecProblem[]
   }
 }
 
+/** Whether an authorization rule reads the verified JWT: anything but client_certificates (checked against the TLS client certificate). */
+function readsJwt(authz: unknown): boolean {
+  return Object.keys(obj(authz)).some((k) => k !== 'client_certificates');
+}
+
 /**
  * Everything wrong with a spec, one problem per finding. Returns the
  * dereferenced document (internal $refs resolved, external ones left alone:
@@ -253,7 +258,7 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
   out.push(...signinProblems(defs));
   checkSecurityList(api.security, defs, ['security'], out);
   if (api['x-endpoints-authorization'] !== undefined) {
-    if (checkExtension('authorization', api['x-endpoints-authorization'], ['x-endpoints-authorization'], out) && !Object.values(defs).some(isJwtDefinition)) {
+    if (checkExtension('authorization', api['x-endpoints-authorization'], ['x-endpoints-authorization'], out) && readsJwt(api['x-endpoints-authorization']) && !Object.values(defs).some(isJwtDefinition)) {
       out.push({
         where: 'x-endpoints-authorization',
         message: 'is checked against a verified JWT, but securityDefinitions defines no JWT scheme (type: oauth2 with x-google-issuer)',
@@ -323,7 +328,7 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
     checkSecurityList(op.security, defs, [...at, 'security'], out);
     const authz = op['x-endpoints-authorization'];
     if (authz !== undefined && checkExtension('authorization', authz, [...at, 'x-endpoints-authorization'], out)) {
-      if (Object.keys(obj(authz)).length > 0 && !namesJwt(op.security !== undefined ? op.security : api.security, defs)) {
+      if (readsJwt(authz) && !namesJwt(op.security !== undefined ? op.security : api.security, defs)) {
         out.push({
           where: where(...at, 'x-endpoints-authorization'),
           message: "is checked against a verified JWT, but this operation's security names no JWT scheme; add one (e.g. security: [{firebase: []}]) or remove the rule",

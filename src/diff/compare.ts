@@ -126,6 +126,7 @@ function compareAuthorization(a: AuthorizationRule | null, b: AuthorizationRule 
   const lists: [string, readonly unknown[], readonly unknown[]][] = [
     ['emails', a.emails, b.emails],
     ['email_domains', a.emailDomains, b.emailDomains],
+    ['client_certificates', a.clientCertificates ?? [], b.clientCertificates ?? []],
   ];
   const claimNames = new Set([...a.claims, ...b.claims].map((c) => c.name));
   for (const name of claimNames) {

@@ -55,7 +55,8 @@ export function sendLocal(res: ServerResponse, status: number, headers: Headers,
   }
   const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   const all: Headers = { ...headers, 'content-length': length };
-  if (bodyPending(res.req)) {
+  // HTTP/2 ends the stream, never the connection other streams share.
+  if (bodyPending(res.req) && res.req.httpVersionMajor < 2) {
     all.connection = 'close';
     lingerAfter(res);
   }

@@ -16,6 +16,7 @@ import { pathNormalizer } from '../routing/path-switches.ts';
 import type { Recorder } from './record.ts';
 import type { RequestTrace } from '../tracing/request-trace.ts';
 import { listen, type Listener } from './listen.ts';
+import { openServerTls, serverTlsFlagsError, wantsTls } from '../tls/server-tls.ts';
 import { defaultDownstreamMaxConnections, limitDownstreamConnections, openFilesLimit, tunnelLimit } from './downstream-limit.ts';
 
 export interface ServingPortParts {
@@ -56,7 +57,10 @@ export async function openServingPort(
     onFinish: p.record.upgrade,
   });
   life.add('upgrades', () => upgrades.close());
-  const listener = await listen(handler.handle, opts.port, opts.host, upgrades);
+  const tlsError = opts.tls && serverTlsFlagsError(opts.tls);
+  if (tlsError) throw new Error(tlsError);
+  const tls = wantsTls(opts.tls) ? await openServerTls(opts.tls!, log) : undefined;
+  const listener = await listen(handler.handle, opts.port, opts.host, upgrades, tls || opts.h2c ? { tls, h2c: opts.h2c } : undefined);
   limitDownstreamConnections(listener.server, downstreamMax, log);
   let graceMs: number | undefined;
   life.add('listener', () => listener.close(graceMs));

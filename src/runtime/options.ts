@@ -10,6 +10,8 @@ import type { CorsOptions } from '../cors/options.ts';
 import type { HeaderRuleFlags } from '../backend/header-rules.ts';
 import type { TracingFlags } from '../tracing/flags.ts';
 import type { LogFieldFlags } from '../observability/log-fields.ts';
+import type { ServerTlsFlags } from '../tls/server-tls.ts';
+import type { BackendTlsFlags } from '../tls/backend-tls.ts';
 
 export const DEFAULTS = {
   keyCacheSize: 10_000,
@@ -127,6 +129,12 @@ export interface GatewayOptions {
   readonly tracing?: TracingFlags | undefined;
   /** ESPv2's --log_request_headers, --log_response_headers, --log_jwt_payloads. */
   readonly logFields?: LogFieldFlags | undefined;
+  /** HTTPS on the serving port (--ssl-server-cert-path, --generate-self-signed-cert, client certificates, protocols); undefined: cleartext. */
+  readonly tls?: ServerTlsFlags | undefined;
+  /** --h2c: cleartext HTTP/2 with prior knowledge next to HTTP/1.1 on the serving port (with TLS, HTTP/2 is always offered by ALPN). */
+  readonly h2c?: boolean;
+  /** --ssl-backend-client-cert-path / --ssl-backend-client-root-certs-file: TLS credentials for https backends. */
+  readonly backendTls?: BackendTlsFlags | undefined;
   readonly logger: Logger;
 }
 

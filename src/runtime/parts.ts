@@ -28,6 +28,7 @@ import { createQuotaRuntime, type QuotaEnforcer, type QuotaRuntime } from '../qu
 import type { TrafficValidation } from '../validation/traffic-validation.ts';
 import { DEFAULTS, type GatewayOptions } from './options.ts';
 import type { Lifetime } from './lifetime.ts';
+import { openBackendTls, wantsBackendTls } from '../tls/backend-tls.ts';
 
 export interface ProcessParts {
   readonly keys: ApiKeyVerifier | undefined;
@@ -114,7 +115,10 @@ export async function createProcessParts(
   const accessLog =
     opts.accessLog === false ? undefined : createAccessLog({ logger: log, traceProject, fields: createLogFieldWriter(opts.logFields) });
 
+  const backendTls = wantsBackendTls(opts.backendTls) ? await openBackendTls(opts.backendTls!, log) : undefined;
+  life.add('backend tls', () => backendTls?.close());
   const proxy = createBackendProxy({
+    backendTls,
     retryOns: opts.backendRetryOns ?? DEFAULTS.backendRetryOns,
     retryNum: opts.backendRetryNum ?? DEFAULTS.backendRetryNum,
     perTryTimeoutMs: opts.backendPerTryTimeoutMs,

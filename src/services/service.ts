@@ -112,6 +112,7 @@ export async function startService(specFile: string, opts: GatewayOptions, s: Se
     validate: parts.validation?.checkRequest,
     signin,
     disallowEscapedSlashes: opts.disallowEscapedSlashesInPath === true,
+    clientCerts: opts.tls?.clientRootCertFile !== undefined,
   });
   // Tracing on: the checks are recorded on sampled requests' spans (decided here, once).
   const stages = parts.tracing ? parts.tracing.traceStages(chain) : chain;

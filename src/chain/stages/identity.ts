@@ -6,6 +6,7 @@ import { extractJwt } from '../../auth/jwt/extract.ts';
 import { jwtError } from '../../auth/jwt/errors.ts';
 import { decideRequirement } from '../../auth/requirements.ts';
 import { authorize } from '../../auth/authorization.ts';
+import { clientCertNames } from '../../tls/client-cert.ts';
 import type { SigninRuntime } from '../../signin/runtime.ts';
 import type { IncomingMessage } from 'node:http';
 import type { RequestContext } from '../../context.ts';
@@ -112,7 +113,9 @@ export function authorization(p: StageParts): StageRun {
   return (req, ctx) => {
     const op = ctx.op!;
     if (op.authorization === null) return undefined;
-    const refusal = authorize(op.authorization, ctx.user?.claims);
+    const rule = op.authorization;
+    // The certificate's names are looked up only for a rule that lists certificates.
+    const refusal = authorize(rule, ctx.user?.claims, rule.clientCertificates && clientCertNames(req));
     if (!refusal) return undefined;
     return op.security.signin && p.signin ? p.signin.forbidden(req, ctx.user?.claims, refusal) : refusal;
   };

@@ -12,7 +12,7 @@ const MAX_PATH = 8192;
  * project or a verified identity on routes where we set nothing (ESPv2 leaves
  * them in place on such routes; we remove them everywhere).
  */
-const GATEWAY_HEADERS = ['x-endpoint-api-consumer-type', 'x-endpoint-api-consumer-number', 'x-endpoint-api-userinfo', 'x-endpoints-gateway-assertion'] as const;
+const GATEWAY_HEADERS = ['x-endpoint-api-consumer-type', 'x-endpoint-api-consumer-number', 'x-endpoint-api-userinfo', 'x-endpoints-gateway-assertion', 'x-endpoints-client-cert'] as const;
 
 function hasUnderscoreHeader(raw: readonly string[]): boolean {
   for (let i = 0; i < raw.length; i += 2) if (raw[i]!.includes('_')) return true;
