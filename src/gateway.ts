@@ -37,6 +37,8 @@ export interface Gateway {
   configz(): Record<string, unknown>;
   /** Load the spec again; swap it in when valid, keep the old one otherwise. Resolves whether it swapped. */
   reload(): Promise<boolean>;
+  /** Called with the new config id after each swap (--workers: the leader's swaps lead the others). */
+  onSwap(listener: (configId: string) => void): void;
   /** Graceful stop: not ready, stop accepting, finish in-flight requests up to graceMs, release everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -107,7 +109,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { listener, downstreamMax, setGrace } = await openServingPort(opts, parts, { current, stages, routes, record, cors, draining: () => draining }, life);
   const metrics = parts.metrics;
   const admin =
-    metrics && opts.adminPort !== undefined
+    metrics && opts.adminPort !== undefined && !opts.adminInPrimary
       ? await listen((await import('./observability/admin.ts')).adminHandler(metrics.registry, readiness.check, reloader.status.configz), opts.adminPort, opts.host)
       : undefined;
   readiness.warm(current().config, undefined);
@@ -139,6 +141,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     readiness: readiness.check,
     configz: reloader.status.configz,
     reload: reloader.reload,
+    onSwap: (l) => reloader!.onSwap((next) => l(next.configId)),
     close: async (graceMs) => {
       draining = true;
       readiness.drain();

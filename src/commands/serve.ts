@@ -12,6 +12,8 @@ import { CORS_DEFAULTS, CORS_PRESETS, corsOptionsFrom } from '../cors/options.ts
 import { explainStartupError } from '../startup-errors.ts';
 import { logProcessWarnings } from '../observability/process-warnings.ts';
 import { DEFAULTS } from '../runtime/options.ts';
+import { parseWorkers } from '../workers/count.ts';
+import { workerRole } from '../workers/role.ts';
 
 const int = wholeNumber;
 
@@ -105,11 +107,19 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--cors-expose-headers <list>', 'Access-Control-Expose-Headers (ESPv2 --cors_expose_headers)').env('ENDPOINTS_CORS_EXPOSE_HEADERS').default(CORS_DEFAULTS.exposeHeaders))
     .addOption(new Option('--cors-allow-credentials', 'Access-Control-Allow-Credentials: true (ESPv2 --cors_allow_credentials)').env('ENDPOINTS_CORS_ALLOW_CREDENTIALS'))
     .addOption(new Option('--cors-max-age <duration>', 'Access-Control-Max-Age of preflight answers (ESPv2 --cors_max_age)').env('ENDPOINTS_CORS_MAX_AGE').default(CORS_DEFAULTS.maxAgeMs, '480h').argParser(duration))
+    .addOption(new Option('--workers <n|auto>', 'serving processes sharing the port (auto: the CPUs this process may use, cgroup CPU limit included)').env('ENDPOINTS_WORKERS').default(1).argParser(parseWorkers))
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'silent']).env('LOG_LEVEL').default('info'))
     .action(async (o) => {
       const logger = createLogger({ level: o.logLevel });
       // While serving, every line on stdout and stderr is JSON: Node's own warnings too.
       logProcessWarnings(logger);
+      // --workers N: this process only forks and coordinates the N that serve (src/workers/).
+      const role = workerRole();
+      if (role) logger.setBindings({ worker: role.slot }); // every line says which worker wrote it
+      if (o.workers > 1 && !role) {
+        await (await import('../workers/primary.ts')).runPrimary({ workers: o.workers, adminPort: o.adminPort, host: o.host, shutdownGraceMs: o.shutdownGrace, logger });
+        return;
+      }
       try {
         // Loaded here, not at the top: `validate` and `keys` need none of the serving stack.
         const { startGateway } = await import('../gateway.ts');
@@ -137,7 +147,9 @@ export function registerServeCommand(program: Command): void {
           adminPort: o.adminPort,
           accessLog: o.accessLog !== 'off',
           traceProject: o.traceProject,
-          watch: Boolean(o.watch),
+          // With workers, one watches and the others follow its swaps; the primary serves the admin port.
+          watch: Boolean(o.watch) && (role?.leader ?? true),
+          adminInPrimary: role !== undefined,
           signingKey: o.signingKey,
           signin: { publicUrl: o.publicUrl, sessionSecretFile: o.sessionSecretFile, clientSecretFile: o.signinClientSecretFile, sessionTtlMs: o.sessionTtl, sessionStore: o.sessionStore, sessionIdleTimeoutMs: o.sessionIdleTimeout },
           jwtCacheSize: o.jwtCacheSize,
@@ -178,7 +190,9 @@ export function registerServeCommand(program: Command): void {
           logger.fatal({ err, origin }, 'uncaught exception: draining and exiting');
           stop('uncaughtException', 70);
         });
-        process.on('SIGHUP', () => void gw.reload());
+        // A worker reloads when the primary says so (SIGHUP goes to the primary).
+        if (role) await (await import('../workers/worker.ts')).joinPrimary(gw, role, logger, stop);
+        else process.on('SIGHUP', () => void gw.reload());
       } catch (err) {
         if (err instanceof SpecError) {
           printSpecError(o.spec, err);

@@ -9,7 +9,8 @@
  */
 import { createRequire } from 'node:module';
 import type { Redis as RedisClient } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterCluster, RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { workerRole } from '../workers/role.ts';
 
 export type StoreTarget =
   | { readonly kind: 'memory' }
@@ -57,10 +58,20 @@ export interface LimiterStore {
   close(): Promise<void>;
 }
 
+/** How long a worker waits for the primary's count before admitting the call (counted as a store error). */
+const CLUSTER_TIMEOUT_MS = 1_000;
+
 export function memoryStore(): LimiterStore {
+  // With --workers the primary keeps the counters (rate-limiter-flexible's cluster master), so the
+  // workers together admit exactly the limit. The master keys limiters by prefix alone and keeps the
+  // first shape it saw: a limit whose points or window change on reload gets a prefix of its own.
+  const shared = workerRole() !== undefined;
   return {
     display: 'memory',
-    limiter: (shape) => new RateLimiterMemory({ ...shape }),
+    limiter: (shape) =>
+      shared
+        ? new RateLimiterCluster({ ...shape, keyPrefix: `${shape.keyPrefix}:${shape.points}:${shape.duration}`, timeoutMs: CLUSTER_TIMEOUT_MS })
+        : new RateLimiterMemory({ ...shape }),
     ready: () => Promise.resolve(true),
     close: () => Promise.resolve(),
   };

@@ -59,6 +59,8 @@ export interface GatewayOptions {
   readonly underscoresInHeaders?: boolean;
   /** Admin listener for /metrics, /healthz, /readyz; off when undefined. */
   readonly adminPort?: number | undefined;
+  /** --workers: metrics are kept (adminPort set) but the primary process serves the admin port. */
+  readonly adminInPrimary?: boolean;
   readonly accessLog?: boolean;
   /** Project of the Cloud Trace ids in access logs (default $GOOGLE_CLOUD_PROJECT). */
   readonly traceProject?: string | undefined;
