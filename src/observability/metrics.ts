@@ -86,6 +86,7 @@ function loopBusy(registry: Registry): void {
     name: 'endpoints_gateway_event_loop_busy_max_seconds',
     help: "Most CPU time the serving thread spent between two 10 ms ticks of its event loop since the last scrape (reset on read): how long the gateway's own work blocked serving. A starved host does not raise it.",
     registers: [registry],
+    aggregator: 'max', // --workers: the worst worker's
     collect() {
       sampler.tick(); // the stretch running up to this scrape counts too
       this.set(reader.maxUs / 1e6);
@@ -130,6 +131,7 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
     help: 'Spec reloads by result.',
     labelNames: ['result'] as const,
     registers: [registry],
+    aggregator: 'max', // --workers: the others follow the leader's reloads; one reload counts once
   });
   const contractViolations = new Counter({
     name: 'endpoints_gateway_contract_violations_total',
@@ -137,7 +139,7 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
     labelNames: ['operation', 'kind'] as const,
     registers: [registry],
   });
-  const info = new Gauge({ name: 'endpoints_gateway_up', help: '1 while the gateway serves.', registers: [registry] });
+  const info = new Gauge({ name: 'endpoints_gateway_up', help: '1 while the gateway serves.', registers: [registry], aggregator: 'max' });
   info.set(1);
   const config = sources.config;
   new Gauge({
@@ -145,6 +147,7 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
     help: 'The config served: 1, labelled with its config id and info.version.',
     labelNames: ['config_id', 'version'] as const,
     registers: [registry],
+    aggregator: 'max', // --workers: 1 per config served, whatever the number of workers serving it
     collect() {
       this.reset();
       const c = config?.();
