@@ -11,6 +11,8 @@
  * - SIGHUP goes to the leader (slot 1, the only one watching the spec); when
  *   it swaps, the others reload to follow, so a refused spec is refused and
  *   logged once;
+ * - a sign-in session's refresh runs in one worker at a time, its result shared
+ *   (src/workers/refresh-sharing.ts);
  * - SIGTERM drains every worker within --shutdown-grace; a worker that dies
  *   otherwise is logged and replaced in its slot.
  */
@@ -18,6 +20,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { flushLogs, type Logger } from '../observability/logger.ts';
 import { listen, type Listener } from '../http/listen.ts';
+import { primaryRefreshCoordinator } from './refresh-sharing.ts';
 import { isToPrimary, LEADER_SLOT, WORKER_SLOT_ENV, type ToWorker, type WorkerStatus } from './messages.ts';
 
 export interface PrimaryOptions {
@@ -49,6 +52,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
   // Loaded before any worker starts, so their limiters' first messages find it.
   const { RateLimiterClusterMaster } = await import('rate-limiter-flexible');
   new RateLimiterClusterMaster();
+  const refreshes = primaryRefreshCoordinator();
 
   const slots: Slot[] = Array.from({ length: o.workers }, (_, i) => ({ n: i + 1, worker: undefined, listening: false, failures: 0 }));
   let started = false;
@@ -73,6 +77,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
   const startup = new Promise<{ exitCode: number } | undefined>((resolve) => (startupDone = resolve));
 
   cluster.on('message', (w, m: unknown) => {
+    if (refreshes.onMessage(w, m)) return;
     const slot = bySlot.get(w);
     if (!slot || !isToPrimary(m)) return;
     if (m.egw === 'listening') {
@@ -98,6 +103,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
   });
 
   cluster.on('exit', (w, code, signal) => {
+    refreshes.onExit(w);
     const slot = bySlot.get(w);
     bySlot.delete(w);
     if (!slot || slot.worker !== w) return;
