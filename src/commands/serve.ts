@@ -197,6 +197,7 @@ export function registerServeCommand(program: Command): void {
         if (err instanceof SpecError) {
           printSpecError(o.spec, err);
           process.exitCode = 2;
+          if (role) process.exit(2); // a worker: its channel to the primary would keep it alive
           return;
         }
         // One line, no stack, for what an operator can fix (a busy port, a missing key store).

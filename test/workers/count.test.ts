@@ -44,3 +44,16 @@ test('serve refuses a bad --workers (and ENDPOINTS_WORKERS) before loading anyth
   assert.equal(env.code, 1);
   assert.match(env.stderr, /--workers must be auto or a whole number from 1 to 64/);
 });
+
+test('with --workers 2 a bad spec stops the start as with one process: the problem printed once, exit 2', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'egw-badspec-'));
+  try {
+    const spec = path.join(dir, 'endpoint.yaml');
+    await writeFile(spec, 'swagger: "2.0"\npaths: [\n');
+    const r = await runCli(['serve', '--spec', spec, '--workers', '2', '--port', '0', '--host', '127.0.0.1', '--keys', 'none', '--backend-auth', 'none']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.split('\n').filter((l) => l.includes('not valid YAML or JSON')).length, 1, r.stderr);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
