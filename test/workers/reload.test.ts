@@ -34,6 +34,8 @@ describe('--workers 2 (CLI)', () => {
         now = await w.configz();
         return /^3-/.test(now.config_id) && now.workers.every((x) => x.config_id === now.config_id);
       }, 'both workers on the third config');
+      // Each worker's log is one ordered stream: once its line for the third config is out, so is any refusal before it.
+      for (const worker of [1, 2]) await w.gw.waitForLog((l) => l.message === 'spec reloaded' && l.worker === worker && /^3-/.test(String(l.config_id)));
       const refused = w.gw.logs.filter((l) => typeof l.message === 'string' && l.message.startsWith('spec reload refused'));
       assert.equal(refused.length, 1, JSON.stringify(refused));
       assert.equal(refused[0]!.worker, 1, 'the leader tried it');
