@@ -4,7 +4,7 @@
  * and TLS listeners alike), and makes them look like one gateway:
  *
  * - in-memory quotas are counted here, once for all workers
- *   (rate-limiter-flexible's cluster master);
+ *   (src/workers/shared-limiter.ts);
  * - the admin port is served here: /metrics sums the workers' (prom-client's
  *   aggregation), /readyz is ready when every worker is, /configz is the
  *   leader's with each worker's config id;
@@ -21,6 +21,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { flushLogs, type Logger } from '../observability/logger.ts';
 import { listen, type Listener } from '../http/listen.ts';
 import { primaryRefreshCoordinator } from './refresh-sharing.ts';
+import { sharedLimiterHost } from './shared-limiter.ts';
 import { isToPrimary, LEADER_SLOT, WORKER_SLOT_ENV, type ToWorker, type WorkerStatus } from './messages.ts';
 
 export interface PrimaryOptions {
@@ -49,9 +50,7 @@ interface Slot {
 
 export async function runPrimary(o: PrimaryOptions): Promise<void> {
   const log = o.logger;
-  // Loaded before any worker starts, so their limiters' first messages find it.
-  const { RateLimiterClusterMaster } = await import('rate-limiter-flexible');
-  new RateLimiterClusterMaster();
+  const quota = sharedLimiterHost();
   const refreshes = primaryRefreshCoordinator();
 
   const slots: Slot[] = Array.from({ length: o.workers }, (_, i) => ({ n: i + 1, worker: undefined, listening: false, failures: 0 }));
@@ -77,7 +76,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
   const startup = new Promise<{ exitCode: number } | undefined>((resolve) => (startupDone = resolve));
 
   cluster.on('message', (w, m: unknown) => {
-    if (refreshes.onMessage(w, m)) return;
+    if (quota.onMessage(w, m) || refreshes.onMessage(w, m)) return;
     const slot = bySlot.get(w);
     if (!slot || !isToPrimary(m)) return;
     if (m.egw === 'listening') {
