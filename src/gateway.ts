@@ -35,6 +35,8 @@ export interface Gateway {
   configz(): Record<string, unknown>;
   /** Load the spec(s) again; swap each in when valid, keep its old one otherwise. Resolves whether every one swapped. */
   reload(): Promise<boolean>;
+  /** Called with the new config id after each swap (--workers: the leader's swaps lead the others). */
+  onSwap(listener: (configId: string) => void): void;
   /** Graceful stop: not ready, stop accepting, finish in-flight requests up to graceMs, release everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -45,6 +47,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const corsError = opts.cors ? corsOptionsError(opts.cors) : undefined;
   if (corsError) throw new Error(corsError);
   if (opts.forwardAuth === 'admin' && opts.adminPort === undefined) throw new Error('--forward-auth admin needs --admin-port (the admin listener answers it)');
+  // With --workers the primary serves the admin port, and it runs no chain.
+  if (opts.forwardAuth === 'admin' && opts.adminInPrimary) throw new Error('--forward-auth admin is not available with --workers above 1 (the primary process serves the admin port): use --forward-auth serving');
   const life = new Lifetime();
   let services: Services | undefined;
   const parts = await createProcessParts(opts, life, { config: () => configInfo(services!) });
@@ -86,7 +90,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { listener, downstreamMax, setGrace } = await openServingPort(opts, parts, { units: all.list, pick: all.pick, none, record, cors, draining: () => draining, startTrace: parts.tracing?.start }, life);
   const metrics = parts.metrics;
   const admin =
-    metrics && opts.adminPort !== undefined
+    metrics && opts.adminPort !== undefined && !opts.adminInPrimary
       ? await listen(withForwardAuth((await import('./observability/admin.ts')).adminHandler(metrics.registry, readiness.check, all.configz), opts.forwardAuth === 'admin' ? forwardAuth : undefined), opts.adminPort, opts.host)
       : undefined;
   readiness.warm(unionOf(all.configs()), undefined);
@@ -122,6 +126,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     readiness: readiness.check,
     configz: all.configz,
     reload: all.reload,
+    onSwap: (l) => {
+      for (const s of all.list) s.reloader.onSwap((next) => l(next.configId));
+    },
     close: async (graceMs) => {
       draining = true;
       readiness.drain();

@@ -17,6 +17,8 @@ import { DEFAULT_SAMPLE_RATE } from '../tracing/flags.ts';
 import { DEFAULT_TRACE_CONTEXTS, parseTraceContexts } from '../tracing/contexts.ts';
 import { nameList } from '../observability/log-fields.ts';
 import { TLS_PROTOCOLS } from '../tls/server-tls.ts';
+import { parseWorkers } from '../workers/count.ts';
+import { workerRole } from '../workers/role.ts';
 
 const int = wholeNumber;
 
@@ -172,11 +174,19 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--h2c', 'also accept cleartext HTTP/2 with prior knowledge on the serving port (Cloud Run --use-http2)').env('ENDPOINTS_H2C'))
     .addOption(new Option('--ssl-backend-client-cert-path <dir>', 'present client.crt and client.key from this folder to https backends, re-read when they change (ESPv2 --ssl_backend_client_cert_path)').env('ENDPOINTS_SSL_BACKEND_CLIENT_CERT_PATH'))
     .addOption(new Option('--ssl-backend-client-root-certs-file <file>', "verify https backends against these PEM roots instead of Node's bundled ones, re-read when it changes (ESPv2 --ssl_backend_client_root_certs_file)").env('ENDPOINTS_SSL_BACKEND_CLIENT_ROOT_CERTS_FILE'))
+    .addOption(new Option('--workers <n|auto>', 'serving processes sharing the port (auto: the CPUs this process may use, cgroup CPU limit included)').env('ENDPOINTS_WORKERS').default(1).argParser(parseWorkers))
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'silent']).env('LOG_LEVEL').default('info'))
     .action(async (o) => {
       const logger = createLogger({ level: o.logLevel });
       // While serving, every line on stdout and stderr is JSON: Node's own warnings too.
       logProcessWarnings(logger);
+      // --workers N: this process only forks and coordinates the N that serve (src/workers/).
+      const role = workerRole();
+      if (role) logger.setBindings({ worker: role.slot }); // every line says which worker wrote it
+      if (o.workers > 1 && !role) {
+        await (await import('../workers/primary.ts')).runPrimary({ workers: o.workers, adminPort: o.adminPort, host: o.host, shutdownGraceMs: o.shutdownGrace, logger });
+        return;
+      }
       try {
         // Loaded here, not at the top: `validate` and `keys` need none of the serving stack.
         const { startGateway } = await import('../gateway.ts');
@@ -207,7 +217,9 @@ export function registerServeCommand(program: Command): void {
           forwardAuth: o.forwardAuth as 'serving' | 'admin' | undefined,
           accessLog: o.accessLog !== 'off',
           traceProject: o.traceProject,
-          watch: Boolean(o.watch),
+          // With workers, one watches and the others follow its swaps; the primary serves the admin port.
+          watch: Boolean(o.watch) && (role?.leader ?? true),
+          adminInPrimary: role !== undefined,
           signingKey: o.signingKey,
           signin: { publicUrl: o.publicUrl, sessionSecretFile: o.sessionSecretFile, clientSecretFile: o.signinClientSecretFile, sessionTtlMs: o.sessionTtl, sessionStore: o.sessionStore, sessionIdleTimeoutMs: o.sessionIdleTimeout },
           jwtCacheSize: o.jwtCacheSize,
@@ -273,11 +285,14 @@ export function registerServeCommand(program: Command): void {
           logger.fatal({ err, origin }, 'uncaught exception: draining and exiting');
           stop('uncaughtException', 70);
         });
-        process.on('SIGHUP', () => void gw.reload());
+        // A worker reloads when the primary says so (SIGHUP goes to the primary).
+        if (role) await (await import('../workers/worker.ts')).joinPrimary(gw, role, logger, stop);
+        else process.on('SIGHUP', () => void gw.reload());
       } catch (err) {
         if (err instanceof SpecError) {
           printSpecError(o.spec[0], err);
           process.exitCode = 2;
+          if (role) process.exit(2); // a worker: its channel to the primary would keep it alive
           return;
         }
         // One line, no stack, for what an operator can fix (a busy port, a missing key store).

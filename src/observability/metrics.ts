@@ -95,6 +95,7 @@ function loopBusy(registry: Registry): void {
     name: 'endpoints_gateway_event_loop_busy_max_seconds',
     help: "Most CPU time the serving thread spent between two 10 ms ticks of its event loop since the last scrape (reset on read): how long the gateway's own work blocked serving. A starved host does not raise it.",
     registers: [registry],
+    aggregator: 'max', // --workers: the worst worker's
     collect() {
       sampler.tick(); // the stretch running up to this scrape counts too
       this.set(reader.maxUs / 1e6);
@@ -140,6 +141,7 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
     help: 'Spec reloads by result (and service, when several share the gateway).',
     labelNames: ['result', 'service'] as const,
     registers: [registry],
+    aggregator: 'max', // --workers: the others follow the leader's reloads; one reload counts once
   });
   const contractViolations = new Counter({
     name: 'endpoints_gateway_contract_violations_total',
@@ -147,7 +149,7 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
     labelNames: ['operation', 'kind'] as const,
     registers: [registry],
   });
-  const info = new Gauge({ name: 'endpoints_gateway_up', help: '1 while the gateway serves.', registers: [registry] });
+  const info = new Gauge({ name: 'endpoints_gateway_up', help: '1 while the gateway serves.', registers: [registry], aggregator: 'max' });
   info.set(1);
   const config = sources.config;
   new Gauge({
@@ -155,6 +157,7 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
     help: 'The config served: 1, labelled with its config id and info.version.',
     labelNames: ['config_id', 'version', 'service'] as const,
     registers: [registry],
+    aggregator: 'max', // --workers: 1 per config served, whatever the number of workers serving it
     collect() {
       this.reset();
       const c = config?.();

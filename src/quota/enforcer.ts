@@ -29,10 +29,10 @@
  * at most); each config gets an enforcer from it, and a limit defined as
  * before keeps its limiter, so its counters carry on.
  */
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { MetricCost, QuotaLimit } from '../config/types.ts';
 import { GatewayError } from '../errors.ts';
-import { memoryStore, parseQuotaStore, redisStore, type LimiterStore } from './store.ts';
+import { memoryStore, parseQuotaStore, redisStore, type Limiter, type LimiterStore } from './store.ts';
 
 export interface QuotaConsumer {
   /** The consumer project: the API key's project, or the producer project for calls without a key. */
@@ -115,7 +115,7 @@ export interface QuotaRuntime {
 /** One `quota.limits` entry with its limiter. */
 interface Slot {
   readonly limit: QuotaLimit;
-  readonly limiter: RateLimiterAbstract;
+  readonly limiter: Limiter;
   readonly perKey: boolean;
   /** For `{user}` limits 'sub', for `{claim.NAME}` NAME: the claim that names the budget. */
   readonly perClaim: string | undefined;

@@ -9,7 +9,9 @@
  */
 import { createRequire } from 'node:module';
 import type { Redis as RedisClient } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterRes } from 'rate-limiter-flexible';
+import { workerRole } from '../workers/role.ts';
+import { sharedLimiterClient } from '../workers/shared-limiter.ts';
 
 export type StoreTarget =
   | { readonly kind: 'memory' }
@@ -43,6 +45,12 @@ export function parseQuotaStore(store: string | undefined): StoreTarget | { erro
   return { error: "quota store: expected redis://HOST:PORT, rediss://HOST:PORT, unix:///path.sock or /path.sock" };
 }
 
+/** What the enforcer calls: rate-limiter-flexible's consume and reward (a refusal rejects with RateLimiterRes). */
+export interface Limiter {
+  consume(key: string | number, points?: number): Promise<RateLimiterRes>;
+  reward(key: string | number, points?: number): Promise<RateLimiterRes>;
+}
+
 export interface LimiterShape {
   readonly keyPrefix: string;
   readonly points: number;
@@ -51,16 +59,26 @@ export interface LimiterShape {
 
 export interface LimiterStore {
   readonly display: string;
-  limiter(shape: LimiterShape): RateLimiterAbstract;
+  limiter(shape: LimiterShape): Limiter;
   /** Resolves true once counters are shared (always true for memory), false after timeoutMs. */
   ready(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
+/** How long a worker waits for the primary's count before admitting the call (counted as a store error). */
+const SHARED_TIMEOUT_MS = 1_000;
+let shared: ReturnType<typeof sharedLimiterClient> | undefined;
+
 export function memoryStore(): LimiterStore {
+  // With --workers the primary keeps the counters (src/workers/shared-limiter.ts), so the workers
+  // together admit exactly the limit.
+  const inWorker = workerRole() !== undefined;
   return {
     display: 'memory',
-    limiter: (shape) => new RateLimiterMemory({ ...shape }),
+    limiter: (shape) =>
+      inWorker
+        ? (shared ??= sharedLimiterClient(SHARED_TIMEOUT_MS))(shape)
+        : new RateLimiterMemory({ ...shape }),
     ready: () => Promise.resolve(true),
     close: () => Promise.resolve(),
   };

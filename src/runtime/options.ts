@@ -70,6 +70,8 @@ export interface GatewayOptions {
   readonly adminPort?: number | undefined;
   /** --forward-auth: answer /.endpoints/auth (src/http/forward-auth.ts) on this listener; off when undefined. */
   readonly forwardAuth?: 'serving' | 'admin' | undefined;
+  /** --workers: metrics are kept (adminPort set) but the primary process serves the admin port. */
+  readonly adminInPrimary?: boolean;
   readonly accessLog?: boolean;
   /** Project of the Cloud Trace ids in access logs (default $GOOGLE_CLOUD_PROJECT). */
   readonly traceProject?: string | undefined;

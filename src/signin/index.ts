@@ -4,6 +4,7 @@ import { loadSigninSecrets } from './secrets.ts';
 import { createSigninRuntime, DEFAULT_SESSION_TTL_MS, type SigninRuntime } from './runtime.ts';
 import { sessionLifetime } from './lifetime.ts';
 import { openSessionStore, parseSessionStore } from './session-store.ts';
+import { workerRole } from '../workers/role.ts';
 
 export type { SigninRuntime } from './runtime.ts';
 
@@ -69,7 +70,9 @@ export async function startSignin(
     : undefined;
   if (store) log('info', 'sign-in: sessions are kept in the session store', { store: store.display, ttlS: lifetime.ttlS, idleS: lifetime.idleS });
   try {
-    return createSigninRuntime({ secrets, publicUrl: flags.publicUrl, trustedHops, lifetime, store, scheme, claimNames, ruleGroups: () => (refresh(), groups), log });
+    // With --workers, the primary makes sure one session's refresh runs in one worker at a time.
+    const refreshSharing = workerRole() ? (await import('../workers/refresh-sharing.ts')).workerRefreshSharing() : undefined;
+    return createSigninRuntime({ secrets, publicUrl: flags.publicUrl, trustedHops, lifetime, store, scheme, claimNames, ruleGroups: () => (refresh(), groups), log, refreshSharing });
   } catch (err) {
     await store?.close();
     throw err;

@@ -31,6 +31,7 @@ import type { SessionLifetime } from './lifetime.ts';
 import type { SessionStore } from './session-store.ts';
 import { cookieKeeper, storeKeeper, type SessionKeeper } from './keeper.ts';
 import { newContext } from '../context.ts';
+import type { RefreshSharing } from '../workers/refresh-sharing.ts';
 import { assignRequestId, REQUEST_ID_HEADER } from '../observability/request-id.ts';
 
 export const DEFAULT_SESSION_TTL_MS = 12 * 3600_000;
@@ -54,6 +55,8 @@ export interface SigninOptions {
   /** Groups the spec's rules name: what a cookie keeps when all of a person's groups do not fit. */
   readonly ruleGroups?: () => ReadonlySet<string>;
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /** --workers: refreshes of one session run in one worker at a time, their results shared (src/workers/refresh-sharing.ts). */
+  readonly refreshSharing?: RefreshSharing | undefined;
 }
 
 export interface SigninRuntime {
@@ -133,7 +136,7 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     const key = cur.session.rt!;
     let p = refreshes.get(key);
     if (!p) {
-      p = (async () => {
+      const local = (): Promise<{ session: Session; cookie: string } | undefined> => (async (): Promise<{ session: Session; cookie: string } | undefined> => {
         const config = await providers.get(scheme);
         const next = await refreshSession(config, cur.session, opts.claimNames?.() ?? []);
         const cookie = await keeper.renew(cur.handle, next);
@@ -148,8 +151,14 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
         }
         opts.log('warn', 'sign-in: session refresh failed; the session stays valid until it expires', { err: err.message });
         refreshes.delete(key);
+        failed = true;
         return { session: cur.session, cookie: '' };
       });
+      let failed = false;
+      const sharing = opts.refreshSharing;
+      p = sharing
+        ? (sharing.once(key, async () => ({ value: (await local()) ?? null, share: !failed })) as Promise<{ session: Session; cookie: string } | null>).then((v) => v ?? undefined)
+        : local();
       refreshes.set(key, p);
     }
     return p;
