@@ -4,6 +4,7 @@
  * listeners. Each piece lives in its own module; this file only says which
  * goes where.
  */
+import { getHeapStatistics } from 'node:v8';
 import type { CompiledService, CompileOptions } from './config/compile.ts';
 import { warnIfKeysNeededWithoutStore } from './auth/apikeys/no-store-warning.ts';
 import { ASSERTION_JWKS_PATH } from './auth/assertion.ts';
@@ -126,6 +127,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       quotaStore: first.quota ? parts.quota.store : undefined,
       backendAuth: opts.backendAuth,
       downstreamMaxConnections: downstreamMax,
+      heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20), // shows the V8 limits in force
     },
     'endpoints-gateway listening',
   );
