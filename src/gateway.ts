@@ -49,18 +49,25 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (corsError) throw new Error(corsError);
   const life = new Lifetime();
   let reloader: Reloader | undefined;
-  const parts = await createProcessParts(opts, life, { config: () => reloader!.status.current() });
-
   const docsMod = opts.docsPath !== undefined ? await import('./docs-page/docs-page.ts') : undefined;
-  const { loader, source, first: loaded, skipped } = await openSpecs(
+  // The spec is read and validated (off this thread on a cache miss) while the parts load their
+  // libraries: on two cores or more a cold start takes the longer of the two, not their sum.
+  const specsP = openSpecs(
     opts,
     {
       compile: compileOptions(opts),
       check: (c) => [...(docsMod ? docsMod.docsPathProblems(c, opts.docsPath!) : []), ...(opts.cors ? corsSpecProblems(c) : [])],
-      prepare: parts.validation?.prepare,
+      prepare: opts.validate === 'report' || opts.validate === 'enforce' ? async (service, file) => (await partsP).validation?.prepare(service, file) : undefined,
     },
     log,
   );
+  const partsP = createProcessParts(opts, life, { config: () => reloader!.status.current() });
+  // A part's failure is reported before the spec's, as when they loaded one after the other.
+  const [partsDone, specsDone] = await Promise.allSettled([partsP, specsP]);
+  if (partsDone.status === 'rejected') throw partsDone.reason;
+  if (specsDone.status === 'rejected') throw specsDone.reason;
+  const parts = partsDone.value;
+  const { loader, source, first: loaded, skipped } = specsDone.value;
   reloader = createReloader({
     first: buildSnapshot(loaded, await parts.quotaFor(loaded.service.config, undefined)),
     source,
