@@ -152,6 +152,8 @@ export interface StartOptions {
   env?: Readonly<Record<string, string>>;
   /** How the gateway is started: through the bin's shebang (default) or as `node dist/cli.js`. */
   launch?: 'bin' | 'node';
+  /** Another build's dist/cli.js, for before/after comparisons (default: this checkout's). */
+  cli?: string;
   timeoutMs?: number;
 }
 
@@ -171,7 +173,8 @@ export async function startToFirst200(spec: string, up: Upstreams, path: string,
   const cmd = gatewayCommand(spec, up, { admin: false });
   const env = { ...process.env, ...cmd.env, ...o.env };
   // `bin` runs dist/cli.js through its shebang (npm's bin); `node` runs `node dist/cli.js` as the README shows it.
-  const [file, args] = o.launch === 'node' ? [process.execPath, [CLI, ...cmd.args]] : [CLI, cmd.args];
+  const cli = o.cli ?? CLI;
+  const [file, args] = o.launch === 'node' ? [process.execPath, [cli, ...cmd.args]] : [cli, cmd.args];
   const t0 = performance.now();
   const child = spawn(file, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
