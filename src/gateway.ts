@@ -50,18 +50,24 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const life = new Lifetime();
   let reloader: Reloader | undefined;
   const docsMod = opts.docsPath !== undefined ? await import('./docs-page/docs-page.ts') : undefined;
-  // The spec is read and validated (off this thread on a cache miss) while the parts load their
-  // libraries: on two cores or more a cold start takes the longer of the two, not their sum.
+  // A spec the validated-spec cache lacks is validated in a worker while the parts load their
+  // libraries here (a cold start then takes the longer of the two, not their sum): the parts wait
+  // until that worker is started, since loading them holds this thread for hundreds of ms.
+  let validating!: () => void;
+  const offThread = new Promise<void>((resolve) => (validating = resolve));
   const specsP = openSpecs(
     opts,
     {
       compile: compileOptions(opts),
       check: (c) => [...(docsMod ? docsMod.docsPathProblems(c, opts.docsPath!) : []), ...(opts.cors ? corsSpecProblems(c) : [])],
-      prepare: opts.validate === 'report' || opts.validate === 'enforce' ? async (service, file) => (await partsP).validation?.prepare(service, file) : undefined,
+      // --validate's contract needs the parts: the spec is loaded by then, so they may start.
+      prepare: opts.validate === 'report' || opts.validate === 'enforce' ? async (service, file) => (validating(), (await partsP).validation?.prepare(service, file)) : undefined,
+      onValidating: validating,
     },
     log,
   );
-  const partsP = createProcessParts(opts, life, { config: () => reloader!.status.current() });
+  void specsP.finally(validating).catch(() => {}); // loaded or refused without a worker: start the parts anyway
+  const partsP = offThread.then(() => createProcessParts(opts, life, { config: () => reloader!.status.current() }));
   // A part's failure is reported before the spec's, as when they loaded one after the other.
   const [partsDone, specsDone] = await Promise.allSettled([partsP, specsP]);
   if (partsDone.status === 'rejected') throw partsDone.reason;
