@@ -21,11 +21,13 @@ FROM node:24-bookworm-slim
 # file system, mount a writable volume at /app/.cache (deploy/kubernetes/ mounts
 # an emptyDir); otherwise the gateway logs one "cache folder not writable" line
 # and starts without them.
-# V8's heap limits, the same as dist/cli.js's shebang sets (which `node dist/cli.js`
-# bypasses): without them V8 sizes its young generation and old-space growth to
-# the host, and RSS after load passes 400 MiB where Cloud Run gives 512 MiB. Caps
-# of 8 MiB per semi-space and 128 MiB old space keep it under 200 MiB at no cost
-# in throughput (npm run bench; bench/memory.ts). Setting NODE_OPTIONS replaces them.
+# V8's heap limits, the same as dist/cli.js's shebang sets: without them V8 sizes
+# its young generation and old-space growth to the host, and RSS after load passes
+# 400 MiB where Cloud Run gives 512 MiB. Caps of 8 MiB per semi-space and 128 MiB
+# old space keep it under 200 MiB at no cost in throughput (npm run bench;
+# bench/memory.ts). Here node starts with them at once; an operator's NODE_OPTIONS
+# that lack one make the CLI restart itself in place with it added (their own
+# limits, when they give one, are kept).
 ENV NODE_ENV=production \
     NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=128" \
     PORT=8080 \

@@ -5,6 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import path from 'node:path';
 import { backendRole, findNginx, nginxVersion, proxyRole, startNginx } from './nginx.ts';
+import { cpuSnapshot } from './cpu.ts';
 import { CLI, REPO } from './paths.ts';
 import { benchServerPort, getStatus, listeningPortPoll, spawnServer, type Proc } from './procs.ts';
 
@@ -146,16 +147,36 @@ function startGatewayWith(name: string, harness: string[], spec: string, up: Ups
   });
 }
 
+export interface StartOptions {
+  /** Added to the gateway's environment (ENDPOINTS_CACHE_DIR, NODE_COMPILE_CACHE: where the caches are). */
+  env?: Readonly<Record<string, string>>;
+  /** How the gateway is started: through the bin's shebang (default) or as `node dist/cli.js`. */
+  launch?: 'bin' | 'node';
+  /** Another build's dist/cli.js, for before/after comparisons (default: this checkout's). */
+  cli?: string;
+  timeoutMs?: number;
+}
+
 /**
  * Milliseconds from spawning a gateway to its first 200 on `path` (a key-protected route with a valid
  * key): the cold key lookup and ID-token fetch are part of it, as they are for a real first caller.
  * The gateway binds port 0 and has no admin listener, so the one listening socket it opens (read from
  * /proc, which sees it at once, where the log line can wait for the logger's next flush) is its port.
  */
-export async function timeToFirst200(spec: string, up: Upstreams, path: string, timeoutMs = 30_000): Promise<number> {
+export async function timeToFirst200(spec: string, up: Upstreams, path: string, o: StartOptions = {}): Promise<number> {
+  return (await startToFirst200(spec, up, path, o)).ms;
+}
+
+/** As timeToFirst200, with the CPU the gateway's process tree used up to that 200 (stays comparable on a busy machine). */
+export async function startToFirst200(spec: string, up: Upstreams, path: string, o: StartOptions = {}): Promise<{ ms: number; cpuMs: number }> {
+  const timeoutMs = o.timeoutMs ?? 30_000;
   const cmd = gatewayCommand(spec, up, { admin: false });
+  const env = { ...process.env, ...cmd.env, ...o.env };
+  // `bin` runs dist/cli.js through its shebang (npm's bin); `node` runs `node dist/cli.js` as the README shows it.
+  const cli = o.cli ?? CLI;
+  const [file, args] = o.launch === 'node' ? [process.execPath, [cli, ...cmd.args]] : [cli, cmd.args];
   const t0 = performance.now();
-  const child = spawn(CLI, cmd.args, { env: { ...process.env, ...cmd.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(file, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (c: string) => (err = (err + c).slice(-8_192)));
@@ -182,7 +203,11 @@ export async function timeToFirst200(spec: string, up: Upstreams, path: string, 
     const url = `http://127.0.0.1:${port}${path}`;
     for (;;) {
       const status = await getStatus(url, 5_000);
-      if (status === 200) return performance.now() - t0;
+      if (status === 200) {
+        const ms = performance.now() - t0;
+        const cpu = (await cpuSnapshot([child.pid!])).get(child.pid!);
+        return { ms, cpuMs: (cpu?.seconds ?? NaN) * 1_000 };
+      }
       const e = late(`200 from ${path} (last status ${status})`);
       if (e) throw e;
       await pause();

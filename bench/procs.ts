@@ -259,6 +259,17 @@ export async function readTreeRss(root: number): Promise<number | undefined> {
   return pids.length === 0 ? undefined : rss.reduce((t, r) => t + (r?.rss ?? 0), 0);
 }
 
+/** RSS of each process of a server's tree (a gateway's primary and each worker), root first. */
+export async function readRssByProcess(root: number): Promise<{ pid: number; rss: number; peak: number }[]> {
+  const pids = await treePids(root);
+  const out: { pid: number; rss: number; peak: number }[] = [];
+  for (const pid of pids) {
+    const r = await readRss(pid);
+    if (r) out.push({ pid, ...r });
+  }
+  return out;
+}
+
 /** What runs as `pid`: its executable and command line, so the RSS read is known to be the gateway's own node process, not a wrapper. */
 export async function processInfo(pid: number): Promise<{ exe: string; argv: string[] } | undefined> {
   try {

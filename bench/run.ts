@@ -20,7 +20,6 @@ import {
   sideBySideCases,
   startGateway,
   startBackend,
-  timeToFirst200,
   type CaseContext,
   type CaseDef,
   type GatewayProc,
@@ -32,7 +31,8 @@ import { INSPECT_ANY_PORT, openHeapProbe, type HeapProbe } from './heap.ts';
 import { MAIN_KEY, manyKey, rotatingKeys, rotatingKeysForWrk, WARM_KEYS, warmKey, withKey } from './keys.ts';
 import { describeMachine, machineLine } from './machine.ts';
 import { measuredLoad, type Measured } from './measure.ts';
-import { getStatus, getText, processInfo, readRss, readTreeRss, type Proc } from './procs.ts';
+import { getStatus, getText, processInfo, readRss, readRssByProcess, readTreeRss, type Proc } from './procs.ts';
+import { coldAndWarmStarts, fmtSpread } from './start.ts';
 import { fmtCpu, fmtMiB, fmtMs, fmtP99, fmtRps, fmtX, markdownTable, spread, verdict, type Row, type Spread, type Target } from './report.ts';
 import { settingsFrom } from './settings.ts';
 import { writeSpec } from './spec.ts';
@@ -217,6 +217,10 @@ async function main(): Promise<number> {
     const rssLoad = check('rss load', await measuredLoad({ ...load(rssGw, s.durationS), path: rotatingKeysForWrk(s.keys) }, rssGw.pid, backend.pid));
     const rssLoadLookups = apikeysCalls() - ak0;
     const rssAfter = await readRss(rssGw.pid);
+    // Every process of the gateway (with workers: the primary and each worker), each held to the target.
+    const rssByProcess = await readRssByProcess(rssGw.pid);
+    const rssTree = rssByProcess.reduce((t, p) => t + p.rss, 0);
+    const rssMaxProcess = rssByProcess.length > 0 ? Math.max(...rssByProcess.map((p) => p.rss)) : NaN;
     const heapAfter = heapProbe ? await heapProbe.liveHeapBytes() : undefined;
     heapProbe?.close();
     const heapPerKey = heapBefore !== undefined && heapAfter !== undefined ? (heapAfter - heapBefore) / s.keys : NaN;
@@ -225,12 +229,14 @@ async function main(): Promise<number> {
     if (rssAfter === undefined) problems.push('could not read /proc/<pid>/status for the RSS case');
     log(`RSS: ${rssAfter ? fmtMiB(rssAfter.rss) : '?'} after load (${rssLoad.requests} requests, ${rssLoadLookups} API Keys calls during it); live heap ${heapBefore !== undefined ? fmtMiB(heapBefore) : '?'} → ${heapAfter !== undefined ? fmtMiB(heapAfter) : '?'}, ${heapPerKey.toFixed(0)} B per key`);
 
-    // --- Start to first 200 with a larger spec. ---
-    const startMs: number[] = [];
-    for (let i = 0; i < s.starts; i++) {
-      startMs.push(await timeToFirst200(ctx.specOf(s.startSpecSize), up, path0));
-      log(`start to first 200 #${i + 1}: ${startMs[i]!.toFixed(0)} ms`);
-    }
+    // --- Start to first 200 with a larger spec: cold caches (validated spec, bytecode) and warm, alternated. ---
+    const starts = await coldAndWarmStarts({
+      spec: ctx.specOf(s.startSpecSize),
+      up,
+      tmp: await mkdtemp(path.join(tmp, 'starts-')),
+      starts: s.starts,
+      onStart: (kind, t) => log(`start to first 200, ${kind} caches: ${t.ms.toFixed(0)} ms (CPU ${t.cpuMs.toFixed(0)} ms)`),
+    });
 
     // --- Summaries, targets, table. ---
     const by = (id: string, f: (x: Sample) => number) => samples.filter((x) => x.case === id).map(f);
@@ -256,16 +262,18 @@ async function main(): Promise<number> {
     const opsRatio = paired(largestId, mainId, 'rps');
     const judge = (ok: boolean) => (s.smoke ? null : ok);
     const per10k = (calls: number, reqs: number) => (reqs > 0 ? (calls * 10_000) / reqs : NaN);
-    const startMedian = median(startMs);
+    const coldMedian = median(starts.cold.map((t) => t.ms));
+    const warmMedian = median(starts.warm.map((t) => t.ms));
     const targets: Record<string, Target> = {
       gwRps: { id: 'vs baseline', text: '≥ 1.6× baseline req/s', measured: gwVsBase, pass: judge(gwVsBase >= 1.6) },
       gwFloor: { id: 'vs floor', text: '≥ 0.7× floor req/s', measured: gwVsFloor, pass: judge(gwVsFloor >= 0.7) },
       gwP99: { id: 'p99', text: '≤ 1.5× floor p99', measured: gwP99VsFloor, pass: judge(gwP99VsFloor <= 1.5) },
       gwCpu: { id: 'CPU', text: '≤ 1.2× floor CPU/req', measured: gwCpuVsFloor, pass: judge(gwCpuVsFloor <= 1.2) },
       ops: { id: 'ops', text: `≥ 0.95× the ${s.specSizes[0]}-op req/s`, measured: opsRatio, pass: judge(opsRatio >= 0.95) },
-      rss: { id: 'rss', text: '≤ 200 MiB', measured: rssAfter?.rss ?? NaN, pass: judge((rssAfter?.rss ?? Infinity) <= 200 * 2 ** 20) },
+      rss: { id: 'rss', text: '≤ 200 MiB per process', measured: rssMaxProcess, pass: judge(rssMaxProcess <= 200 * 2 ** 20) },
       heapPerKey: { id: 'heap/key', text: '≤ 1 KiB', measured: heapPerKey, pass: judge(heapPerKey <= 1024) },
-      start: { id: 'start', text: '≤ 500 ms', measured: startMedian, pass: judge(startMedian <= 500) },
+      start: { id: 'start', text: '≤ 300 ms cold', measured: coldMedian, pass: judge(coldMedian <= 300) },
+      startWarm: { id: 'start warm', text: '< cold', measured: warmMedian, pass: judge(warmMedian < coldMedian) },
       apikeys: { id: 'apikeys', text: '0', measured: per10k(upstream.apikeysCalls, upstream.requests), pass: judge(upstream.apikeysCalls === 0) },
       metadata: { id: 'metadata', text: '0', measured: per10k(upstream.metadataCalls, upstream.requests), pass: judge(upstream.metadataCalls === 0) },
     };
@@ -297,6 +305,7 @@ async function main(): Promise<number> {
       p99: '',
       cpu: fmtCpu(spread([rssLoad.cpuUsPerReq])),
       ratio:
+        (rssByProcess.length > 1 ? `${rssByProcess.length} processes, ${fmtMiB(rssTree)} in all, largest ${fmtMiB(rssMaxProcess)}; ` : '') +
         `peak ${rssAfter ? fmtMiB(rssAfter.peak) : '?'}; ${rssAtStart ? fmtMiB(rssAtStart.rss) : '?'} at start; ` +
         `baseline ${rssOf(BASELINE)}, floor ${rssOf(FLOOR)}` +
         (has(NGINX) ? `, nginx ${rssOf(NGINX)}` : '') +
@@ -313,15 +322,20 @@ async function main(): Promise<number> {
       target: targets.heapPerKey!.text,
       result: verdict([targets.heapPerKey!]),
     });
-    rows.push({
-      measurement: `start → first 200, ${s.startSpecSize.toLocaleString('en-US')}-op spec`,
-      median: `${fmtMs(startMedian)} ms` + (startMs.length > 1 ? ` (${fmtMs(Math.min(...startMs))}–${fmtMs(Math.max(...startMs))})` : ''),
-      p99: '',
-      cpu: '',
-      ratio: `median of ${startMs.length} starts`,
-      target: targets.start!.text,
-      result: verdict([targets.start!]),
-    });
+    for (const [kind, timed, target] of [
+      ['cold', starts.cold, targets.start!],
+      ['warm', starts.warm, targets.startWarm!],
+    ] as const) {
+      rows.push({
+        measurement: `start → first 200, ${s.startSpecSize.toLocaleString('en-US')}-op spec, ${kind} caches`,
+        median: fmtSpread(timed.map((t) => t.ms)),
+        p99: '',
+        cpu: `${fmtSpread(timed.map((t) => t.cpuMs))} CPU`,
+        ratio: `median of ${timed.length} starts` + (kind === 'cold' ? ': empty validated-spec and bytecode caches' : ': both caches filled by an earlier start'),
+        target: target.text,
+        result: verdict([target]),
+      });
+    }
     for (const [key, name, during] of [
       ['apikeys', 'API Keys', roundsUpstream.apikeysCalls],
       ['metadata', 'metadata', roundsUpstream.metadataCalls],
@@ -367,6 +381,8 @@ async function main(): Promise<number> {
           process: rssProcess,
           atStart: rssAtStart,
           afterLoad: rssAfter,
+          afterLoadByProcess: rssByProcess,
+          afterLoadTree: rssTree,
           keys: s.keys,
           loadRequests: rssLoad.requests,
           loadRps: rssLoad.rps,
@@ -377,7 +393,7 @@ async function main(): Promise<number> {
         heap: { beforeKeysBytes: heapBefore, afterKeysBytes: heapAfter, perKeyBytes: heapPerKey },
         nginx,
         missingCases: Object.fromEntries(missing),
-        startToFirst200Ms: { samples: startMs, median: startMedian, specOperations: s.startSpecSize },
+        startToFirst200: { cold: starts.cold, warm: starts.warm, coldMedianMs: coldMedian, warmMedianMs: warmMedian, specOperations: s.startSpecSize },
         upstreamCalls: { warm: upstream, duringRounds: roundsUpstream },
         metricsScrape,
         samples,

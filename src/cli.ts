@@ -1,4 +1,6 @@
 #!/usr/bin/env -S NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=128 ${NODE_OPTIONS}" node
+// First: a start without the gateway's V8 limits replaces itself with one that has them, before anything else runs.
+import './runtime/v8-limits.ts';
 import { enableCompileCache } from 'node:module';
 import { Command } from 'commander';
 import { gatewayVersion } from './gateway-version.ts';

@@ -4,6 +4,7 @@
  * listeners. Each piece lives in its own module; this file only says which
  * goes where.
  */
+import { getHeapStatistics } from 'node:v8';
 import type { CompiledService } from './config/compile.ts';
 import { ASSERTION_JWKS_PATH } from './auth/assertion.ts';
 import { createCorsPreset } from './cors/preset.ts';
@@ -17,7 +18,7 @@ import { Lifetime } from './runtime/lifetime.ts';
 import { createProcessParts } from './runtime/parts.ts';
 import { createReadiness } from './runtime/readiness.ts';
 import type { GatewayOptions } from './runtime/options.ts';
-import { startServices, unionOf, type Services } from './services/services.ts';
+import { openServices, startServices, unionOf, type Services } from './services/services.ts';
 import { unknownHostUnit } from './services/dispatch.ts';
 
 export type { GatewayOptions } from './runtime/options.ts';
@@ -51,7 +52,23 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (opts.forwardAuth === 'admin' && opts.adminInPrimary) throw new Error('--forward-auth admin is not available with --workers above 1 (the primary process serves the admin port): use --forward-auth serving');
   const life = new Lifetime();
   let services: Services | undefined;
-  const parts = await createProcessParts(opts, life, { config: () => configInfo(services!) });
+  // A spec the validated-spec cache lacks is validated in a worker while the parts load their
+  // libraries here (a cold start then takes the longer of the two, not their sum): the parts wait
+  // until that worker is started, since loading them holds this thread for hundreds of ms.
+  let validating!: () => void;
+  const offThread = new Promise<void>((resolve) => (validating = resolve));
+  const openedP = openServices(opts, {
+    // --validate's contract needs the parts: the spec is loaded by then, so they may start.
+    prepare: opts.validate === 'report' || opts.validate === 'enforce' ? async (service, file) => (validating(), (await partsP).validation?.prepare(service, file)) : undefined,
+    onValidating: validating,
+  });
+  void openedP.finally(validating).catch(() => {}); // loaded or refused without a worker: start the parts anyway
+  const partsP = offThread.then(() => createProcessParts(opts, life, { config: () => configInfo(services!) }));
+  // A part's failure is reported before a spec's, as when they loaded one after the other.
+  const [partsDone, openedDone] = await Promise.allSettled([partsP, openedP]);
+  if (partsDone.status === 'rejected') throw partsDone.reason;
+  if (openedDone.status === 'rejected') throw openedDone.reason;
+  const parts = partsDone.value;
 
   const readiness = createReadiness({ tokens: parts.tokens, jwt: parts.jwt, localJwks: parts.localJwks, fetchAhead: opts.backendAuth !== 'none', log });
   life.add('readiness', () => readiness.close());
@@ -62,7 +79,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let forwardAuth: ForwardAuth | undefined;
   const forwardAuthRoute =
     opts.forwardAuth === 'serving' ? { matches: isForwardAuthPath, answer: (...a: Parameters<ForwardAuth['answer']>) => forwardAuth!.answer(...a) } : undefined;
-  services = await startServices(opts, { parts, life, cors, ready: readiness.check, forwardAuthRoute });
+  services = await startServices(opts, { parts, life, cors, ready: readiness.check, forwardAuthRoute }, openedDone.value);
   const all = services;
   const current = all.list[0]!.current;
   for (const s of all.list) {
@@ -111,6 +128,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       backendAuth: opts.backendAuth,
       downstreamMaxConnections: downstreamMax,
       tracing: parts.tracing?.destination ?? 'off',
+      heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20), // shows the V8 limits in force
       ...(opts.tls?.certPath !== undefined || opts.tls?.selfSigned ? { tls: true, clientCertificates: opts.tls.clientRootCertFile !== undefined } : {}),
       ...(opts.h2c ? { h2c: true } : {}),
     },

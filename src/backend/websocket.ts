@@ -1,7 +1,6 @@
 import { STATUS_CODES, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createProxyMiddleware, proxyEventsPlugin } from 'http-proxy-middleware';
 import { newContext, type RequestContext } from '../context.ts';
 import { Errors, GatewayError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -124,6 +123,9 @@ function endSoon(sock: Duplex): void {
   setTimeout(() => sock.destroy(), LINGER_MS).unref();
 }
 
+type HpmModule = typeof import('http-proxy-middleware');
+type HpmProxy = ReturnType<HpmModule['createProxyMiddleware']>;
+
 export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
   const live = new Set<Tunnel>();
   const byReq = new WeakMap<IncomingMessage, Tunnel>();
@@ -198,7 +200,11 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     t.proxyReq?.destroy();
   }
 
-  const hpm = createProxyMiddleware<IncomingMessage>({
+  // The proxy library loads at the first upgrade, not at start: most APIs never see one, and
+  // it is among the costliest modules to load (while it loads, the chain checks the upgrade).
+  let hpm: Promise<HpmProxy> | undefined;
+  const proxy = (): Promise<HpmProxy> => (hpm ??= import('http-proxy-middleware').then(makeProxy));
+  const makeProxy = ({ createProxyMiddleware, proxyEventsPlugin }: HpmModule): HpmProxy => createProxyMiddleware<IncomingMessage>({
     router: (req) => {
       const origin = req.gw!.rule!.origin;
       let url = targets.get(origin);
@@ -263,7 +269,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     },
   });
 
-  function tunnel(t: Tunnel, head: Buffer): void {
+  function tunnel(t: Tunnel, head: Buffer, hpm: HpmProxy): void {
     const ctx = t.ctx;
     if (opts.slots !== undefined) {
       t.slot = opts.slots.acquireTunnel(ctx.rule!);
@@ -305,14 +311,14 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
       opts.logger?.warn({ open: live.size - 1, maxOpen }, 'WebSocket refused: the WebSocket share of --downstream-max-connections is taken');
       return refuse(t, TOO_MANY);
     }
-    opts.run(req, ctx).then(
-      (err) => {
+    Promise.all([opts.run(req, ctx), proxy()]).then(
+      ([err, hpm]) => {
         if (t.done) return;
         if (err !== undefined) return refuse(t, err);
         // X-HTTP-Method-Override may have changed the method.
         if (req.method !== 'GET') return refuse(t, NOT_GET);
         if (closed) return void socket.destroy();
-        tunnel(t, head);
+        tunnel(t, head, hpm);
       },
       (err: unknown) => {
         // The operation, not the URL: a query may carry an API key.

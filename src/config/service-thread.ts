@@ -22,6 +22,8 @@ export interface OffThreadOptions {
    * stall the requests being served.
    */
   readonly cacheHitsHere?: boolean;
+  /** Called once the worker is started: a start then loads its other parts on this thread meanwhile. */
+  readonly onWorkerStarted?: (() => void) | undefined;
 }
 
 /**
@@ -35,7 +37,7 @@ export async function loadServiceOffThread(
   file: string,
   opts: CompileOptions = {},
   cache?: SpecCache,
-  { budgetMs = DEFAULT_LOAD_BUDGET_MS, cacheHitsHere = false }: OffThreadOptions = {},
+  { budgetMs = DEFAULT_LOAD_BUDGET_MS, cacheHitsHere = false, onWorkerStarted }: OffThreadOptions = {},
 ): Promise<LoadedService> {
   if (cacheHitsHere) {
     const hit = await loadCachedService(file, opts, cache);
@@ -50,6 +52,7 @@ export async function loadServiceOffThread(
       stdout: false,
       stderr: false,
     });
+    onWorkerStarted?.();
     let settled = false;
     const settle = (f: () => void) => {
       if (settled) return;

@@ -27,6 +27,8 @@ export interface SpecLoaderParts {
   readonly prepare: ((service: LoadedSpec['service'], file: string) => Promise<void>) | undefined;
   /** A start skipped this invalid version for an older one. */
   readonly onSkip: (refused: RefusedVersion) => void;
+  /** A start's spec is being validated in a worker (a validated-spec cache miss). */
+  readonly onValidating?: (() => void) | undefined;
 }
 
 export interface SpecLoader {
@@ -49,7 +51,7 @@ export function createSpecLoader(p: SpecLoaderParts): SpecLoader {
         ];
   return {
     async load(starting) {
-      const v = await loadVersion(p.source, starting, (file) => loadServiceOffThread(file, p.compile, p.cache, { cacheHitsHere: starting }), {
+      const v = await loadVersion(p.source, starting, (file) => loadServiceOffThread(file, p.compile, p.cache, { cacheHitsHere: starting, onWorkerStarted: starting ? p.onValidating : undefined }), {
         check: (c) => [...p.check(c), ...signinChange(c)],
         onSkip: p.onSkip,
       });
@@ -72,7 +74,7 @@ export interface OpenedSpecs {
 /** Opens --spec (a file or a folder of versions) with its validated-spec cache and loads the version to start with. */
 export async function openSpecs(
   o: { readonly specFile: string; readonly configId?: string | undefined; readonly specCacheDir?: string | undefined },
-  p: Pick<SpecLoaderParts, 'compile' | 'check' | 'prepare'>,
+  p: Pick<SpecLoaderParts, 'compile' | 'check' | 'prepare' | 'onValidating'>,
   log: Logger,
 ): Promise<OpenedSpecs> {
   const cacheDir = o.specCacheDir === undefined ? defaultCacheDir(process.env) : o.specCacheDir || undefined;

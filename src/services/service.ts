@@ -16,7 +16,7 @@ import { createFrontDoor, type FrontDoorParts, type LocalRoute } from '../http/f
 import type { Lifetime } from '../runtime/lifetime.ts';
 import type { ProcessParts } from '../runtime/parts.ts';
 import type { GatewayOptions } from '../runtime/options.ts';
-import { openSpecs } from '../runtime/spec-loader.ts';
+import { openSpecs, type OpenedSpecs, type SpecLoaderParts } from '../runtime/spec-loader.ts';
 import { createReloader, type Reloader } from '../runtime/reloader.ts';
 import { buildSnapshot, type LoadedSpec, type Snapshot } from '../runtime/snapshot.ts';
 
@@ -52,27 +52,50 @@ function compileOptions(opts: GatewayOptions): CompileOptions {
   };
 }
 
-/** Loads the spec (throws SpecError before anything listens) and assembles what serves it. */
-export async function startService(specFile: string, opts: GatewayOptions, s: ServiceShared): Promise<Service> {
-  const { parts, life } = s;
-  const log = opts.logger;
+/** One --spec opened: its first config loaded (or refused: SpecError), its loader kept for reloads. */
+export interface OpenedService {
+  readonly specs: OpenedSpecs;
+  readonly docsMod: typeof import('../docs-page/docs-page.ts') | undefined;
+}
+
+export interface OpenParts {
+  /** Several services: a reload may not move this one to other hosts. */
+  readonly labelled: boolean;
+  /** --validate: prepares a config's traffic contract (needs the process parts). */
+  readonly prepare: SpecLoaderParts['prepare'];
+  /** Called when a worker starts validating the spec (the validated-spec cache lacked it). */
+  readonly onValidating?: (() => void) | undefined;
+}
+
+/** Loads the spec (throws SpecError before anything listens); needs nothing of the process parts but --validate's prepare. */
+export async function openService(specFile: string, opts: GatewayOptions, o: OpenParts): Promise<OpenedService> {
   const docsMod = opts.docsPath !== undefined ? await import('../docs-page/docs-page.ts') : undefined;
   // With several services, the host table is built at start: a reload may not move a service to other hosts.
   let namesAtStart: string | undefined;
   const namesChange = (c: ServiceConfig): SpecProblem[] =>
-    !s.labelled || namesAtStart === undefined || (c.hostNames ?? []).join(',') === namesAtStart
+    !o.labelled || namesAtStart === undefined || (c.hostNames ?? []).join(',') === namesAtStart
       ? []
       : [{ where: 'host', message: `changes the hosts this service is chosen for (host, x-google-endpoints: ${namesAtStart} before), which take effect only at start: restart the gateway to serve this spec` }];
-  const { loader, source, first: loaded, skipped } = await openSpecs(
+  const specs = await openSpecs(
     { ...opts, specFile },
     {
       compile: compileOptions(opts),
       check: (c) => [...(docsMod ? docsMod.docsPathProblems(c, opts.docsPath!) : []), ...(opts.cors ? corsSpecProblems(c) : []), ...namesChange(c)],
-      prepare: parts.validation?.prepare,
+      prepare: o.prepare,
+      onValidating: o.onValidating,
     },
-    log,
+    opts.logger,
   );
-  namesAtStart = (loaded.service.config.hostNames ?? []).join(',');
+  namesAtStart = (specs.first.service.config.hostNames ?? []).join(',');
+  return { specs, docsMod };
+}
+
+/** Assembles what serves an opened spec: its snapshot and reloader, sign-in, docs page, chain and front door. */
+export async function startService(opened: OpenedService, opts: GatewayOptions, s: ServiceShared): Promise<Service> {
+  const { parts, life } = s;
+  const log = opts.logger;
+  const { docsMod } = opened;
+  const { loader, source, first: loaded, skipped } = opened.specs;
   const build = async (next: LoadedSpec, previous: Snapshot | undefined): Promise<Snapshot> => {
     const snap = buildSnapshot(next, await parts.quotaFor(next.service.config, previous?.quota));
     return s.labelled ? Object.freeze({ ...snap, serviceLabel: next.service.config.serviceName }) : snap;

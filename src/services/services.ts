@@ -9,7 +9,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ServiceConfig } from '../config/types.ts';
 import type { GatewayOptions } from '../runtime/options.ts';
-import { startService, type Service, type ServiceShared } from './service.ts';
+import { openService, startService, type OpenedService, type OpenParts, type Service, type ServiceShared } from './service.ts';
 import { buildHostTable, normalizeHost, type HostTable } from './host-table.ts';
 import { createHostReader } from './request-host.ts';
 import { namesOf, sameServiceTwice } from './several-check.ts';
@@ -43,14 +43,21 @@ export function specsOf(opts: GatewayOptions): readonly string[] {
   return opts.specFiles && opts.specFiles.length > 0 ? opts.specFiles : [opts.specFile];
 }
 
-export async function startServices(opts: GatewayOptions, shared: Omit<ServiceShared, 'labelled'>): Promise<Services> {
+/** Opens every --spec, one at a time: each load compiles off-thread and reports its own file's problems. */
+export async function openServices(opts: GatewayOptions, o: Omit<OpenParts, 'labelled'>): Promise<OpenedService[]> {
   const specs = specsOf(opts);
   const problem = severalSpecsError(opts, specs);
   if (problem) throw new Error(problem);
-  const labelled = specs.length > 1;
+  const opened: OpenedService[] = [];
+  for (const spec of specs) opened.push(await openService(spec, opts, { ...o, labelled: specs.length > 1 }));
+  return opened;
+}
+
+/** Assembles the opened specs into the services served, and the host table that chooses between several. */
+export async function startServices(opts: GatewayOptions, shared: Omit<ServiceShared, 'labelled'>, opened: readonly OpenedService[]): Promise<Services> {
+  const labelled = opened.length > 1;
   const list: Service[] = [];
-  // One at a time: each load compiles off-thread and reports its own file's problems.
-  for (const spec of specs) list.push(await startService(spec, opts, { ...shared, labelled }));
+  for (const o of opened) list.push(await startService(o, opts, { ...shared, labelled }));
   const configs = () => list.map((s) => s.current().config);
   if (!labelled) {
     const only = list[0]!;
