@@ -234,3 +234,22 @@ export function withForwardAuth(
     else handler(req, res);
   };
 }
+
+/**
+ * Forward-auth as `serve` wires it: the route every front door of the serving port answers
+ * (--forward-auth serving) exists before the services do, and the checker, which picks the service
+ * of the original host, is bound once they exist; on the admin listener it wraps the admin handler.
+ */
+export function forwardAuthWiring(place: ForwardAuthPlace | undefined) {
+  let bound: ForwardAuth | undefined;
+  const route = place === 'serving' ? { matches: isForwardAuthPath, answer: (...a: Parameters<ForwardAuth['answer']>) => bound!.answer(...a) } : undefined;
+  return {
+    route,
+    bind(p: Omit<ForwardAuthParts, 'place'>): void {
+      if (place !== undefined) bound = createForwardAuth({ ...p, place });
+    },
+    admin(handler: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void {
+      return withForwardAuth(handler, place === 'admin' ? bound : undefined);
+    },
+  };
+}
