@@ -197,7 +197,10 @@ function idTokens(): (audience: string) => Promise<string> {
   let source: Promise<SharedIdTokenSource> | undefined;
   return async (audience) => {
     source ??= import('../backend/id-tokens.ts').then((m) => m.createGoogleIdTokenSource());
-    return (await source).fresh(audience);
+    // The asking worker's source says which audience failed: hand it the cause alone.
+    return (await source).fresh(audience).catch((e: Error) => {
+      throw e.cause instanceof Error ? e.cause : e;
+    });
   };
 }
 

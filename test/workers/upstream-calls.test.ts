@@ -62,10 +62,11 @@ interface Setup {
   close(): Promise<void>;
 }
 
-async function start(workers: number, extra: string[] = []): Promise<Setup> {
+async function start(workers: number, extra: string[] = [], tokenLifetimeS?: number): Promise<Setup> {
   const keys = await startApiKeysEmulator();
   keys.addKey({ keyString: KEY, project: '4242' });
   const meta = await startMetadataEmulator();
+  if (tokenLifetimeS !== undefined) meta.setTokenLifetimeSeconds(tokenLifetimeS);
   const backends = { a: await startTestBackend(), b: await startTestBackend(), c: await startTestBackend() };
   const file = path.join(dir, `spec-${workers}.yaml`);
   await writeFile(
@@ -159,15 +160,18 @@ for (const workers of [1, 2]) {
       }
     });
 
-    test('a key refresh after --key-refresh: one more lookupKey for all workers', async () => {
-      // Long enough that the warm-up (a second or two) and the refresh round each end well within one interval on a loaded machine.
-      const s = await start(workers, ['--key-refresh', '10s']);
+    test('refreshes (--key-refresh, ID tokens at half their life): one more call each for all workers', async () => {
+      // Long enough that the warm-up (a second or two) and the refresh round each end well within one interval on a
+      // loaded machine. ID tokens of 20 s are refreshed after about 10 s.
+      const s = await start(workers, ['--key-refresh', '10s'], 20);
       try {
         const user = await userToken(s.meta);
         await spread(s, user, 4);
         assert.equal(s.keys.counts.lookupKey, 1);
         const verdicts = await metric(s.adminUrl, 'endpoints_gateway_apikeys_calls_total');
         assert.equal(verdicts, workers, 'each worker fetched its verdict once (from the primary when there are workers)');
+        const tokens = await metric(s.adminUrl, 'endpoints_gateway_id_token_fetches_total');
+        assert.equal(tokens, 3 * workers, 'each worker fetched a token per audience once');
         // Every worker's verdict is now older than the refresh interval: the next call on each refreshes it in the background.
         for (const end = Date.now() + 60_000; (await metric(s.adminUrl, 'endpoints_gateway_apikeys_calls_total')) === verdicts; ) {
           assert.ok(Date.now() < end, 'no background refresh within 60 s');
@@ -178,6 +182,8 @@ for (const workers of [1, 2]) {
         await waitFor(async () => (await metric(s.adminUrl, 'endpoints_gateway_apikeys_calls_total')) === 2 * workers, 'every worker refreshed');
         assert.equal(s.keys.counts.lookupKey, 2, 'one lookupKey for the refresh of all workers');
         assert.equal(s.keys.counts.getKey, 2);
+        await waitFor(async () => (await metric(s.adminUrl, 'endpoints_gateway_id_token_fetches_total')) === 2 * tokens, 'every worker refreshed its ID tokens');
+        for (const b of [s.backends.a, s.backends.b, s.backends.c]) assert.equal(s.meta.identityCount(b.url), 2, `ID tokens for ${b.url}: one refresh for all workers`);
       } finally {
         await s.close();
       }
