@@ -160,6 +160,31 @@ for (const workers of [1, 2]) {
       }
     });
 
+    test('an invalid key is looked up once for all workers; an outage answers 503 in ESP\'s form, the key never logged', async () => {
+      const s = await start(workers);
+      try {
+        const bad = 'AIzaUpstreamCallsUnknown000000000000000';
+        const replies = [];
+        for (let i = 0; i < 6; i++) replies.push(await get(`${s.url}/a?key=${bad}`));
+        for (const r of replies) assert.deepEqual([r.status, JSON.parse(r.body)], [400, { code: 400, message: 'INVALID_ARGUMENT: API key not valid. Please pass a valid API key.' }]);
+        assert.equal(s.keys.counts.lookupKey, 1, 'the negative answer is shared');
+        assert.equal(await metric(s.adminUrl, 'endpoints_gateway_apikeys_calls_total'), workers, 'every worker looked the key up once (through the primary)');
+        s.keys.setFailure(503);
+        const down = 'AIzaUpstreamCallsNeverSeen00000000000000';
+        for (let i = 0; i < 4; i++) {
+          const r = await get(`${s.url}/a?key=${down}`);
+          assert.deepEqual([r.status, JSON.parse(r.body)], [503, { code: 503, message: 'UNAVAILABLE: One or more Google Service Control backends are unavailable.' }]);
+        }
+        // Each worker says so (its lines carry its slot).
+        const refusedBy = () => new Set(s.gw.logs.filter((l) => l.message === 'API key refused: API Keys service unavailable (fail-closed)').map((l) => l.worker));
+        await waitFor(() => refusedBy().size === workers, 'a refusal logged by every worker');
+        const text = JSON.stringify(s.gw.logs) + s.gw.stderr();
+        for (const k of [KEY, bad, down]) assert.ok(!text.includes(k), 'no key in the logs');
+      } finally {
+        await s.close();
+      }
+    });
+
     test('refreshes (--key-refresh, ID tokens at half their life): one more call each for all workers', async () => {
       // Long enough that the warm-up (a second or two) and the refresh round each end well within one interval on a
       // loaded machine. ID tokens of 20 s are refreshed after about 10 s.
