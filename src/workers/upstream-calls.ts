@@ -184,7 +184,9 @@ function keyAnswers(log: Logger): (key: string, p: KeyLookupParams) => Promise<K
           return { answer: a };
         }
         options.ttl = context.p.refreshMs;
-        return { answer: { ...a, restrictions: a.restrictions ? (JSON.parse(JSON.stringify(a.restrictions)) as typeof a.restrictions) : null } };
+        const restrictions = a.restrictions ? (JSON.parse(JSON.stringify(a.restrictions)) as typeof a.restrictions) : null;
+        // The worker's verdict is fresh for what is left of the interval, not a whole one from when it gets it.
+        return { answer: { ...a, restrictions, verifiedAt: Date.now() } };
       },
     });
     const box = await cache.fetch(`${p.endpoint}\u0000${hashKey(key)}`, { context: { key, p } });

@@ -35,7 +35,10 @@ const CODE_NAMES: Record<number, string> = {
  * workers (src/workers/upstream-calls.ts). null: invalid; NOT_PERMITTED: the
  * service would not tell. Rejects with KeyServiceError on an outage.
  */
-export type KeyAnswer = { readonly name: string; readonly project: string; readonly displayName: string; readonly restrictions: RawRestrictions | null } | null | typeof NOT_PERMITTED;
+export type KeyAnswer =
+  | { readonly name: string; readonly project: string; readonly displayName: string; readonly restrictions: RawRestrictions | null; readonly verifiedAt?: number }
+  | null
+  | typeof NOT_PERMITTED;
 
 export interface GoogleKeyLookup {
   lookup(key: string): Promise<KeyAnswer>;
@@ -55,7 +58,7 @@ export function createGoogleKeyStore(opts: GoogleKeyStoreOptions = {}, via: Goog
       const problems: string[] = [];
       const restrictions = compileRestrictions(a.restrictions, problems);
       if (problems.length > 0) log.warn({ keyName: a.name, problems }, 'API key has malformed restrictions; the malformed entries deny');
-      return { name: a.name, project: a.project, displayName: a.displayName, restrictions };
+      return { name: a.name, project: a.project, displayName: a.displayName, restrictions, ...(a.verifiedAt !== undefined ? { verifiedAt: a.verifiedAt } : {}) };
     },
     close: () => via.close(),
   };
