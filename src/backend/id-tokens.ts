@@ -23,6 +23,14 @@ export interface IdTokenSourceOptions {
   refreshAheadMs?: number;
   /** Called after every fetch attempt; `error` is set when ok is false. Must not throw (exceptions are ignored). */
   onFetch?: (audience: string, ok: boolean, ms: number, error?: Error) => void;
+  /** Where a token comes from instead of `auth` (a cluster worker asks its primary: src/workers/upstream-calls.ts). */
+  fetchIdToken?: (audience: string) => Promise<string>;
+}
+
+/** The source a cluster's primary keeps for its workers. */
+export interface SharedIdTokenSource extends IdTokenSource {
+  /** A token not yet due for refresh; when the cached one is due (or missing), waits for one fetch (single-flight). */
+  fresh(audience: string): Promise<string>;
 }
 
 /** A token is no longer handed out this close to its `exp`: it must still be valid when the backend checks it. */
@@ -50,8 +58,9 @@ function toError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
 
-export function createGoogleIdTokenSource(opts: IdTokenSourceOptions = {}): IdTokenSource {
-  const auth = opts.auth ?? new GoogleAuth();
+export function createGoogleIdTokenSource(opts: IdTokenSourceOptions = {}): SharedIdTokenSource {
+  const fetchVia = opts.fetchIdToken;
+  const auth = fetchVia ? undefined : (opts.auth ?? new GoogleAuth());
   const refreshAheadMs = opts.refreshAheadMs ?? 5 * 60_000;
   const onFetch = opts.onFetch;
   const entries = new Map<string, Entry>();
@@ -67,9 +76,9 @@ export function createGoogleIdTokenSource(opts: IdTokenSourceOptions = {}): IdTo
     return e;
   }
 
-  async function fetchToken(audience: string, e: Entry): Promise<string> {
+  async function fetchFromAuth(audience: string, e: Entry): Promise<string> {
     // One IdTokenClient per audience; a failed creation (no credentials yet) is not kept.
-    e.client ??= auth.getIdTokenClient(audience);
+    e.client ??= auth!.getIdTokenClient(audience);
     let client: IdTokenClient;
     try {
       client = await e.client;
@@ -78,7 +87,11 @@ export function createGoogleIdTokenSource(opts: IdTokenSourceOptions = {}): IdTo
       throw err;
     }
     // fetchIdToken is uncached; getRequestHeaders() would add the client's own cache on top of ours.
-    const token = await client.idTokenProvider.fetchIdToken(audience);
+    return client.idTokenProvider.fetchIdToken(audience);
+  }
+
+  async function fetchToken(audience: string, e: Entry): Promise<string> {
+    const token = fetchVia ? await fetchVia(audience) : await fetchFromAuth(audience, e);
     if (typeof token !== 'string' || !JWT_CHARS.test(token)) throw new Error('not a JWT');
     const exp = decodeJwt(token).exp;
     if (typeof exp !== 'number' || !Number.isFinite(exp)) throw new Error('ID token has no exp claim');
@@ -154,6 +167,13 @@ export function createGoogleIdTokenSource(opts: IdTokenSourceOptions = {}): IdTo
     return startFetch(audience, e); // a caller who waits always gets a fresh attempt (no failure caching)
   }
 
+  function fresh(audience: string): Promise<string> {
+    if (closed) return Promise.reject(new Error('IdTokenSource is closed'));
+    const e = entryFor(audience);
+    if (e.token !== undefined && Date.now() < e.refreshAt) return Promise.resolve(e.token);
+    return startFetch(audience, e);
+  }
+
   async function prefetch(audiences: readonly string[]): Promise<boolean> {
     const results = await Promise.allSettled([...new Set(audiences)].map((a) => get(a)));
     return results.every((r) => r.status === 'fulfilled');
@@ -163,6 +183,7 @@ export function createGoogleIdTokenSource(opts: IdTokenSourceOptions = {}): IdTo
     peek,
     get,
     prefetch,
+    fresh,
     stats,
     close() {
       closed = true;

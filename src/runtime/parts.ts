@@ -29,6 +29,7 @@ import type { TrafficValidation } from '../validation/traffic-validation.ts';
 import { DEFAULTS, type GatewayOptions } from './options.ts';
 import type { Lifetime } from './lifetime.ts';
 import { openBackendTls, wantsBackendTls } from '../tls/backend-tls.ts';
+import { workerRole } from '../workers/role.ts';
 
 export interface ProcessParts {
   readonly keys: ApiKeyVerifier | undefined;
@@ -55,7 +56,10 @@ export async function createProcessParts(
   sources: { readonly config: MetricSources['config'] },
 ): Promise<ProcessParts> {
   const log = opts.logger;
+  // In a cluster worker, API Keys lookups, ID tokens and JWKS fetches are made by the primary, once for all workers.
+  const viaPrimary = workerRole() ? (await import('../workers/upstream-calls.ts')).workerUpstreamCalls() : undefined;
   const keys = await createKeyVerifierFromOption(opts.keys, {
+    viaPrimary,
     apikeysEndpoint: opts.apikeysEndpoint,
     failOpen: opts.keysFailOpen ?? false,
     maxEntries: opts.keyCacheSize ?? DEFAULTS.keyCacheSize,
@@ -73,11 +77,12 @@ export async function createProcessParts(
     cacheMs: opts.jwksCacheMs ?? DEFAULTS.jwksCacheMs,
     ...(opts.jwksCooldownMs !== undefined ? { cooldownMs: opts.jwksCooldownMs } : {}),
     onFetchError: (url, err) => log.warn({ url, err: err.message }, 'could not fetch JWT signing keys (JWKS)'),
+    ...(viaPrimary ? { fetchKeys: (url: string, o: RequestInit) => viaPrimary.jwks(url, o, opts.jwksCacheMs ?? DEFAULTS.jwksCacheMs, 5_000) } : {}),
   });
   life.add('jwt', () => jwt.close());
 
   const tokens: IdTokenSource | undefined =
-    opts.backendAuth === 'google' ? (await import('../backend/id-tokens.ts')).createGoogleIdTokenSource({ onFetch: createIdTokenReporter(log) }) : undefined;
+    opts.backendAuth === 'google' ? (await import('../backend/id-tokens.ts')).createGoogleIdTokenSource({ onFetch: createIdTokenReporter(log), ...(viaPrimary ? { fetchIdToken: viaPrimary.idToken } : {}) }) : undefined;
   life.add('id tokens', () => tokens?.close());
   const assertions = await createAssertionSigner({ keyFile: opts.signingKey });
 

@@ -13,6 +13,8 @@
  *   logged once;
  * - a sign-in session's refresh runs in one worker at a time, its result shared
  *   (src/workers/refresh-sharing.ts);
+ * - API Keys lookups, backend ID tokens and JWKS fetches are made here, once
+ *   for all workers (src/workers/upstream-calls.ts);
  * - SIGTERM drains every worker within --shutdown-grace; a worker that dies
  *   otherwise is logged and replaced in its slot.
  */
@@ -22,6 +24,7 @@ import { flushLogs, type Logger } from '../observability/logger.ts';
 import { listen, type Listener } from '../http/listen.ts';
 import { primaryRefreshCoordinator } from './refresh-sharing.ts';
 import { sharedLimiterHost } from './shared-limiter.ts';
+import { upstreamCallsHost } from './upstream-calls.ts';
 import { isToPrimary, LEADER_SLOT, WORKER_SLOT_ENV, type ToWorker, type WorkerStatus } from './messages.ts';
 
 export interface PrimaryOptions {
@@ -52,6 +55,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
   const log = o.logger;
   const quota = sharedLimiterHost();
   const refreshes = primaryRefreshCoordinator();
+  const upstream = upstreamCallsHost(log);
 
   const slots: Slot[] = Array.from({ length: o.workers }, (_, i) => ({ n: i + 1, worker: undefined, listening: false, failures: 0 }));
   let started = false;
@@ -76,7 +80,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
   const startup = new Promise<{ exitCode: number } | undefined>((resolve) => (startupDone = resolve));
 
   cluster.on('message', (w, m: unknown) => {
-    if (quota.onMessage(w, m) || refreshes.onMessage(w, m)) return;
+    if (quota.onMessage(w, m) || refreshes.onMessage(w, m) || upstream.onMessage(w, m)) return;
     const slot = bySlot.get(w);
     if (!slot || !isToPrimary(m)) return;
     if (m.egw === 'listening') {

@@ -10,7 +10,7 @@
 import { ApiKeysClient } from '@google-cloud/apikeys';
 import { GoogleAuth, PassThroughClient } from 'google-auth-library';
 import { compileRestrictions, type RawRestrictions } from './compile.ts';
-import { NOOP_LOGGER, type KeyRecord, type Logger } from './key-record.ts';
+import { NOOP_LOGGER, type Logger } from './key-record.ts';
 import { KeyServiceError, NOT_PERMITTED, type KeyStore } from './store.ts';
 
 export interface GoogleKeyStoreOptions {
@@ -29,7 +29,43 @@ const CODE_NAMES: Record<number, string> = {
   7: 'PERMISSION_DENIED', 8: 'RESOURCE_EXHAUSTED', 13: 'INTERNAL', 14: 'UNAVAILABLE', 16: 'UNAUTHENTICATED',
 };
 
-export function createGoogleKeyStore(opts: GoogleKeyStoreOptions = {}): KeyStore {
+/**
+ * What the service says of a key before its restrictions are compiled: plain
+ * data, so a cluster's primary can make the calls and hand the answer to its
+ * workers (src/workers/upstream-calls.ts). null: invalid; NOT_PERMITTED: the
+ * service would not tell. Rejects with KeyServiceError on an outage.
+ */
+export type KeyAnswer =
+  | { readonly name: string; readonly project: string; readonly displayName: string; readonly restrictions: RawRestrictions | null; readonly verifiedAt?: number }
+  | null
+  | typeof NOT_PERMITTED;
+
+export interface GoogleKeyLookup {
+  lookup(key: string): Promise<KeyAnswer>;
+  close(): void;
+}
+
+/**
+ * The store: `lookup` (default: this process's own calls to the service)
+ * answers, the restrictions are compiled here, in the process that checks them.
+ */
+export function createGoogleKeyStore(opts: GoogleKeyStoreOptions = {}, via: GoogleKeyLookup = createGoogleKeyLookup(opts)): KeyStore {
+  const log = opts.log ?? NOOP_LOGGER;
+  return {
+    async lookup(key) {
+      const a = await via.lookup(key);
+      if (a === null || a === NOT_PERMITTED) return a;
+      const problems: string[] = [];
+      const restrictions = compileRestrictions(a.restrictions, problems);
+      if (problems.length > 0) log.warn({ keyName: a.name, problems }, 'API key has malformed restrictions; the malformed entries deny');
+      return { name: a.name, project: a.project, displayName: a.displayName, restrictions, ...(a.verifiedAt !== undefined ? { verifiedAt: a.verifiedAt } : {}) };
+    },
+    close: () => via.close(),
+  };
+}
+
+/** lookupKey then getKey, in this process. */
+export function createGoogleKeyLookup(opts: GoogleKeyStoreOptions = {}): GoogleKeyLookup {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const log = opts.log ?? NOOP_LOGGER;
   const clients = clientFactory(opts.endpoint);
@@ -64,7 +100,7 @@ export function createGoogleKeyStore(opts: GoogleKeyStoreOptions = {}): KeyStore
   }
 
   let lastDeniedLog = -Infinity;
-  async function lookup(key: string): Promise<KeyRecord | null | typeof NOT_PERMITTED> {
+  async function lookup(key: string): Promise<KeyAnswer> {
     if (closed) throw new KeyServiceError('API Keys client is closed');
     let parent: string | null | undefined;
     let name: string | null | undefined;
@@ -106,11 +142,8 @@ export function createGoogleKeyStore(opts: GoogleKeyStoreOptions = {}): KeyStore
       throw serviceError('getKey', err, key);
     }
     if (k.deleteTime) return null;
-    const problems: string[] = [];
-    const restrictions = compileRestrictions(k.restrictions as RawRestrictions | null | undefined, problems);
-    if (problems.length > 0) log.warn({ keyName: name, problems }, 'API key has malformed restrictions; the malformed entries deny');
     const project = projectOf(parent) ?? projectOf(name) ?? '';
-    return { name, project, displayName: k.displayName ?? '', restrictions };
+    return { name, project, displayName: k.displayName ?? '', restrictions: (k.restrictions as RawRestrictions | null | undefined) ?? null };
   }
 
   return {
@@ -122,6 +155,11 @@ export function createGoogleKeyStore(opts: GoogleKeyStoreOptions = {}): KeyStore
       client = null;
     },
   };
+}
+
+/** Throws, as creating the lookup does, on an endpoint that is not an http:// or https:// URL. */
+export function checkApiKeysEndpoint(endpoint: string | undefined): void {
+  parseEndpoint(endpoint);
 }
 
 type Target = { readonly rest: boolean; readonly host?: string; readonly port?: number };

@@ -7,6 +7,9 @@ import type { KeyRecord } from './key-record.ts';
  */
 export const NOT_PERMITTED = 'not-permitted' as const;
 
+/** A store's record; `verifiedAt` (ms epoch): when the service confirmed it, if not just now. */
+export type StoredKey = KeyRecord & { readonly verifiedAt?: number };
+
 /** Where keys are verified: Google's API Keys service or the embedded file. */
 export interface KeyStore {
   /**
@@ -14,9 +17,10 @@ export interface KeyStore {
    * NOT_FOUND / INVALID_ARGUMENT); NOT_PERMITTED when the key service refuses
    * to tell us (PERMISSION_DENIED: the key's project is not one this gateway
    * may read keys of). Rejects with KeyServiceError on an outage.
-   * `keyHash` is hashKey(key).
+   * `keyHash` is hashKey(key). A record the store confirmed earlier (a
+   * cluster's primary answering from its cache) says when in `verifiedAt`.
    */
-  lookup(key: string, keyHash: string): Promise<KeyRecord | null | typeof NOT_PERMITTED>;
+  lookup(key: string, keyHash: string): Promise<StoredKey | null | typeof NOT_PERMITTED>;
   /** Stores whose contents change under us (the embedded file) call `listener` after each change. */
   onChange?(listener: () => void): void;
   close(): void;

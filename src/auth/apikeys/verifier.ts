@@ -118,8 +118,11 @@ export function createApiKeyVerifier(store: KeyStore, opts: ApiKeyVerifierOption
           return found === null ? { record: null, verifiedAt: Date.now() } : { record: null, notPermitted: true, verifiedAt: Date.now() };
         }
         // Built once per lookup, so serving a cached key allocates nothing.
-        const record: VerifiedKey = { ...found, keyHash: hash, fingerprint: fingerprint(hash) };
-        return { record, verifiedAt: Date.now() };
+        const { verifiedAt = Date.now(), ...fields } = found;
+        const record: VerifiedKey = { ...fields, keyHash: hash, fingerprint: fingerprint(hash) };
+        // Confirmed earlier (by a cluster's primary): fresh for what is left of the refresh interval, as in one process.
+        if (found.verifiedAt !== undefined) options.ttl = Math.max(1, refreshMs - (Date.now() - verifiedAt));
+        return { record, verifiedAt };
       } catch (err) {
         stats.upstreamErrors++;
         const now = Date.now();

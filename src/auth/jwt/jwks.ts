@@ -21,6 +21,8 @@ export interface JwksOptions {
   /** After a failed fetch or discovery, requests fail fast this long before the next try (default 2 s). */
   readonly retryMs?: number;
   readonly onFetchError?: (url: string, err: Error) => void;
+  /** How the key set is fetched (default x509AwareFetch; a cluster worker asks its primary: src/workers/upstream-calls.ts). */
+  readonly fetchKeys?: (url: string, options: RequestInit) => Promise<Response>;
 }
 
 type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
@@ -45,6 +47,7 @@ export class JwksSource {
   private readonly timeoutMs: number;
   private readonly retryMs: number;
   private readonly onFetchError: ((url: string, err: Error) => void) | undefined;
+  private readonly fetchKeys: (url: string, options: RequestInit) => Promise<Response>;
   /** jose writes `uat` (last successful fetch) here. */
   private readonly cache: ExportedJWKSCache | Record<string, never> = {};
   private remote: ReturnType<typeof createRemoteJWKSet> | undefined;
@@ -63,6 +66,7 @@ export class JwksSource {
     this.timeoutMs = opts.timeoutMs ?? 5_000;
     this.retryMs = opts.retryMs ?? 2_000;
     this.onFetchError = opts.onFetchError;
+    this.fetchKeys = opts.fetchKeys ?? x509AwareFetch;
     if (jwksUri !== null) this.remote = this.createRemote(jwksUri);
   }
 
@@ -73,7 +77,7 @@ export class JwksSource {
       timeoutDuration: this.timeoutMs,
       [jwksCache]: this.cache,
       // Google's service-account endpoints publish X.509 certificates by kid, not a JWKS.
-      [customFetch]: x509AwareFetch,
+      [customFetch]: this.fetchKeys,
     });
   }
 
