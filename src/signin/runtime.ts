@@ -22,6 +22,7 @@ import { Errors, GatewayError } from '../errors.ts';
 import { createSealedCookieCodec } from './sealed-cookie.ts';
 import { clearCookie, cookieName, FLOW_COOKIE, hasOwnedCookie, readCookie, SESSION_COOKIE, setCookie, withoutOwnedCookies } from './cookies.ts';
 import { createOriginResolver, type PublicOrigin } from './origin.ts';
+import { cookiePlacement } from './cookie-domain.ts';
 import { createProviderClients } from './provider.ts';
 import { CALLBACK_PATH, createFlowFinisher, FLOW_TTL_S, refreshSession, revokeRefreshToken, safeReturnPath, SIGN_OUT_PATH, startFlow, USERINFO_PATH } from './flow.ts';
 import { sessionBelongs, sessionUser, type Session, type SessionUser } from './session.ts';
@@ -55,6 +56,8 @@ export interface SigninOptions {
   /** Groups the spec's rules name: what a cookie keeps when all of a person's groups do not fit. */
   readonly ruleGroups?: () => ReadonlySet<string>;
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /** --signin-cookie-domain (parsed): one session cookie for every origin below it; undefined: one per origin. */
+  readonly cookieDomain?: string | undefined;
   /** --workers: refreshes of one session run in one worker at a time, their results shared (src/workers/refresh-sharing.ts). */
   readonly refreshSharing?: RefreshSharing | undefined;
 }
@@ -98,6 +101,8 @@ interface Current {
   readonly handle: string;
   /** The cookie's name on this origin. */
   readonly name: string;
+  /** Its Domain attribute, when shared by a parent domain. */
+  readonly domain: string | undefined;
 }
 
 const nowS = () => Math.floor(Date.now() / 1000);
@@ -115,6 +120,7 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
   const finisher = createFlowFinisher(flows);
   const providers = createProviderClients(opts.secrets.clientSecret);
   const originOf = createOriginResolver(opts.publicUrl, opts.trustedHops);
+  const place = cookiePlacement(opts.cookieDomain);
   // Requests whose session could not be read because the store was down: a 503, not a sign-in loop.
   const storeDown = new WeakSet<IncomingMessage>();
   // One refresh per refresh token at a time, and its result reused for requests that
@@ -166,15 +172,15 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
 
   /** The session this request carries for this app, if any; 'unavailable' when the store cannot say. */
   async function current(header: string | string[] | undefined, scheme: SigninScheme, origin: PublicOrigin): Promise<Current | undefined | 'unavailable'> {
-    const name = cookieName(SESSION_COOKIE, origin.https);
+    const { name, domain, scope } = place(origin, SESSION_COOKIE);
     const value = readCookie(header, name);
     if (value === undefined) return undefined;
     const now = nowS();
     const opened = await keeper.open(value, now);
     if (opened === undefined || opened === 'unavailable') return opened;
     const { session, handle } = opened;
-    if (session.exp <= now || !sessionBelongs(session, scheme.issuer, scheme.clientId, origin.origin)) return undefined;
-    return { session, handle, name };
+    if (session.exp <= now || !sessionBelongs(session, scheme.issuer, scheme.clientId, scope)) return undefined;
+    return { session, handle, name, domain };
   }
 
   async function authenticate(req: IncomingMessage, scheme: SigninScheme | null | undefined): Promise<SessionUser | undefined> {
@@ -201,7 +207,7 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
       if (r.cookie) {
         // express keeps the response on the request: the new cookie rides on whatever answers.
         const res = (req as IncomingMessage & { res?: ServerResponse }).res;
-        res?.appendHeader('set-cookie', setCookie(cur.name, r.cookie, session.exp - now, origin.https));
+        res?.appendHeader('set-cookie', setCookie(cur.name, r.cookie, session.exp - now, origin.https, cur.domain));
       }
     }
     return sessionUser(session, cur.handle);
@@ -256,8 +262,9 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
       return answer(res, 400, signinErrorPage(out.message));
     }
     const now = nowS();
+    const at = place(origin, SESSION_COOKIE);
     // The lifetime starts here and ends at `exp`, whatever refreshes follow.
-    const session: Session = { identity: out.identity, iat: now, rf: now, exp: now + ttlS, aud: scheme.clientId, or: origin.origin, ...(out.rt ? { rt: out.rt } : {}) };
+    const session: Session = { identity: out.identity, iat: now, rf: now, exp: now + ttlS, aud: scheme.clientId, or: at.scope, ...(out.rt ? { rt: out.rt } : {}) };
     let issued;
     try {
       issued = await keeper.issue(session);
@@ -273,7 +280,7 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     }
     if (req.gw) req.gw.endUser = out.identity.sub;
     const r = redirectAnswer(out.returnTo, 'signin_done');
-    answer(res, 302, r.html, { location: out.returnTo }, [setCookie(cookieName(SESSION_COOKIE, origin.https), issued.cookie, ttlS, origin.https), clearCookie(flowName, origin.https)]);
+    answer(res, 302, r.html, { location: out.returnTo }, [setCookie(at.name, issued.cookie, ttlS, origin.https, at.domain), clearCookie(flowName, origin.https)]);
   }
 
   async function signOut(req: IncomingMessage, res: ServerResponse, scheme: SigninScheme, origin: PublicOrigin): Promise<void> {
@@ -304,7 +311,9 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
         if (config) await revokeRefreshToken(config, rt).catch((err: Error) => opts.log('warn', 'sign-out: the provider did not revoke the refresh token', { err: err.message }));
       }
     }
-    const cleared = [clearCookie(cookieName(SESSION_COOKIE, origin.https), origin.https), clearCookie(cookieName(FLOW_COOKIE, origin.https), origin.https)];
+    const at = place(origin, SESSION_COOKIE);
+    // A shared cookie is cleared with its Domain: every service below it is signed out at once.
+    const cleared = [clearCookie(at.name, origin.https, at.domain), clearCookie(cookieName(FLOW_COOKIE, origin.https), origin.https)];
     const back = `${origin.origin}${safeReturnPath(scheme.postLogoutPath)}`;
     let location = back;
     if (config && endSession) {

@@ -33,15 +33,18 @@ export interface Session {
   readonly rf: number;
   /** The provider's client id (audience) the session was issued for. */
   readonly aud: string;
-  /** The public origin it was issued on. */
+  /** The public origin it was issued on, or `scheme://.domain` when shared by a parent domain. */
   readonly or: string;
   /** The provider's refresh token, when offline access was granted. */
   readonly rt?: string;
 }
 
-/** A session is accepted only by the app it was issued for: same provider, client and origin. */
-export function sessionBelongs(s: Session, issuer: string, clientId: string, origin: string): boolean {
-  return s.identity.iss === issuer && s.aud === clientId && s.or === origin;
+/**
+ * A session is accepted only by the app it was issued for: same provider, client and scope
+ * (its origin, or `scheme://.domain` for a cookie shared by a parent domain: cookie-domain.ts).
+ */
+export function sessionBelongs(s: Session, issuer: string, clientId: string, scope: string): boolean {
+  return s.identity.iss === issuer && s.aud === clientId && s.or === scope;
 }
 
 /** What the pipeline uses: claims for authorization, the X-Endpoint-API-UserInfo value, a cache key. */
