@@ -22,10 +22,10 @@ import { Errors, GatewayError } from '../errors.ts';
 import { createSealedCookieCodec } from './sealed-cookie.ts';
 import { clearCookie, cookieName, FLOW_COOKIE, hasOwnedCookie, readCookie, SESSION_COOKIE, setCookie, withoutOwnedCookies } from './cookies.ts';
 import { createOriginResolver, type PublicOrigin } from './origin.ts';
-import { cookiePlacement } from './cookie-domain.ts';
+import { cookiePlacement, type CookiePlacement } from './cookie-domain.ts';
 import { createProviderClients } from './provider.ts';
 import { CALLBACK_PATH, createFlowFinisher, FLOW_TTL_S, refreshSession, revokeRefreshToken, safeReturnPath, SIGN_OUT_PATH, startFlow, USERINFO_PATH } from './flow.ts';
-import { sessionBelongs, sessionUser, type Session, type SessionUser } from './session.ts';
+import { sessionBelongs, sessionUser, withGrant, type Session, type SessionUser } from './session.ts';
 import { configErrorPage, forbiddenPage, pageCsp, PAGE_HEADERS, PageAnswer, redirectAnswer, signinErrorPage, signOutPage, signOutRefusedPage, tooLargePage } from './pages.ts';
 import type { SigninSecrets } from './secrets.ts';
 import type { SessionLifetime } from './lifetime.ts';
@@ -183,6 +183,21 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     return { session, handle, name, domain };
   }
 
+  /**
+   * At the callback of a service under a shared cookie domain: the session this browser
+   * already holds there for the same provider and the same person, whatever its client.
+   */
+  async function heldBySamePerson(header: string | string[] | undefined, scheme: SigninScheme, at: CookiePlacement, sub: string): Promise<Current | undefined> {
+    if (at.domain === undefined) return undefined;
+    const value = readCookie(header, at.name);
+    if (value === undefined) return undefined;
+    const opened = await keeper.open(value, nowS()).catch(() => undefined);
+    if (opened === undefined || opened === 'unavailable') return undefined;
+    const { session, handle } = opened;
+    if (session.exp <= nowS() || session.or !== at.scope || session.identity.iss !== scheme.issuer || session.identity.sub !== sub) return undefined;
+    return { session, handle, name: at.name, domain: at.domain };
+  }
+
   async function authenticate(req: IncomingMessage, scheme: SigninScheme | null | undefined): Promise<SessionUser | undefined> {
     const header = req.headers.cookie;
     if (!hasOwnedCookie(header)) return undefined;
@@ -200,7 +215,8 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     if (!cur) return undefined;
     let session = cur.session;
     const now = nowS();
-    if (session.rt && now - session.rf >= refreshAfterS) {
+    // Only the service of the client the refresh token was issued to may use it.
+    if (session.rt && session.aud === scheme.clientId && now - session.rf >= refreshAfterS) {
       const r = await refreshed(scheme, cur);
       if (!r) return undefined;
       session = r.session;
@@ -263,6 +279,18 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     }
     const now = nowS();
     const at = place(origin, SESSION_COOKIE);
+    // Shared cookie domain, same person already signed in for another client: the session gains this one.
+    const held = await heldBySamePerson(req.headers.cookie, scheme, at, out.identity.sub);
+    if (held) {
+      const grown = withGrant(held.session, scheme.clientId);
+      const cookie = grown === held.session ? '' : await keeper.renew(held.handle, grown).catch(() => undefined);
+      if (cookie !== undefined) {
+        if (req.gw) req.gw.endUser = out.identity.sub;
+        const cookies = [clearCookie(flowName, origin.https)];
+        if (cookie) cookies.unshift(setCookie(at.name, cookie, grown.exp - now, origin.https, at.domain));
+        return answer(res, 302, redirectAnswer(out.returnTo, 'signin_done').html, { location: out.returnTo }, cookies);
+      }
+    }
     // The lifetime starts here and ends at `exp`, whatever refreshes follow.
     const session: Session = { identity: out.identity, iat: now, rf: now, exp: now + ttlS, aud: scheme.clientId, or: at.scope, ...(out.rt ? { rt: out.rt } : {}) };
     let issued;
@@ -304,7 +332,8 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     }
     if (cur) {
       await keeper.end(cur.handle);
-      const rt = cur.session.rt;
+      // A refresh token is revoked by the client it was issued to.
+      const rt = cur.session.aud === scheme.clientId ? cur.session.rt : undefined;
       if (rt) {
         refreshes.delete(rt);
         // Without the refresh token a copied cookie can no longer renew itself anywhere.

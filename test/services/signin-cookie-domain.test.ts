@@ -127,7 +127,7 @@ describe('one sign-in for the services of one parent domain (--signin-cookie-dom
     assert.equal(JSON.parse(who.body).sub, 'alice');
   });
 
-  test('a service with another client refuses the shared session and sends the browser to sign in for its own client', async () => {
+  test('a service with another client refuses the shared session and sends the browser to sign in for its own client; signing in there as the same person grants it that service too', async () => {
     const jar = new Jar();
     await walk(jar, url('a', '/app/x'), 'bob');
     assert.ok(jar.get(SESSION, '.apps.localhost'));
@@ -142,6 +142,32 @@ describe('one sign-in for the services of one parent domain (--signin-cookie-dom
     const api = await hop(jar, url('c', '/app/z'), { headers: { accept: 'application/json', 'sec-fetch-mode': 'cors' } });
     assert.equal(api.status, 401);
     assert.equal(JSON.parse(api.body).code, 401);
+    // Signing in on c as bob: the session gains c and keeps a and b.
+    const held = jar.get(SESSION, '.apps.localhost');
+    const onCAgain = await walk(jar, url('c', '/app/z'), 'bob');
+    assert.equal(onCAgain.last.status, 200, onCAgain.last.body);
+    assert.equal(backends.c.last()?.url, '/app/z');
+    assert.equal(jar.get(SESSION, '.apps.localhost'), held, 'the same stored session, now granted for c');
+    for (const name of ['a', 'b'] as const) {
+      const r = await hop(jar, url(name, '/app/again'));
+      assert.equal(r.status, 200, `${name}: ${r.body}`);
+      assert.equal(backends[name].last()?.url, '/app/again');
+    }
+  });
+
+  test('another person signing in on the other client\'s service replaces the session instead of joining it', async () => {
+    const jar = new Jar();
+    await walk(jar, url('a', '/app/x'), 'bob');
+    const bobs = jar.get(SESSION, '.apps.localhost')!;
+    // The same browser, without bob's session at the provider: alice signs in there.
+    const shared = new Jar();
+    shared.set(SESSION, bobs, '.apps.localhost');
+    const asAlice = await walk(shared, url('c', '/app/z'), 'alice');
+    assert.equal(asAlice.last.status, 200, asAlice.last.body);
+    assert.equal(JSON.parse(Buffer.from(backends.c.last()!.headers['x-endpoint-api-userinfo'] as string, 'base64url').toString()).sub, 'alice');
+    assert.notEqual(shared.get(SESSION, '.apps.localhost'), bobs);
+    const onA = await hop(shared, url('a', '/app/x'));
+    assert.equal(onA.status, 302, "alice's session was granted for c only");
   });
 
   test('sign-out on one service ends the session on the other, and a copy of the old cookie is refused', async () => {
