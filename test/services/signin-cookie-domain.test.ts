@@ -28,6 +28,9 @@ let backends: Record<'a' | 'b' | 'c', TestBackend>;
 let idp: TestProvider;
 let redis: TestRedis;
 let gw: ChildGateway;
+/** The same three apps under cookies.localhost, sessions in the cookie itself (no store). */
+let cookieGw: ChildGateway;
+let cookieTarget = '';
 let front: http.Server;
 let port: number;
 let target = '';
@@ -35,7 +38,7 @@ let dir: string;
 let clientSecretFile = '';
 const specFiles: string[] = [];
 
-const url = (app: string, p: string) => `http://${app}.apps.localhost:${port}${p}`;
+const url = (app: string, p: string, parent = 'apps') => `http://${app}.${parent}.localhost:${port}${p}`;
 
 function app(host: string, clientId: string, backend: string): Record<string, unknown> {
   return {
@@ -63,7 +66,8 @@ before(async () => {
   [idp, redis] = await Promise.all([startProvider(), startRedis()]);
   // A front end as Cloud Run's: the Host as the browser sent it, the scheme in X-Forwarded-Proto.
   front = http.createServer((req, res) => {
-    const up = http.request(`${target}${req.url ?? '/'}`, { method: req.method, headers: { ...req.headers, 'x-forwarded-proto': 'http' }, agent: false }, (r) => {
+    const to = String(req.headers.host).includes('.cookies.localhost') ? cookieTarget : target;
+    const up = http.request(`${to}${req.url ?? '/'}`, { method: req.method, headers: { ...req.headers, 'x-forwarded-proto': 'http' }, agent: false }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.rawHeaders);
       r.pipe(res);
     });
@@ -81,20 +85,29 @@ before(async () => {
     writeFile(specFiles[1]!, JSON.stringify(app('b.apps.localhost', idp.clientId, backends.b.url))),
     writeFile(specFiles[2]!, JSON.stringify(app('c.apps.localhost', OTHER_CLIENT, backends.c.url))),
     writeFile(clientSecretFile, `${idp.clientSecret}\n`),
+    ...(['a', 'b', 'c'] as const).map((n) => writeFile(path.join(dir, `cookie-${n}.json`), JSON.stringify(app(`${n}.cookies.localhost`, n === 'c' ? OTHER_CLIENT : idp.clientId, backends[n].url)))),
   ]);
+  cookieGw = await startChildGateway(
+    [...['a', 'b', 'c'].flatMap((n) => ['--spec', path.join(dir, `cookie-${n}.json`)]), '--keys', 'none', '--backend-auth', 'none', '--trusted-hops', '1', '--signin-client-secret-file', clientSecretFile, '--signin-cookie-domain', 'cookies.localhost'],
+    { ENDPOINTS_SESSION_SECRET: SECRET },
+  );
+  cookieTarget = cookieGw.url;
   gw = await startChildGateway(
     [...specFiles.flatMap((f) => ['--spec', f]), '--keys', 'none', '--backend-auth', 'none', '--trusted-hops', '1', '--signin-client-secret-file', clientSecretFile, '--session-store', redis.url],
     { ENDPOINTS_SESSION_SECRET: SECRET, ENDPOINTS_SIGNIN_COOKIE_DOMAIN: '.apps.localhost' },
   );
   target = gw.url;
-  const uris = (apps: string[]) => ({ redirectUris: apps.map((x) => url(x, '/.endpoints/callback')), postLogoutRedirectUris: apps.map((x) => url(x, '/')) });
+  const both = (apps: string[]) => apps.flatMap((x) => [x, `${x}.cookies`]);
+  const at = (x: string, p: string) => (x.includes('.') ? `http://${x}.localhost:${port}${p}` : url(x, p));
+  const uris = (apps: string[]) => ({ redirectUris: both(apps).map((x) => at(x, '/.endpoints/callback')), postLogoutRedirectUris: both(apps).map((x) => at(x, '/')) });
   idp.register(uris(['a', 'b']), [{ clientId: OTHER_CLIENT, ...uris(['c']) }]);
 });
 
 after(async () => {
-  if (gw) {
-    gw.child.kill('SIGTERM');
-    await gw.exit();
+  for (const g of [gw, cookieGw]) {
+    if (!g) continue;
+    g.child.kill('SIGTERM');
+    await g.exit();
   }
   front?.closeAllConnections();
   await new Promise((r) => (front ? front.close(r) : r(undefined)));
@@ -183,6 +196,24 @@ describe('one sign-in for the services of one parent domain (--signin-cookie-dom
     assert.equal((await hop(jar, url('a', '/app/x'))).status, 302, 'a asks to sign in again');
     const copied = await hop(new Jar(), url('a', '/app/x'), { headers: { cookie: `${SESSION}=${old}` } });
     assert.equal(copied.status, 302, 'the stored session is gone');
+  });
+
+  test('without a session store: the sealed session itself is shared, gains the other client, and sign-out clears it for every service', async () => {
+    const jar = new Jar();
+    const first = await walk(jar, url('a', '/app/x', 'cookies'), 'alice');
+    assert.equal(first.last.status, 200, first.last.body);
+    const sealed = jar.get(SESSION, '.cookies.localhost');
+    assert.ok(sealed, 'kept for the parent domain');
+    assert.equal((await hop(jar, url('b', '/app/y', 'cookies'))).status, 200);
+    assert.equal((await hop(jar, url('c', '/app/z', 'cookies'))).status, 302, 'another client');
+    const onC = await walk(jar, url('c', '/app/z', 'cookies'), 'alice');
+    assert.equal(onC.last.status, 200, onC.last.body);
+    assert.notEqual(jar.get(SESSION, '.cookies.localhost'), sealed, 'a new sealed cookie, granted for c too');
+    assert.equal((await hop(jar, url('a', '/app/x', 'cookies'))).status, 200, 'a still accepts it');
+    const out = await hop(jar, url('c', '/.endpoints/sign_out', 'cookies'), { method: 'POST', headers: { origin: url('c', '', 'cookies'), 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+    assert.equal(out.status, 303, out.body);
+    assert.equal(jar.get(SESSION, '.cookies.localhost'), undefined);
+    assert.equal((await hop(jar, url('b', '/app/y', 'cookies'))).status, 302, 'b asks to sign in again');
   });
 
   test('a cookie domain that is not a parent of every sign-in service host, or that does not cover --public-url, stops the start with one line', async () => {
