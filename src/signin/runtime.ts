@@ -198,6 +198,14 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     return { session, handle, name: at.name, domain: at.domain };
   }
 
+  /**
+   * Under a shared domain, a host-only session cookie left from before would be sent
+   * first (over http both have one name) and shadow the shared one: it is removed.
+   */
+  function hostOnlyLeft(at: CookiePlacement, origin: PublicOrigin): string[] {
+    return at.domain === undefined ? [] : [clearCookie(cookieName(SESSION_COOKIE, origin.https), origin.https)];
+  }
+
   async function authenticate(req: IncomingMessage, scheme: SigninScheme | null | undefined): Promise<SessionUser | undefined> {
     const header = req.headers.cookie;
     if (!hasOwnedCookie(header)) return undefined;
@@ -286,7 +294,7 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
       const cookie = grown === held.session ? '' : await keeper.renew(held.handle, grown).catch(() => undefined);
       if (cookie !== undefined) {
         if (req.gw) req.gw.endUser = out.identity.sub;
-        const cookies = [clearCookie(flowName, origin.https)];
+        const cookies = [clearCookie(flowName, origin.https), ...hostOnlyLeft(at, origin)];
         if (cookie) cookies.unshift(setCookie(at.name, cookie, grown.exp - now, origin.https, at.domain));
         return answer(res, 302, redirectAnswer(out.returnTo, 'signin_done').html, { location: out.returnTo }, cookies);
       }
@@ -308,7 +316,7 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     }
     if (req.gw) req.gw.endUser = out.identity.sub;
     const r = redirectAnswer(out.returnTo, 'signin_done');
-    answer(res, 302, r.html, { location: out.returnTo }, [setCookie(at.name, issued.cookie, ttlS, origin.https, at.domain), clearCookie(flowName, origin.https)]);
+    answer(res, 302, r.html, { location: out.returnTo }, [setCookie(at.name, issued.cookie, ttlS, origin.https, at.domain), clearCookie(flowName, origin.https), ...hostOnlyLeft(at, origin)]);
   }
 
   async function signOut(req: IncomingMessage, res: ServerResponse, scheme: SigninScheme, origin: PublicOrigin): Promise<void> {
@@ -342,7 +350,7 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     }
     const at = place(origin, SESSION_COOKIE);
     // A shared cookie is cleared with its Domain: every service below it is signed out at once.
-    const cleared = [clearCookie(at.name, origin.https, at.domain), clearCookie(cookieName(FLOW_COOKIE, origin.https), origin.https)];
+    const cleared = [clearCookie(at.name, origin.https, at.domain), clearCookie(cookieName(FLOW_COOKIE, origin.https), origin.https), ...hostOnlyLeft(at, origin)];
     const back = `${origin.origin}${safeReturnPath(scheme.postLogoutPath)}`;
     let location = back;
     if (config && endSession) {

@@ -140,6 +140,15 @@ describe('one sign-in for the services of one parent domain (--signin-cookie-dom
     assert.equal(JSON.parse(who.body).sub, 'alice');
   });
 
+  test('a host-only session cookie left from before the shared domain is removed at sign-in instead of shadowing the shared one', async () => {
+    const jar = new Jar();
+    jar.set(SESSION, 'left-from-before', 'a.apps.localhost');
+    const { last } = await walk(jar, url('a', '/app/x'), 'alice');
+    assert.equal(last.status, 200, last.body);
+    assert.equal(jar.get(SESSION, 'a.apps.localhost'), undefined);
+    assert.equal((await hop(jar, url('a', '/app/again'))).status, 200);
+  });
+
   test('a service with another client refuses the shared session and sends the browser to sign in for its own client; signing in there as the same person grants it that service too', async () => {
     const jar = new Jar();
     await walk(jar, url('a', '/app/x'), 'bob');
