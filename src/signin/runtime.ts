@@ -12,7 +12,9 @@
  *
  * A session lives until the absolute expiry fixed at sign-in (refreshes renew
  * the provider's tokens and the identity inside it, never the expiry), and is
- * accepted only for the issuer, client id and public origin it was issued for.
+ * accepted only for the issuer, client id and public origin it was issued for
+ * (with --signin-cookie-domain: the parent domain, and the further client ids
+ * the same person signed in for there; cookie-domain.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
@@ -121,6 +123,8 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
   const providers = createProviderClients(opts.secrets.clientSecret);
   const originOf = createOriginResolver(opts.publicUrl, opts.trustedHops);
   const place = cookiePlacement(opts.cookieDomain);
+  // Decided here: without a shared domain, reading a session costs what it did before (no placement per request).
+  const shared = opts.cookieDomain === undefined ? undefined : place;
   // Requests whose session could not be read because the store was down: a 503, not a sign-in loop.
   const storeDown = new WeakSet<IncomingMessage>();
   // One refresh per refresh token at a time, and its result reused for requests that
@@ -172,15 +176,16 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
 
   /** The session this request carries for this app, if any; 'unavailable' when the store cannot say. */
   async function current(header: string | string[] | undefined, scheme: SigninScheme, origin: PublicOrigin): Promise<Current | undefined | 'unavailable'> {
-    const { name, domain, scope } = place(origin, SESSION_COOKIE);
+    const at = shared?.(origin, SESSION_COOKIE);
+    const name = at ? at.name : cookieName(SESSION_COOKIE, origin.https);
     const value = readCookie(header, name);
     if (value === undefined) return undefined;
     const now = nowS();
     const opened = await keeper.open(value, now);
     if (opened === undefined || opened === 'unavailable') return opened;
     const { session, handle } = opened;
-    if (session.exp <= now || !sessionBelongs(session, scheme.issuer, scheme.clientId, scope)) return undefined;
-    return { session, handle, name, domain };
+    if (session.exp <= now || !sessionBelongs(session, scheme.issuer, scheme.clientId, at ? at.scope : origin.origin)) return undefined;
+    return { session, handle, name, domain: at?.domain };
   }
 
   /**
