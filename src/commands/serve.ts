@@ -131,6 +131,7 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--signin-client-secret-file <path>', 'OAuth client secret for browser sign-in (default: $ENDPOINTS_SIGNIN_CLIENT_SECRET)').env('ENDPOINTS_SIGNIN_CLIENT_SECRET_FILE'))
     .addOption(new Option('--session-ttl <duration>', 'browser sign-in session lifetime, absolute from sign-in (refreshes never extend it)').env('ENDPOINTS_SESSION_TTL').default(DEFAULTS.sessionTtlMs, '12h').argParser(duration))
     .addOption(new Option('--session-store <url>', 'keep browser sign-in sessions in Redis (redis://HOST:PORT, rediss://…, unix socket path): the cookie holds an opaque id; sign-out and `sessions revoke` end a session on every instance (default: stateless sealed cookies)').env('ENDPOINTS_SESSION_STORE'))
+    .addOption(new Option('--signin-cookie-domain <domain>', 'share one browser sign-in session cookie among the sign-in services below this parent domain (e.g. .example.com); a session is still accepted only by services with its provider and client id').env('ENDPOINTS_SIGNIN_COOKIE_DOMAIN'))
     .addOption(new Option('--session-idle-timeout <duration>', 'end a browser sign-in session unused this long (needs --session-store)').env('ENDPOINTS_SESSION_IDLE_TIMEOUT').argParser(duration))
     .addOption(new Option('--signing-key <path>', 'PEM private key (EC P-256 or RSA) that signs X-Endpoints-Gateway-Assertion (default: a key generated at start)').env('ENDPOINTS_SIGNING_KEY'))
     .addOption(new Option('--jwt-cache-size <n>', 'verified end-user JWTs kept (ESPv2 --jwt_cache_size)').env('ENDPOINTS_JWT_CACHE_SIZE').default(DEFAULTS.jwtCacheSize).argParser(int('--jwt-cache-size', 1)))
@@ -221,7 +222,7 @@ export function registerServeCommand(program: Command): void {
           watch: Boolean(o.watch) && (role?.leader ?? true),
           adminInPrimary: role !== undefined,
           signingKey: o.signingKey,
-          signin: { publicUrl: o.publicUrl, sessionSecretFile: o.sessionSecretFile, clientSecretFile: o.signinClientSecretFile, sessionTtlMs: o.sessionTtl, sessionStore: o.sessionStore, sessionIdleTimeoutMs: o.sessionIdleTimeout },
+          signin: { publicUrl: o.publicUrl, sessionSecretFile: o.sessionSecretFile, clientSecretFile: o.signinClientSecretFile, sessionTtlMs: o.sessionTtl, sessionStore: o.sessionStore, sessionIdleTimeoutMs: o.sessionIdleTimeout, cookieDomain: o.signinCookieDomain },
           jwtCacheSize: o.jwtCacheSize,
           jwksCacheMs: o.jwksCacheDuration,
           backendRetryOns: String(o.backendRetryOns).split(',').map((v) => v.trim()).filter((v) => v !== ''),

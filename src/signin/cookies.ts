@@ -3,7 +3,8 @@
  * `__Host-` prefix (the browser then insists on Secure, Path=/ and no
  * Domain, so no sibling subdomain can plant or read them); over plain http
  * (loopback development) they are neither prefixed nor Secure, which
- * browsers would refuse there.
+ * browsers would refuse there. A session cookie shared by a parent domain
+ * (--signin-cookie-domain, cookie-domain.ts) carries Domain and `__Secure-`.
  */
 export const SESSION_COOKIE = 'endpoints_session';
 export const FLOW_COOKIE = 'endpoints_signin';
@@ -13,7 +14,7 @@ export function cookieName(base: string, https: boolean): string {
 }
 
 /** The names the gateway owns, in either form: always removed from what goes upstream. */
-const OWNED = new Set([SESSION_COOKIE, FLOW_COOKIE, `__Host-${SESSION_COOKIE}`, `__Host-${FLOW_COOKIE}`]);
+const OWNED = new Set([SESSION_COOKIE, FLOW_COOKIE, `__Host-${SESSION_COOKIE}`, `__Host-${FLOW_COOKIE}`, `__Secure-${SESSION_COOKIE}`]);
 
 /** The value of cookie `name` in a Cookie header (the first one: a duplicate planted later loses). */
 export function readCookie(header: string | string[] | undefined, name: string): string | undefined {
@@ -44,10 +45,10 @@ export function hasOwnedCookie(header: string | string[] | undefined): boolean {
   return all.includes(SESSION_COOKIE) || all.includes(FLOW_COOKIE);
 }
 
-export function setCookie(name: string, value: string, maxAgeS: number, https: boolean): string {
-  return `${name}=${value}; Path=/; Max-Age=${Math.max(0, Math.floor(maxAgeS))}; HttpOnly; SameSite=Lax${https ? '; Secure' : ''}`;
+export function setCookie(name: string, value: string, maxAgeS: number, https: boolean, domain?: string): string {
+  return `${name}=${value}; Path=/${domain ? `; Domain=${domain}` : ''}; Max-Age=${Math.max(0, Math.floor(maxAgeS))}; HttpOnly; SameSite=Lax${https ? '; Secure' : ''}`;
 }
 
-export function clearCookie(name: string, https: boolean): string {
-  return `${name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${https ? '; Secure' : ''}`;
+export function clearCookie(name: string, https: boolean, domain?: string): string {
+  return `${name}=; Path=/${domain ? `; Domain=${domain}` : ''}; Max-Age=0; HttpOnly; SameSite=Lax${https ? '; Secure' : ''}`;
 }

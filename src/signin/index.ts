@@ -5,6 +5,7 @@ import { createSigninRuntime, DEFAULT_SESSION_TTL_MS, type SigninRuntime } from 
 import { sessionLifetime } from './lifetime.ts';
 import { openSessionStore, parseSessionStore } from './session-store.ts';
 import { workerRole } from '../workers/role.ts';
+import { cookieDomainProblem, parseCookieDomain } from './cookie-domain.ts';
 
 export type { SigninRuntime } from './runtime.ts';
 
@@ -18,6 +19,8 @@ export interface SigninFlags {
   readonly sessionIdleTimeoutMs?: number | undefined;
   /** `redis://…`: server-side sessions; undefined: stateless cookies. */
   readonly sessionStore?: string | undefined;
+  /** `.example.com`: one session cookie for every sign-in service below it (cookie-domain.ts). */
+  readonly cookieDomain?: string | undefined;
 }
 
 /** The claim names `x-endpoints-authorization` rules check anywhere in the spec. */
@@ -45,6 +48,12 @@ export async function startSignin(
   // Checked before anything connects: a value that cannot be honoured stops the start, with the reason.
   const lifetime = sessionLifetime(flags.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS, flags.sessionIdleTimeoutMs, Boolean(flags.sessionStore));
   if (flags.sessionStore) parseSessionStore(flags.sessionStore);
+  const cookieDomain = flags.cookieDomain === undefined ? undefined : parseCookieDomain(flags.cookieDomain);
+  if (cookieDomain !== undefined) {
+    const c = config();
+    const problem = cookieDomainProblem(cookieDomain, c.serviceName, c.hostNames ?? [], flags.publicUrl);
+    if (problem) throw new Error(problem);
+  }
   // Worked out once per spec (a reload brings a new config object).
   let seen: ServiceConfig | undefined;
   let names: string[] = [];
@@ -72,7 +81,7 @@ export async function startSignin(
   try {
     // With --workers, the primary makes sure one session's refresh runs in one worker at a time.
     const refreshSharing = workerRole() ? (await import('../workers/refresh-sharing.ts')).workerRefreshSharing() : undefined;
-    return createSigninRuntime({ secrets, publicUrl: flags.publicUrl, trustedHops, lifetime, store, scheme, claimNames, ruleGroups: () => (refresh(), groups), log, refreshSharing });
+    return createSigninRuntime({ secrets, publicUrl: flags.publicUrl, trustedHops, lifetime, store, cookieDomain, scheme, claimNames, ruleGroups: () => (refresh(), groups), log, refreshSharing });
   } catch (err) {
     await store?.close();
     throw err;

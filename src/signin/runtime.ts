@@ -12,7 +12,9 @@
  *
  * A session lives until the absolute expiry fixed at sign-in (refreshes renew
  * the provider's tokens and the identity inside it, never the expiry), and is
- * accepted only for the issuer, client id and public origin it was issued for.
+ * accepted only for the issuer, client id and public origin it was issued for
+ * (with --signin-cookie-domain: the parent domain, and the further client ids
+ * the same person signed in for there; cookie-domain.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
@@ -22,9 +24,10 @@ import { Errors, GatewayError } from '../errors.ts';
 import { createSealedCookieCodec } from './sealed-cookie.ts';
 import { clearCookie, cookieName, FLOW_COOKIE, hasOwnedCookie, readCookie, SESSION_COOKIE, setCookie, withoutOwnedCookies } from './cookies.ts';
 import { createOriginResolver, type PublicOrigin } from './origin.ts';
+import { cookiePlacement, type CookiePlacement } from './cookie-domain.ts';
 import { createProviderClients } from './provider.ts';
 import { CALLBACK_PATH, createFlowFinisher, FLOW_TTL_S, refreshSession, revokeRefreshToken, safeReturnPath, SIGN_OUT_PATH, startFlow, USERINFO_PATH } from './flow.ts';
-import { sessionBelongs, sessionUser, type Session, type SessionUser } from './session.ts';
+import { sessionBelongs, sessionUser, withGrant, type Session, type SessionUser } from './session.ts';
 import { configErrorPage, forbiddenPage, pageCsp, PAGE_HEADERS, PageAnswer, redirectAnswer, signinErrorPage, signOutPage, signOutRefusedPage, tooLargePage } from './pages.ts';
 import type { SigninSecrets } from './secrets.ts';
 import type { SessionLifetime } from './lifetime.ts';
@@ -55,6 +58,8 @@ export interface SigninOptions {
   /** Groups the spec's rules name: what a cookie keeps when all of a person's groups do not fit. */
   readonly ruleGroups?: () => ReadonlySet<string>;
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /** --signin-cookie-domain (parsed): one session cookie for every origin below it; undefined: one per origin. */
+  readonly cookieDomain?: string | undefined;
   /** --workers: refreshes of one session run in one worker at a time, their results shared (src/workers/refresh-sharing.ts). */
   readonly refreshSharing?: RefreshSharing | undefined;
 }
@@ -98,6 +103,8 @@ interface Current {
   readonly handle: string;
   /** The cookie's name on this origin. */
   readonly name: string;
+  /** Its Domain attribute, when shared by a parent domain. */
+  readonly domain: string | undefined;
 }
 
 const nowS = () => Math.floor(Date.now() / 1000);
@@ -115,6 +122,9 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
   const finisher = createFlowFinisher(flows);
   const providers = createProviderClients(opts.secrets.clientSecret);
   const originOf = createOriginResolver(opts.publicUrl, opts.trustedHops);
+  const place = cookiePlacement(opts.cookieDomain);
+  // Decided here: without a shared domain, reading a session costs what it did before (no placement per request).
+  const shared = opts.cookieDomain === undefined ? undefined : place;
   // Requests whose session could not be read because the store was down: a 503, not a sign-in loop.
   const storeDown = new WeakSet<IncomingMessage>();
   // One refresh per refresh token at a time, and its result reused for requests that
@@ -166,15 +176,39 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
 
   /** The session this request carries for this app, if any; 'unavailable' when the store cannot say. */
   async function current(header: string | string[] | undefined, scheme: SigninScheme, origin: PublicOrigin): Promise<Current | undefined | 'unavailable'> {
-    const name = cookieName(SESSION_COOKIE, origin.https);
+    const at = shared?.(origin, SESSION_COOKIE);
+    const name = at ? at.name : cookieName(SESSION_COOKIE, origin.https);
     const value = readCookie(header, name);
     if (value === undefined) return undefined;
     const now = nowS();
     const opened = await keeper.open(value, now);
     if (opened === undefined || opened === 'unavailable') return opened;
     const { session, handle } = opened;
-    if (session.exp <= now || !sessionBelongs(session, scheme.issuer, scheme.clientId, origin.origin)) return undefined;
-    return { session, handle, name };
+    if (session.exp <= now || !sessionBelongs(session, scheme.issuer, scheme.clientId, at ? at.scope : origin.origin)) return undefined;
+    return { session, handle, name, domain: at?.domain };
+  }
+
+  /**
+   * At the callback of a service under a shared cookie domain: the session this browser
+   * already holds there for the same provider and the same person, whatever its client.
+   */
+  async function heldBySamePerson(header: string | string[] | undefined, scheme: SigninScheme, at: CookiePlacement, sub: string): Promise<Current | undefined> {
+    if (at.domain === undefined) return undefined;
+    const value = readCookie(header, at.name);
+    if (value === undefined) return undefined;
+    const opened = await keeper.open(value, nowS()).catch(() => undefined);
+    if (opened === undefined || opened === 'unavailable') return undefined;
+    const { session, handle } = opened;
+    if (session.exp <= nowS() || session.or !== at.scope || session.identity.iss !== scheme.issuer || session.identity.sub !== sub) return undefined;
+    return { session, handle, name: at.name, domain: at.domain };
+  }
+
+  /**
+   * Under a shared domain, a host-only session cookie left from before would be sent
+   * first (over http both have one name) and shadow the shared one: it is removed.
+   */
+  function hostOnlyLeft(at: CookiePlacement, origin: PublicOrigin): string[] {
+    return at.domain === undefined ? [] : [clearCookie(cookieName(SESSION_COOKIE, origin.https), origin.https)];
   }
 
   async function authenticate(req: IncomingMessage, scheme: SigninScheme | null | undefined): Promise<SessionUser | undefined> {
@@ -194,14 +228,15 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     if (!cur) return undefined;
     let session = cur.session;
     const now = nowS();
-    if (session.rt && now - session.rf >= refreshAfterS) {
+    // Only the service of the client the refresh token was issued to may use it.
+    if (session.rt && session.aud === scheme.clientId && now - session.rf >= refreshAfterS) {
       const r = await refreshed(scheme, cur);
       if (!r) return undefined;
       session = r.session;
       if (r.cookie) {
         // express keeps the response on the request: the new cookie rides on whatever answers.
         const res = (req as IncomingMessage & { res?: ServerResponse }).res;
-        res?.appendHeader('set-cookie', setCookie(cur.name, r.cookie, session.exp - now, origin.https));
+        res?.appendHeader('set-cookie', setCookie(cur.name, r.cookie, session.exp - now, origin.https, cur.domain));
       }
     }
     return sessionUser(session, cur.handle);
@@ -256,8 +291,21 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
       return answer(res, 400, signinErrorPage(out.message));
     }
     const now = nowS();
+    const at = place(origin, SESSION_COOKIE);
+    // Shared cookie domain, same person already signed in for another client: the session gains this one.
+    const held = await heldBySamePerson(req.headers.cookie, scheme, at, out.identity.sub);
+    if (held) {
+      const grown = withGrant(held.session, scheme.clientId);
+      const cookie = grown === held.session ? '' : await keeper.renew(held.handle, grown).catch(() => undefined);
+      if (cookie !== undefined) {
+        if (req.gw) req.gw.endUser = out.identity.sub;
+        const cookies = [clearCookie(flowName, origin.https), ...hostOnlyLeft(at, origin)];
+        if (cookie) cookies.unshift(setCookie(at.name, cookie, grown.exp - now, origin.https, at.domain));
+        return answer(res, 302, redirectAnswer(out.returnTo, 'signin_done').html, { location: out.returnTo }, cookies);
+      }
+    }
     // The lifetime starts here and ends at `exp`, whatever refreshes follow.
-    const session: Session = { identity: out.identity, iat: now, rf: now, exp: now + ttlS, aud: scheme.clientId, or: origin.origin, ...(out.rt ? { rt: out.rt } : {}) };
+    const session: Session = { identity: out.identity, iat: now, rf: now, exp: now + ttlS, aud: scheme.clientId, or: at.scope, ...(out.rt ? { rt: out.rt } : {}) };
     let issued;
     try {
       issued = await keeper.issue(session);
@@ -273,7 +321,7 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     }
     if (req.gw) req.gw.endUser = out.identity.sub;
     const r = redirectAnswer(out.returnTo, 'signin_done');
-    answer(res, 302, r.html, { location: out.returnTo }, [setCookie(cookieName(SESSION_COOKIE, origin.https), issued.cookie, ttlS, origin.https), clearCookie(flowName, origin.https)]);
+    answer(res, 302, r.html, { location: out.returnTo }, [setCookie(at.name, issued.cookie, ttlS, origin.https, at.domain), clearCookie(flowName, origin.https), ...hostOnlyLeft(at, origin)]);
   }
 
   async function signOut(req: IncomingMessage, res: ServerResponse, scheme: SigninScheme, origin: PublicOrigin): Promise<void> {
@@ -297,14 +345,17 @@ export function createSigninRuntime(opts: SigninOptions): SigninRuntime {
     }
     if (cur) {
       await keeper.end(cur.handle);
-      const rt = cur.session.rt;
+      // A refresh token is revoked by the client it was issued to.
+      const rt = cur.session.aud === scheme.clientId ? cur.session.rt : undefined;
       if (rt) {
         refreshes.delete(rt);
         // Without the refresh token a copied cookie can no longer renew itself anywhere.
         if (config) await revokeRefreshToken(config, rt).catch((err: Error) => opts.log('warn', 'sign-out: the provider did not revoke the refresh token', { err: err.message }));
       }
     }
-    const cleared = [clearCookie(cookieName(SESSION_COOKIE, origin.https), origin.https), clearCookie(cookieName(FLOW_COOKIE, origin.https), origin.https)];
+    const at = place(origin, SESSION_COOKIE);
+    // A shared cookie is cleared with its Domain: every service below it is signed out at once.
+    const cleared = [clearCookie(at.name, origin.https, at.domain), clearCookie(cookieName(FLOW_COOKIE, origin.https), origin.https), ...hostOnlyLeft(at, origin)];
     const back = `${origin.origin}${safeReturnPath(scheme.postLogoutPath)}`;
     let location = back;
     if (config && endSession) {

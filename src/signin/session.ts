@@ -33,15 +33,30 @@ export interface Session {
   readonly rf: number;
   /** The provider's client id (audience) the session was issued for. */
   readonly aud: string;
-  /** The public origin it was issued on. */
+  /** The public origin it was issued on, or `scheme://.domain` when shared by a parent domain. */
   readonly or: string;
   /** The provider's refresh token, when offline access was granted. */
   readonly rt?: string;
+  /**
+   * Further client ids of the same provider the session was granted for: with a shared
+   * cookie domain, signing in as the same person on a service with another client adds
+   * that client here instead of replacing the session. The refresh token stays `aud`'s.
+   */
+  readonly also?: readonly string[];
 }
 
-/** A session is accepted only by the app it was issued for: same provider, client and origin. */
-export function sessionBelongs(s: Session, issuer: string, clientId: string, origin: string): boolean {
-  return s.identity.iss === issuer && s.aud === clientId && s.or === origin;
+/**
+ * A session is accepted only by the app it was issued for: same provider, client and scope
+ * (its origin, or `scheme://.domain` for a cookie shared by a parent domain: cookie-domain.ts).
+ */
+export function sessionBelongs(s: Session, issuer: string, clientId: string, scope: string): boolean {
+  return s.identity.iss === issuer && (s.aud === clientId || (s.also?.includes(clientId) ?? false)) && s.or === scope;
+}
+
+/** The session granted for one more client id (no change when it already is). */
+export function withGrant(s: Session, clientId: string): Session {
+  if (s.aud === clientId || s.also?.includes(clientId)) return s;
+  return { ...s, also: [...(s.also ?? []), clientId] };
 }
 
 /** What the pipeline uses: claims for authorization, the X-Endpoint-API-UserInfo value, a cache key. */
@@ -52,7 +67,7 @@ export interface SessionUser {
 }
 
 /** Never identity: the cookie's own bookkeeping, or token claims a backend has no use for. */
-const NOT_IDENTITY = new Set(['rt', 'rf', 'si', 'or', 'sid', 'iat', 'exp', 'nbf', 'aud', 'azp', 'nonce', 'at_hash', 'c_hash', 'sid', 'jti', 'auth_time', 'acr', 'amr']);
+const NOT_IDENTITY = new Set(['rt', 'rf', 'si', 'or', 'ga', 'sid', 'iat', 'exp', 'nbf', 'aud', 'azp', 'nonce', 'at_hash', 'c_hash', 'sid', 'jti', 'auth_time', 'acr', 'amr']);
 
 /**
  * The identity claims of a verified ID token (plus userinfo claims it lacked): the fixed set,
@@ -71,7 +86,7 @@ export function identityFrom(claims: Record<string, unknown>, extra: readonly st
 }
 
 export async function sealSession(codec: SealedCookieCodec, s: Session): Promise<string> {
-  return codec.seal({ ...s.identity, si: s.iat, rf: s.rf, aud: s.aud, or: s.or, ...(s.rt ? { rt: s.rt } : {}) }, s.exp);
+  return codec.seal({ ...s.identity, si: s.iat, rf: s.rf, aud: s.aud, or: s.or, ...(s.rt ? { rt: s.rt } : {}), ...(s.also ? { ga: s.also } : {}) }, s.exp);
 }
 
 export async function openSession(codec: SealedCookieCodec, value: string): Promise<Session | undefined> {
@@ -79,8 +94,9 @@ export async function openSession(codec: SealedCookieCodec, value: string): Prom
   if (!p || typeof p.sub !== 'string' || typeof p.iss !== 'string' || typeof p.exp !== 'number') return undefined;
   // Sessions sealed before binding existed name no client or origin: they are refused (sign in again).
   if (typeof p.aud !== 'string' || typeof p.or !== 'string' || typeof p.si !== 'number' || typeof p.rf !== 'number') return undefined;
+  const also = Array.isArray(p.ga) ? p.ga.filter((x): x is string => typeof x === 'string') : undefined;
   // Everything sealed is ours: keep it all but the bookkeeping.
-  return { identity: identityFrom(p, Object.keys(p)), exp: p.exp, iat: p.si, rf: p.rf, aud: p.aud, or: p.or, ...(typeof p.rt === 'string' ? { rt: p.rt } : {}) };
+  return { identity: identityFrom(p, Object.keys(p)), exp: p.exp, iat: p.si, rf: p.rf, aud: p.aud, or: p.or, ...(typeof p.rt === 'string' ? { rt: p.rt } : {}), ...(also ? { also } : {}) };
 }
 
 /** The identity with only the groups `keep` names: what still fits a cookie when the full list does not. */

@@ -63,16 +63,23 @@ export interface Hop {
 /** Cookies per host, ignoring ports and paths as browsers do for the host part (enough for these tests). */
 export class Jar {
   readonly cookies = new Map<string, Map<string, string>>();
+  /** Host-only cookies are kept under the host; cookies with a Domain under `.domain` and sent to every host below it. */
   header(url: string): string | undefined {
-    const m = this.cookies.get(new URL(url).hostname);
-    if (!m || m.size === 0) return undefined;
-    return [...m].map(([k, v]) => `${k}=${v}`).join('; ');
+    const host = new URL(url).hostname;
+    const pairs: string[] = [];
+    for (const [key, m] of this.cookies) {
+      const fits = key.startsWith('.') ? host === key.slice(1) || host.endsWith(key) : key === host;
+      if (fits) for (const [k, v] of m) pairs.push(`${k}=${v}`);
+    }
+    return pairs.length > 0 ? pairs.join('; ') : undefined;
   }
   store(url: string, setCookies: string[]): void {
     const host = new URL(url).hostname;
-    let m = this.cookies.get(host);
-    if (!m) this.cookies.set(host, (m = new Map()));
     for (const c of setCookies) {
+      const domain = /;\s*domain=\.?([^;]+)/i.exec(c)?.[1]?.trim().toLowerCase();
+      const key = domain === undefined ? host : `.${domain}`;
+      let m = this.cookies.get(key);
+      if (!m) this.cookies.set(key, (m = new Map()));
       const [pair, ...attrs] = c.split(';');
       const eq = pair!.indexOf('=');
       const name = pair!.slice(0, eq).trim();
@@ -103,7 +110,11 @@ export async function hop(jar: Jar, url: string, init: { method?: string; header
   for (const [k, v] of Object.entries(headers)) if (v === '') delete headers[k];
   if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
   const { status, raw, body } = await new Promise<{ status: number; raw: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
-    const req = http.request(url, { method: init.method ?? 'GET', headers, agent: false }, (res) => {
+    // *.localhost is the loopback interface (RFC 6761), as browsers resolve it; the system resolver may not.
+    const u = new URL(url);
+    const loopback = u.hostname.endsWith('.localhost') ? { hostname: '127.0.0.1', setHost: false } : {};
+    if (u.hostname.endsWith('.localhost') && headers.host === undefined) headers.host = u.host;
+    const req = http.request(url, { method: init.method ?? 'GET', headers, agent: false, ...loopback }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, raw: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
