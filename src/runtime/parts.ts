@@ -29,6 +29,7 @@ import type { TrafficValidation } from '../validation/traffic-validation.ts';
 import { DEFAULTS, type GatewayOptions } from './options.ts';
 import type { Lifetime } from './lifetime.ts';
 import { openBackendTls, wantsBackendTls } from '../tls/backend-tls.ts';
+import type { BackendTlsOverrides } from '../tls/backend-tls-overrides.ts';
 
 export interface ProcessParts {
   readonly keys: ApiKeyVerifier | undefined;
@@ -47,12 +48,15 @@ export interface ProcessParts {
   quotaFor(config: ServiceConfig, previous: QuotaEnforcer | undefined): Promise<QuotaEnforcer | undefined>;
   /** undefined: tracing off (nothing of src/tracing/ runs per request). */
   readonly tracing: Tracing | undefined;
+  /** x-endpoints-tls credentials: opened as specs load, released on swaps. */
+  readonly backendTlsOverrides: BackendTlsOverrides | undefined;
 }
 
 export async function createProcessParts(
   opts: GatewayOptions,
   life: Lifetime,
   sources: { readonly config: MetricSources['config'] },
+  backendTlsOverrides?: BackendTlsOverrides,
 ): Promise<ProcessParts> {
   const log = opts.logger;
   const keys = await createKeyVerifierFromOption(opts.keys, {
@@ -119,6 +123,7 @@ export async function createProcessParts(
   life.add('backend tls', () => backendTls?.close());
   const proxy = createBackendProxy({
     backendTls,
+    backendTlsOverrides,
     retryOns: opts.backendRetryOns ?? DEFAULTS.backendRetryOns,
     retryNum: opts.backendRetryNum ?? DEFAULTS.backendRetryNum,
     perTryTimeoutMs: opts.backendPerTryTimeoutMs,
@@ -136,5 +141,5 @@ export async function createProcessParts(
   });
   life.add('backend pools', () => proxy.close());
 
-  return { keys, jwt, localJwks, tokens, assertions, validation, metrics, accessLog, proxy, quota, quotaFor, tracing };
+  return { keys, jwt, localJwks, tokens, assertions, validation, metrics, accessLog, proxy, quota, quotaFor, tracing, backendTlsOverrides };
 }
