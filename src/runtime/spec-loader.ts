@@ -29,8 +29,8 @@ export interface SpecLoaderParts {
   readonly onSkip: (refused: RefusedVersion) => void;
   /** A start's spec is being validated in a worker (a validated-spec cache miss). */
   readonly onValidating?: (() => void) | undefined;
-  /** Opens the x-endpoints-tls credentials a config names; problems refuse it. */
-  readonly openTls?: ((config: ServiceConfig, file: string) => Promise<readonly SpecProblem[]>) | undefined;
+  /** Opens the x-endpoints-tls credentials a config names (`owner`: this --spec); problems refuse it. */
+  readonly openTls?: ((config: ServiceConfig, file: string, owner: string) => Promise<readonly SpecProblem[]>) | undefined;
 }
 
 export interface SpecLoader {
@@ -57,7 +57,7 @@ export function createSpecLoader(p: SpecLoaderParts): SpecLoader {
         check: (c) => [...p.check(c), ...signinChange(c)],
         onSkip: p.onSkip,
       });
-      const tlsProblems = (await p.openTls?.(v.service.config, v.file)) ?? [];
+      const tlsProblems = (await p.openTls?.(v.service.config, v.file, p.source.spec)) ?? [];
       if (tlsProblems.length > 0) throw new RefusedVersion(v.file, v.configId, tlsProblems);
       if (starting) signinAtStart = Boolean(v.service.config.signin);
       await p.prepare?.(v.service, v.file);

@@ -27,7 +27,7 @@ export async function openSpecsAndParts(
     // --validate's contract needs the parts: the spec is loaded by then, so they may start.
     prepare: opts.validate === 'report' || opts.validate === 'enforce' ? async (service, file) => (validating(), (await partsP).validation?.prepare(service, file)) : undefined,
     onValidating: validating,
-    openTls: (config, file) => tlsOverrides.open(config, file),
+    openTls: (config, file, owner) => tlsOverrides.open(config, file, owner),
   });
   void openedP.finally(validating).catch(() => {}); // loaded or refused without a worker: start the parts anyway
   const partsP = offThread.then(() => createProcessParts(opts, life, sources, tlsOverrides));

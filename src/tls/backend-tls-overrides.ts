@@ -5,7 +5,7 @@
  * files is opened once (and watched, like the flags' files) however many
  * backends or specs name it; a loaded spec opens what it names before it is
  * swapped in (a file that cannot be read refuses the spec), and a swap closes
- * what no served spec names any more, with its backend pools.
+ * what no served spec (nor one about to be) names any more, with its pools.
  */
 import path from 'node:path';
 import type { BackendTlsSpec, ServiceConfig } from '../config/types.ts';
@@ -20,8 +20,12 @@ export interface OverrideCredentials {
 }
 
 export interface BackendTlsOverrides {
-  /** Opens the credentials a loaded config names (relative paths: from `specFile`'s folder). Problems name the place; none: all opened. */
-  open(config: ServiceConfig, specFile: string): Promise<SpecProblem[]>;
+  /**
+   * Opens the credentials a loaded config names (relative paths: from `specFile`'s folder). Problems name the
+   * place; none: all opened. `owner` (the --spec it came from) keeps them from a `retain` run for another
+   * service before this config is swapped in.
+   */
+  open(config: ServiceConfig, specFile: string, owner: string): Promise<SpecProblem[]>;
   /** The credentials of a rule's block, opened by `open` for its config. */
   of(spec: BackendTlsSpec): OverrideCredentials | undefined;
   /** Closes the credentials none of `served` names; each closed key goes to the onRelease listeners. */
@@ -52,11 +56,13 @@ export function createBackendTlsOverrides(log: Logger): BackendTlsOverrides {
   // Rule blocks are plain data from the compiled config: each is tied to what it resolved to when its config was opened.
   const bySpec = new WeakMap<BackendTlsSpec, OverrideCredentials>();
   const listeners: ((key: string) => void)[] = [];
+  // Per --spec, what its latest opened config names: kept open until that --spec's next load replaces it.
+  const pending = new Map<string, Set<string>>();
 
   return {
-    async open(config, specFile) {
+    async open(config, specFile, owner) {
       const problems: SpecProblem[] = [];
-      const opened: OverrideCredentials[] = [];
+      const named = new Set<string>();
       for (const spec of specsOf(config)) {
         const files = resolved(spec, specFile);
         const key = `${files.clientCertPath ?? ''}\u0000${files.rootCertsFile ?? ''}`;
@@ -69,22 +75,18 @@ export function createBackendTlsOverrides(log: Logger): BackendTlsOverrides {
             continue;
           }
           byKey.set(key, creds);
-          opened.push(creds);
         }
         bySpec.set(spec, creds);
+        named.add(key);
       }
-      if (problems.length > 0) {
-        // A refused config keeps nothing open.
-        for (const c of opened) {
-          byKey.delete(c.key);
-          c.tls.close();
-        }
-      }
+      // What a refused config opened is closed by the next retain (another service may have come to share it meanwhile).
+      if (problems.length === 0) pending.set(owner, named);
       return problems;
     },
     of: (spec) => bySpec.get(spec),
     retain(served) {
       const used = new Set<string>();
+      for (const keys of pending.values()) for (const k of keys) used.add(k);
       for (const config of served) for (const spec of specsOf(config)) {
         const c = bySpec.get(spec);
         if (c !== undefined) used.add(c.key);

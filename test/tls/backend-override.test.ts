@@ -13,6 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import { stringify } from 'yaml';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { runCli } from '../helpers/cli.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { baseSpec, op } from '../helpers/gateway.ts';
 import { issue, makeCa, type Pair } from './certs.ts';
 
@@ -24,6 +25,8 @@ let portA: number;
 let portB: number;
 let caB: Pair;
 let clientCaB: Pair;
+/** Backend connections still open, with the subject of the client certificate each was made with. */
+const open = new Map<TLSSocket, string>();
 
 /** An https backend on its own CA that answers only holders of a client certificate from `clientCa`, with the peer's subject. */
 async function privateBackend(serverCa: Pair, clientCa: Pair, name: string): Promise<number> {
@@ -35,6 +38,12 @@ async function privateBackend(serverCa: Pair, clientCa: Pair, name: string): Pro
       res.end(JSON.stringify({ peer: (req.socket as TLSSocket).getPeerX509Certificate()?.subject ?? null }));
     },
   );
+  // A long keep-alive hint, so undici keeps idle connections: only the gateway's own pool closing ends them.
+  server.keepAliveTimeout = 600_000;
+  server.on('secureConnection', (s: TLSSocket) => {
+    open.set(s, s.getPeerX509Certificate()?.subject ?? '');
+    s.once('close', () => open.delete(s));
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   backends.push(server);
@@ -141,12 +150,16 @@ describe('x-endpoints-tls: a backend with its own TLS credentials', () => {
 
   test('a reload naming other credentials uses them and closes the ones no longer named', async () => {
     const other = await clientFolder(clientCaB, 'client-b2');
+    assert.match(await peerOf('/b'), /CN=client-b-next/);
+    assert.ok([...open.values()].some((s) => s.includes('CN=client-b-next')), 'a kept-alive connection made with the old credentials');
     const from = gw.logs.length;
     await writeFile(specFile, spec({ client_cert_path: other, root_certs_file: caB.cert }));
     gw.child.kill('SIGHUP');
     await gw.waitForLog((l) => l.message === 'spec reloaded' && gw.logs.indexOf(l) >= from);
     const closed = await gw.waitForLog((l) => l.message === 'backend TLS credentials closed: no served spec names them');
     assert.equal(closed.clientCertPath, path.join(dir, 'client-b'));
+    // Their pool went with them: its idle connection is closed by the gateway.
+    await waitFor(() => ![...open.values()].some((s) => s.includes('CN=client-b-next')), 'the connections made with the closed credentials to end');
     // Absolute paths name the same roots file as the relative one did, but with another folder: new credentials.
     assert.match(await peerOf('/b'), /CN=client-b2/);
     assert.match(await peerOf('/a'), /CN=client-a/);
