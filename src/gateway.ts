@@ -64,6 +64,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       // Every service's audiences and issuers stay warm: the one swapped stands in for its previous config.
       const others = all.list.filter((o) => o !== s).map((o) => o.current().config);
       readiness.warm(unionOf([next.config, ...others]), unionOf([previous.config, ...others]));
+      // x-endpoints-tls credentials no served spec names any more are closed, with their pools.
+      parts.backendTlsOverrides?.retain(all.configs());
     });
   }
 

@@ -2,6 +2,7 @@ import { buildConnector, Pool } from 'undici';
 import type { BackendRule } from '../config/types.ts';
 import { markBackendSocket, watchH2Resets } from './h2-resets.ts';
 import type { BackendTls, TlsConnectOptions } from '../tls/backend-tls.ts';
+import type { BackendTlsOverrides } from '../tls/backend-tls-overrides.ts';
 
 /** Envoy's default limit on a response head, which ESPv2 keeps (undici's own default is 16 KiB). */
 export const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
@@ -27,6 +28,8 @@ export interface Origin {
   readonly limit: number;
   /** Open WebSocket tunnels (each also counted in inFlight): each holds one backend connection for its life. */
   tunnels: number;
+  /** The key of the x-endpoints-tls credentials it connects with; undefined: the gateway-wide ones. */
+  readonly credentials?: string;
 }
 
 /** Raised when an https `protocol: h2` backend did not agree to HTTP/2 by ALPN. */
@@ -58,6 +61,8 @@ export interface OriginOptions {
   readonly maxPending: number;
   /** --ssl-backend-client-*: the client certificate and roots for https backends; undefined: Node's defaults. */
   readonly tls?: BackendTls | undefined;
+  /** x-endpoints-tls: a backend's own credentials, in place of `tls`. */
+  readonly overrides?: BackendTlsOverrides | undefined;
 }
 
 /** How a pool connects: undici's own connector, or for https with backend TLS flags, one that follows their files. */
@@ -78,10 +83,14 @@ export class Origins {
 
   constructor(opts: OriginOptions) {
     this.opts = opts;
+    opts.overrides?.onRelease((key) => this.dropCredentials(key));
   }
 
   get(rule: BackendRule): Origin {
-    const key = rule.protocol === 'h2' ? `h2 ${rule.origin}` : rule.origin;
+    // A backend with its own credentials gets pools of its own: a pool's connections carry one client certificate.
+    const creds = rule.tls === undefined ? undefined : this.opts.overrides?.of(rule.tls);
+    const base = rule.protocol === 'h2' ? `h2 ${rule.origin}` : rule.origin;
+    const key = creds === undefined ? base : `${base} tls ${creds.key}`;
     let o = this.byKey.get(key);
     if (o === undefined) {
       const h2 = rule.protocol === 'h2';
@@ -94,7 +103,7 @@ export class Origins {
         bodyTimeout: 0,
         allowH2: h2,
         ...(h2 && rule.scheme === 'http' ? { useH2c: true } : {}),
-        connect: connectFor(h2, rule.scheme, this.opts.tls),
+        connect: connectFor(h2, rule.scheme, creds === undefined ? this.opts.tls : creds.tls),
       });
       if (h2) watchH2Resets();
       // A pool's 'error'-like events are reported per request; keep stray connection errors from becoming unhandled.
@@ -105,6 +114,7 @@ export class Origins {
         // For h2 one connection carries many streams; the same bound is a fair cap on queued work.
         limit: this.opts.maxConnections + this.opts.maxPending,
         tunnels: 0,
+        ...(creds === undefined ? {} : { credentials: creds.key }),
       };
       this.byKey.set(key, o);
     }
@@ -128,6 +138,15 @@ export class Origins {
   releaseTunnel(o: Origin): void {
     o.inFlight--;
     o.tunnels--;
+  }
+
+  /** Credentials no served spec names any more: their pools finish what they carry, then close. */
+  private dropCredentials(credentials: string): void {
+    for (const [key, o] of this.byKey) {
+      if (o.credentials !== credentials) continue;
+      this.byKey.delete(key);
+      void o.pool.close().catch(noop);
+    }
   }
 
   async close(): Promise<void> {

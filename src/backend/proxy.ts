@@ -6,6 +6,7 @@ import { sendError } from '../http/answer.ts';
 import { checkTransferEncoding, dropResponseHopByHop } from './hop-by-hop.ts';
 import { Origins, type Origin } from './origins.ts';
 import type { BackendTls } from '../tls/backend-tls.ts';
+import type { BackendTlsOverrides } from '../tls/backend-tls-overrides.ts';
 import type { TunnelSlots } from './websocket.ts';
 import { readSmallBody, READ_WHOLE_BOUND, StreamedBody } from './request-body.ts';
 import { retriesFailure, retriesStatus, retryPolicy, type RetryPolicy } from './retry-policy.ts';
@@ -38,6 +39,8 @@ export interface ProxyEvents {
   readonly bodyLimit?: BodyLimit | undefined;
   /** --ssl-backend-client-*: TLS credentials for https backends. */
   readonly backendTls?: BackendTls | undefined;
+  /** x-endpoints-tls: backends' own credentials. */
+  readonly backendTlsOverrides?: BackendTlsOverrides | undefined;
 }
 
 /** What the proxy asks the traffic validation, when it is on. */
@@ -444,7 +447,7 @@ const UNSUPPORTED_TE = new GatewayError(501, 'Not Implemented', 'unsupported_tra
  * cut connection once a response had started: never a thrown error.
  */
 export function createBackendProxy(events: ProxyEvents = {}) {
-  const origins = new Origins({ maxConnections: events.maxConnections ?? 1024, maxPending: events.maxPending ?? 1024, tls: events.backendTls });
+  const origins = new Origins({ maxConnections: events.maxConnections ?? 1024, maxPending: events.maxPending ?? 1024, tls: events.backendTls, overrides: events.backendTlsOverrides });
   const shared: Shared = {
     policy: retryPolicy(events.retryOns ?? DEFAULT_RETRY_ONS, events.retryNum ?? 1, events.onWarning),
     perTryTimeoutMs: events.perTryTimeoutMs ?? 0,

@@ -1,4 +1,4 @@
-import type { BackendRule, PathTranslation } from './types.ts';
+import type { BackendRule, BackendTlsSpec, PathTranslation } from './types.ts';
 import type { Json } from './openapi.ts';
 
 /** ESPv2's default upstream deadline (util.DefaultResponseDeadline). */
@@ -50,7 +50,25 @@ export function deadlineMs(value: unknown): number {
  * CONSTANT on an operation (reference 1.2). Without jwt_audience the ID-token
  * audience is the address exactly as written, as Google's compiler sets it.
  */
-export function backendRule(block: Json, level: 'top' | 'operation', local?: BackendRule): BackendRule | { error: string } {
+export function backendRule(block: Json, level: 'top' | 'operation', local?: BackendRule, at = ''): BackendRule | { error: string } {
+  const rule = addressedRule(block, level, local);
+  if ('error' in rule) return rule;
+  const tls = tlsSpec(block['x-endpoints-tls'], at);
+  return tls ? { ...rule, tls } : rule;
+}
+
+/** `x-endpoints-tls` as written (checked by the extension schema already); `at` names the backend block. */
+function tlsSpec(value: unknown, at: string): BackendTlsSpec | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const v = value as Json;
+  return {
+    ...(typeof v.client_cert_path === 'string' ? { clientCertPath: v.client_cert_path } : {}),
+    ...(typeof v.root_certs_file === 'string' ? { rootCertsFile: v.root_certs_file } : {}),
+    where: at ? `${at}.x-endpoints-tls` : 'x-endpoints-tls',
+  };
+}
+
+function addressedRule(block: Json, level: 'top' | 'operation', local?: BackendRule): BackendRule | { error: string } {
   // No address (ESPv2's examples/testdata/sidecar_backend: `{deadline: "7.5"}`): Google's compiler
   // emits a rule without one, which ESPv2 serves from its local --backend (no ID token, the
   // request's own path) with that block's deadline.

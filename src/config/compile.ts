@@ -88,7 +88,7 @@ export function compileSpec(api: Json, opts: CompileOptions = {}): CompiledServi
 
   let topBackend: BackendRule = local;
   if (api['x-google-backend'] !== undefined) {
-    const r = backendRule(obj(api['x-google-backend']), 'top', local);
+    const r = backendRule(obj(api['x-google-backend']), 'top', local, 'x-google-backend');
     if ('error' in r) problems.push({ where: where('x-google-backend', 'address'), message: r.error });
     else topBackend = r;
   }
@@ -116,7 +116,7 @@ export function compileSpec(api: Json, opts: CompileOptions = {}): CompiledServi
     const id = typeof op.operationId === 'string' && op.operationId ? op.operationId : `${method.toUpperCase()} ${template}`;
     let backend = topBackend;
     if (op['x-google-backend'] !== undefined) {
-      const r = backendRule(obj(op['x-google-backend']), 'operation', local);
+      const r = backendRule(obj(op['x-google-backend']), 'operation', local, where('paths', path, method, 'x-google-backend'));
       if ('error' in r) {
         problems.push({ where: where('paths', path, method, 'x-google-backend', 'address'), message: r.error });
         continue;

@@ -27,6 +27,16 @@ export interface BackendRule {
   readonly identityHeader: boolean;
   /** `serverless_header: X-Serverless-Authorization`: the ID token goes there, the caller's Authorization stays (src/signin). */
   readonly serverlessHeader?: boolean;
+  /** `x-endpoints-tls`: this backend's own TLS credentials (src/tls/backend-tls-overrides.ts); absent: the gateway-wide flags. */
+  readonly tls?: BackendTlsSpec;
+}
+
+/** An `x-endpoints-tls` block as written (paths not yet resolved: that needs the spec file's folder). */
+export interface BackendTlsSpec {
+  readonly clientCertPath?: string;
+  readonly rootCertsFile?: string;
+  /** Where the block stands in the spec, for problems with its files. */
+  readonly where: string;
 }
 
 /** Where an API key may be read, in order (reference 3.1). */

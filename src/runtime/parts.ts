@@ -30,6 +30,7 @@ import { DEFAULTS, type GatewayOptions } from './options.ts';
 import type { Lifetime } from './lifetime.ts';
 import { openBackendTls, wantsBackendTls } from '../tls/backend-tls.ts';
 import { workerRole } from '../workers/role.ts';
+import type { BackendTlsOverrides } from '../tls/backend-tls-overrides.ts';
 
 export interface ProcessParts {
   readonly keys: ApiKeyVerifier | undefined;
@@ -48,12 +49,15 @@ export interface ProcessParts {
   quotaFor(config: ServiceConfig, previous: QuotaEnforcer | undefined): Promise<QuotaEnforcer | undefined>;
   /** undefined: tracing off (nothing of src/tracing/ runs per request). */
   readonly tracing: Tracing | undefined;
+  /** x-endpoints-tls credentials: opened as specs load, released on swaps. */
+  readonly backendTlsOverrides: BackendTlsOverrides | undefined;
 }
 
 export async function createProcessParts(
   opts: GatewayOptions,
   life: Lifetime,
   sources: { readonly config: MetricSources['config'] },
+  backendTlsOverrides?: BackendTlsOverrides,
 ): Promise<ProcessParts> {
   const log = opts.logger;
   // In a cluster worker, API Keys lookups, ID tokens and JWKS fetches are made by the primary, once for all workers.
@@ -124,6 +128,7 @@ export async function createProcessParts(
   life.add('backend tls', () => backendTls?.close());
   const proxy = createBackendProxy({
     backendTls,
+    backendTlsOverrides,
     retryOns: opts.backendRetryOns ?? DEFAULTS.backendRetryOns,
     retryNum: opts.backendRetryNum ?? DEFAULTS.backendRetryNum,
     perTryTimeoutMs: opts.backendPerTryTimeoutMs,
@@ -141,5 +146,5 @@ export async function createProcessParts(
   });
   life.add('backend pools', () => proxy.close());
 
-  return { keys, jwt, localJwks, tokens, assertions, validation, metrics, accessLog, proxy, quota, quotaFor, tracing };
+  return { keys, jwt, localJwks, tokens, assertions, validation, metrics, accessLog, proxy, quota, quotaFor, tracing, backendTlsOverrides };
 }

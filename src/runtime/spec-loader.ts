@@ -9,7 +9,7 @@ import type { ServiceConfig } from '../config/types.ts';
 import type { SpecProblem } from '../config/problems.ts';
 import { loadServiceOffThread } from '../config/service-thread.ts';
 import type { SpecSource } from '../config/versions.ts';
-import { loadVersion, type RefusedVersion } from '../config/version-loader.ts';
+import { loadVersion, RefusedVersion } from '../config/version-loader.ts';
 import type { SpecCache } from '../config/spec-cache.ts';
 import type { LoadedSpec } from './snapshot.ts';
 import { openSpecSource } from '../config/versions.ts';
@@ -29,6 +29,8 @@ export interface SpecLoaderParts {
   readonly onSkip: (refused: RefusedVersion) => void;
   /** A start's spec is being validated in a worker (a validated-spec cache miss). */
   readonly onValidating?: (() => void) | undefined;
+  /** Opens the x-endpoints-tls credentials a config names (`owner`: this --spec); problems refuse it. */
+  readonly openTls?: ((config: ServiceConfig, file: string, owner: string) => Promise<readonly SpecProblem[]>) | undefined;
 }
 
 export interface SpecLoader {
@@ -55,6 +57,8 @@ export function createSpecLoader(p: SpecLoaderParts): SpecLoader {
         check: (c) => [...p.check(c), ...signinChange(c)],
         onSkip: p.onSkip,
       });
+      const tlsProblems = (await p.openTls?.(v.service.config, v.file, p.source.spec)) ?? [];
+      if (tlsProblems.length > 0) throw new RefusedVersion(v.file, v.configId, tlsProblems);
       if (starting) signinAtStart = Boolean(v.service.config.signin);
       await p.prepare?.(v.service, v.file);
       return { service: v.service, file: v.file, selectedBy: v.selectedBy, configId: v.configId };
@@ -74,7 +78,7 @@ export interface OpenedSpecs {
 /** Opens --spec (a file or a folder of versions) with its validated-spec cache and loads the version to start with. */
 export async function openSpecs(
   o: { readonly specFile: string; readonly configId?: string | undefined; readonly specCacheDir?: string | undefined },
-  p: Pick<SpecLoaderParts, 'compile' | 'check' | 'prepare' | 'onValidating'>,
+  p: Pick<SpecLoaderParts, 'compile' | 'check' | 'prepare' | 'onValidating' | 'openTls'>,
   log: Logger,
 ): Promise<OpenedSpecs> {
   const cacheDir = o.specCacheDir === undefined ? defaultCacheDir(process.env) : o.specCacheDir || undefined;

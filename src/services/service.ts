@@ -65,6 +65,8 @@ export interface OpenParts {
   readonly prepare: SpecLoaderParts['prepare'];
   /** Called when a worker starts validating the spec (the validated-spec cache lacked it). */
   readonly onValidating?: (() => void) | undefined;
+  /** Opens a config's x-endpoints-tls credentials (src/tls/backend-tls-overrides.ts). */
+  readonly openTls?: SpecLoaderParts['openTls'];
 }
 
 /** Loads the spec (throws SpecError before anything listens); needs nothing of the process parts but --validate's prepare. */
@@ -83,6 +85,7 @@ export async function openService(specFile: string, opts: GatewayOptions, o: Ope
       check: (c) => [...(docsMod ? docsMod.docsPathProblems(c, opts.docsPath!) : []), ...(opts.cors ? corsSpecProblems(c) : []), ...namesChange(c)],
       prepare: o.prepare,
       onValidating: o.onValidating,
+      openTls: o.openTls,
     },
     opts.logger,
   );

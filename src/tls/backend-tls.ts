@@ -40,17 +40,25 @@ async function readFlagFile(flag: string, file: string): Promise<Buffer> {
   }
 }
 
-/** Reads the files; throws with the flag's name when one is missing or unusable. */
-export async function openBackendTls(f: BackendTlsFlags, log: Logger): Promise<BackendTls> {
+/** What errors call the two settings: the flags, or an x-endpoints-tls block's fields. */
+export interface BackendTlsNames {
+  readonly clientCertPath: string;
+  readonly rootCertsFile: string;
+}
+
+const FLAG_NAMES: BackendTlsNames = { clientCertPath: '--ssl-backend-client-cert-path', rootCertsFile: '--ssl-backend-client-root-certs-file' };
+
+/** Reads the files; throws with the setting's name when one is missing or unusable. */
+export async function openBackendTls(f: BackendTlsFlags, log: Logger, names: BackendTlsNames = FLAG_NAMES): Promise<BackendTls> {
   const files: string[] = [];
   const contents: Buffer[] = [];
   if (f.clientCertPath !== undefined) {
     files.push(path.join(f.clientCertPath, 'client.crt'), path.join(f.clientCertPath, 'client.key'));
-    contents.push(await readFlagFile('--ssl-backend-client-cert-path', files[0]!), await readFlagFile('--ssl-backend-client-cert-path', files[1]!));
+    contents.push(await readFlagFile(names.clientCertPath, files[0]!), await readFlagFile(names.clientCertPath, files[1]!));
   }
   if (f.rootCertsFile !== undefined) {
     files.push(f.rootCertsFile);
-    contents.push(await readFlagFile('--ssl-backend-client-root-certs-file', f.rootCertsFile));
+    contents.push(await readFlagFile(names.rootCertsFile, f.rootCertsFile));
   }
   const toOptions = (c: readonly Buffer[]): TlsConnectOptions => ({
     ...(f.clientCertPath !== undefined ? { cert: c[0], key: c[1] } : {}),
@@ -60,7 +68,7 @@ export async function openBackendTls(f: BackendTlsFlags, log: Logger): Promise<B
   try {
     tls.createSecureContext(current);
   } catch (err) {
-    throw new Error(`--ssl-backend-client-cert-path / --ssl-backend-client-root-certs-file: not usable: ${(err as Error).message}`, { cause: err });
+    throw new Error(`${names.clientCertPath} / ${names.rootCertsFile}: not usable: ${(err as Error).message}`, { cause: err });
   }
   let generation = 0;
   const watched: WatchedFiles = watchFiles(
