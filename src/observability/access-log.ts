@@ -27,6 +27,8 @@ export interface AccessLogOptions {
   readonly traceProject: string | undefined;
   /** --log-request-headers, --log-response-headers, --log-jwt-payloads; undefined: none named. */
   readonly fields?: LogFieldWriter | undefined;
+  /** --workers: this process's slot (1..N), in every line as the other log lines carry it. */
+  readonly worker?: number | undefined;
 }
 
 /** How an exchange ended, as the recorder (src/http/record.ts) saw it. */
@@ -68,6 +70,7 @@ function now(): string {
 export function createAccessLog(opts: AccessLogOptions) {
   const { logger, traceProject, fields } = opts;
   const write = lineWriter(logger);
+  const workerField = opts.worker === undefined ? '' : `,"worker":${opts.worker}`;
   const output = logOutputOf(logger);
   return function accessLog(req: IncomingMessage, outcome: Outcome): void {
     const status = outcome.status;
@@ -91,6 +94,7 @@ export function createAccessLog(opts: AccessLogOptions) {
       (ua !== undefined ? `"userAgent":${q(ua)},` : '') +
       `"protocol":"HTTP/${req.httpVersion}"}`;
     if (ctx?.requestId) line += `,"requestId":${q(ctx.requestId)}`;
+    line += workerField;
     if (ctx?.snapshot) {
       line += `,"configId":${q(ctx.snapshot.configId)}`;
       if (ctx.snapshot.serviceLabel !== undefined) line += `,"service":${q(ctx.snapshot.serviceLabel)}`;

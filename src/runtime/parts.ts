@@ -122,7 +122,7 @@ export async function createProcessParts(
   life.add('tracing', () => tracing?.close());
   const traceProject = opts.traceProject ?? tracing?.project ?? process.env.GOOGLE_CLOUD_PROJECT;
   const accessLog =
-    opts.accessLog === false ? undefined : createAccessLog({ logger: log, traceProject, fields: createLogFieldWriter(opts.logFields) });
+    opts.accessLog === false ? undefined : createAccessLog({ logger: log, traceProject, fields: createLogFieldWriter(opts.logFields), worker: workerRole()?.slot });
 
   const backendTls = wantsBackendTls(opts.backendTls) ? await openBackendTls(opts.backendTls!, log) : undefined;
   life.add('backend tls', () => backendTls?.close());
