@@ -70,14 +70,12 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
   const dest = opts.destination ?? 1;
   if (typeof dest !== 'number') return pino(options, dest);
 
-  // Batched writes on a background flush (every 250 ms, below); pino flushes
-  // what is left when the process exits. A write to a pipe costs about the same
-  // CPU whatever its size up to the pipe's 64 KiB (the wake-ups dominate: 40-60
-  // µs on a loaded 2-core machine), so the batch is large: 32 KiB, about 50
-  // access-log lines, where 4 KiB cost 8 µs per request. When the fd stops
+  // Batched writes (one write per ~4 KiB of lines) on a background flush
+  // (every 250 ms, below); pino flushes what is left when the process exits.
+  // The access log batches further on its own (lineWriter). When the fd stops
   // taking data (nobody reads the pipe), sonic-boom would buffer without
   // bound: `maxLength` makes it drop lines instead.
-  const out = pino.destination({ dest, sync: false, minLength: 32 * 1024, maxWrite: 64 * 1024, maxLength: LOG_BUFFER_LIMIT });
+  const out = pino.destination({ dest, sync: false, minLength: 4096, maxWrite: ACCESS_LOG_BATCH * 2, maxLength: LOG_BUFFER_LIMIT });
   const logger = pino(options, out);
   // sonic-boom has no public accessor for what it holds unwritten.
   const buffered = (): number => (out as unknown as { _len?: number })._len ?? 0;
@@ -126,20 +124,29 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
 /** Lines handed to {@link lineWriter} and not yet given to the logger's output, per logger. */
 const pendingLines = new WeakMap<Logger, () => void>();
 
+/** Access-log bytes handed to the logger's output at once (or after ACCESS_LOG_DELAY_MS). */
+const ACCESS_LOG_BATCH = 32 * 1024;
+const ACCESS_LOG_DELAY_MS = 100;
+
 /**
  * A writer of pre-formatted JSON lines (the access log) to the logger's own
- * output, joined per event-loop turn. sonic-boom measures and concatenates its
- * whole pending buffer on every write, so one write per request cost more CPU
- * than formatting the line (npm run bench profile); one write per turn of the
- * loop carries every line finished in it. {@link flushLogs} hands over what is
- * still held.
+ * output, in batches of 32 KiB or 100 ms. A write to a pipe costs about the
+ * same CPU whatever its size up to the pipe's 64 KiB (the wake-ups dominate:
+ * 40-60 µs on a loaded 2-core machine), and sonic-boom measures and copies its
+ * pending buffer on every write: one write per request cost more CPU than
+ * formatting the line, one per 4 KiB still 8 µs per request (npm run bench
+ * profiles). Other lines (warnings, errors) go out as before, within 250 ms.
+ * {@link flushLogs} hands over what is still held.
  */
 export function lineWriter(logger: Logger): (line: string) => void {
   const stream = (logger as unknown as Record<symbol, { write(s: string): unknown }>)[pino.symbols.streamSym]!;
+  // A logger on a stream of the embedder's (tests, library use) gets each line as it is made.
+  if (!outputs.has(logger)) return (line) => void stream.write(line);
   let held = '';
-  let scheduled = false;
+  let timer: NodeJS.Timeout | undefined;
   const handOver = (): void => {
-    scheduled = false;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
     if (held === '') return;
     const lines = held;
     held = '';
@@ -148,12 +155,8 @@ export function lineWriter(logger: Logger): (line: string) => void {
   pendingLines.set(logger, handOver);
   return (line) => {
     held += line;
-    // A burst in one turn still reaches the output in bounded pieces.
-    if (held.length >= 16_384) handOver();
-    else if (!scheduled) {
-      scheduled = true;
-      setImmediate(handOver);
-    }
+    if (held.length >= ACCESS_LOG_BATCH) handOver();
+    else if (timer === undefined) timer = setTimeout(handOver, ACCESS_LOG_DELAY_MS).unref();
   };
 }
 

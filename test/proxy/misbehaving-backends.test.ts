@@ -2,6 +2,7 @@
 // After each case the process must still be alive and serving another client.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { waitFor } from '../helpers/wait.ts';
 import { once } from 'node:events';
 import net from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -203,8 +204,11 @@ describe('well-formed but unusual responses', () => {
 });
 
 describe('every failure is logged with a bounded kind', () => {
-  test('the upstream errors above were logged', () => {
-    const kinds = new Set(gw.logs.filter((l) => l.message === 'upstream error').map((l) => l.kind));
-    for (const k of ['bad_status', 'protocol', 'headers_overflow', 'reset']) assert.ok(kinds.has(k), `kind ${k} logged; saw ${[...kinds].join(',')}`);
+  test('the upstream errors above were logged', async () => {
+    // Log lines are written in batches (src/observability/logger.ts): wait for them, as a reader of the log would.
+    const kinds = () => new Set(gw.logs.filter((l) => l.message === 'upstream error').map((l) => l.kind));
+    const expected = ['bad_status', 'protocol', 'headers_overflow', 'reset'];
+    await waitFor(() => expected.every((k) => kinds().has(k)), `upstream errors of kinds ${expected.join(', ')} (saw ${[...kinds()].join(',')})`).catch(() => undefined);
+    for (const k of expected) assert.ok(kinds().has(k), `kind ${k} logged; saw ${[...kinds()].join(',')}`);
   });
 });
