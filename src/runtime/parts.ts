@@ -47,6 +47,8 @@ export interface ProcessParts {
   quotaFor(config: ServiceConfig, previous: QuotaEnforcer | undefined): Promise<QuotaEnforcer | undefined>;
   /** undefined: tracing off (nothing of src/tracing/ runs per request). */
   readonly tracing: Tracing | undefined;
+  /** The Cloud project named in log lines' trace field (the access log's, the error lines'). */
+  readonly traceProject: string | undefined;
 }
 
 export async function createProcessParts(
@@ -136,5 +138,5 @@ export async function createProcessParts(
   });
   life.add('backend pools', () => proxy.close());
 
-  return { keys, jwt, localJwks, tokens, assertions, validation, metrics, accessLog, proxy, quota, quotaFor, tracing };
+  return { keys, jwt, localJwks, tokens, assertions, validation, metrics, accessLog, proxy, quota, quotaFor, tracing, traceProject };
 }
