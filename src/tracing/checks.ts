@@ -6,6 +6,8 @@
  * Used only when tracing is on; unsampled requests pay one field read.
  */
 import type { IncomingMessage } from 'node:http';
+import { hrTime } from '@opentelemetry/core';
+import type { HrTime } from '@opentelemetry/api';
 import { GatewayError } from '../errors.ts';
 import type { Stage, StageResult } from '../chain/stage.ts';
 import type { RequestContext } from '../context.ts';
@@ -41,20 +43,20 @@ function traceCheck(stage: Stage, check: Check): Stage {
     run(req: IncomingMessage, ctx: RequestContext): StageResult {
       const t = ctx.trace;
       if (t === undefined || ctx.op === undefined || !check.applies(ctx)) return run(req, ctx);
-      // One clock read: the event's time (the SDK takes performance.now() values) and the duration's origin.
+      const start: HrTime = hrTime();
       const t0 = performance.now();
       const r = run(req, ctx);
       if (r === undefined || r instanceof GatewayError) {
-        t.check(check.event, t0, performance.now() - t0, check.cached ? 'hit' : undefined, reasonOf(r));
+        t.check(check.event, start, performance.now() - t0, check.cached ? 'hit' : undefined, reasonOf(r));
         return r;
       }
       return r.then(
         (v) => {
-          t.check(check.event, t0, performance.now() - t0, check.cached ? 'miss' : undefined, reasonOf(v));
+          t.check(check.event, start, performance.now() - t0, check.cached ? 'miss' : undefined, reasonOf(v));
           return v;
         },
         (err: unknown) => {
-          t.check(check.event, t0, performance.now() - t0, undefined, 'internal');
+          t.check(check.event, start, performance.now() - t0, undefined, 'internal');
           throw err;
         },
       );

@@ -5,7 +5,7 @@
  * caller tests `ctx.trace !== undefined` and does nothing else otherwise.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { defaultTextMapSetter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { defaultTextMapSetter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type HrTime, type Span, type Tracer } from '@opentelemetry/api';
 import type { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
   ATTR_CLIENT_ADDRESS,
@@ -56,77 +56,61 @@ export interface TraceSettings {
   readonly w3c: W3CTraceContextPropagator;
 }
 
-/**
- * One backend attempt's client span (a retry is a new one). Its attributes are kept here and given to
- * the span once, when it ends: the SDK validates every attribute passed to startSpan twice and every
- * setAttribute once (each check allocates), so one setAttributes at the end is the cheapest way in.
- */
+/** One backend attempt's client span (a retry is a new one). */
 export class AttemptSpan {
   readonly span: Span;
-  private readonly rule: BackendRule;
-  private readonly method: string;
-  private readonly resend: number;
-  private code = 0;
   private ended = false;
 
-  constructor(span: Span, rule: BackendRule, method: string, resend: number) {
+  constructor(span: Span) {
     this.span = span;
-    this.rule = rule;
-    this.method = method;
-    this.resend = resend;
   }
 
   /** The status the backend answered this attempt with. */
   status(code: number): void {
-    this.code = code;
+    this.span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, code);
     if (code >= 500) this.span.setStatus({ code: SpanStatusCode.ERROR });
   }
 
   /** The attempt failed or was given up: `reason` says why (a reset reason, 'retried', 'abandoned'). */
   fail(reason: string): void {
     if (this.ended) return;
+    this.span.setAttribute(ATTR_RESET_REASON, reason);
+    this.span.setAttribute(ATTR_ERROR_TYPE, reason);
     this.span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
-    this.finish(reason);
+    this.end();
   }
 
   end(): void {
     if (this.ended) return;
-    this.finish(undefined);
-  }
-
-  private finish(reason: string | undefined): void {
     this.ended = true;
-    const r = this.rule;
-    const a: Attributes = { [ATTR_HTTP_REQUEST_METHOD]: this.method, [ATTR_SERVER_ADDRESS]: r.hostname, [ATTR_SERVER_PORT]: r.port, [ATTR_URL_SCHEME]: r.scheme };
-    if (this.resend > 0) a[ATTR_HTTP_REQUEST_RESEND_COUNT] = this.resend;
-    if (this.code > 0) a[ATTR_HTTP_RESPONSE_STATUS_CODE] = this.code;
-    if (reason !== undefined) {
-      a[ATTR_RESET_REASON] = reason;
-      a[ATTR_ERROR_TYPE] = reason;
-    }
-    this.span.setAttributes(a);
     this.span.end();
   }
 }
 
 export class RequestTrace {
   readonly server: Span;
+  /** The server span as a parent, for every child span. */
+  private readonly parent: Context;
   private readonly s: TraceSettings;
-  /** What the server span records of the request, read at entry and given to it with the rest when it ends (see AttemptSpan). */
-  private readonly method: string;
-  private readonly httpVersion: string;
-  private readonly clientAddress: string;
-  /** The server span as a parent, for the client spans; made with the first attempt (a refusal has none). */
-  private parent: Context | undefined = undefined;
   private open: AttemptSpan[] | undefined = undefined;
 
   constructor(s: TraceSettings, req: IncomingMessage, parentContext: Context) {
     this.s = s;
-    this.method = req.method ?? 'GET';
-    this.httpVersion = req.httpVersion;
-    // At entry: the socket of an aborted request no longer knows its peer when the exchange ends.
-    this.clientAddress = req.socket.remoteAddress ?? '';
-    this.server = s.tracer.startSpan(this.method, { kind: SpanKind.SERVER }, parentContext);
+    const method = req.method ?? 'GET';
+    this.server = s.tracer.startSpan(
+      method,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          [ATTR_HTTP_REQUEST_METHOD]: method,
+          [ATTR_URL_SCHEME]: 'http',
+          [ATTR_NETWORK_PROTOCOL_VERSION]: req.httpVersion,
+          [ATTR_CLIENT_ADDRESS]: req.socket.remoteAddress ?? '',
+        },
+      },
+      parentContext,
+    );
+    this.parent = trace.setSpan(ROOT_CONTEXT, this.server);
   }
 
   get traceId(): string {
@@ -138,11 +122,11 @@ export class RequestTrace {
   }
 
   /**
-   * A check that ran from `start` (a performance.now() value) for `ms`, as an event of the server span (at its start, with its
+   * A check that ran from `start` for `ms`, as an event of the server span (at its start, with its
    * duration): events cost a fraction of child spans (no ids, no export record of their own), and
    * at 100 % sampling every request has three or four checks. `refusal` is the reason it refused.
    */
-  check(name: string, start: number, ms: number, cache: 'hit' | 'miss' | undefined, refusal: string | undefined): void {
+  check(name: string, start: HrTime, ms: number, cache: 'hit' | 'miss' | undefined, refusal: string | undefined): void {
     const attributes: Attributes = { [ATTR_CHECK_MS]: ms };
     if (cache !== undefined) attributes[ATTR_CACHE] = cache;
     if (refusal !== undefined) attributes[ATTR_ERROR_TYPE] = refusal;
@@ -151,13 +135,21 @@ export class RequestTrace {
 
   /** Starts attempt `n` (1 for the first try) and names it as the parent in the backend's trace headers. */
   attempt(headers: IncomingHttpHeaders, n: number, rule: BackendRule, method: string): AttemptSpan {
-    const span = this.s.tracer.startSpan(method, { kind: SpanKind.CLIENT }, (this.parent ??= trace.setSpan(ROOT_CONTEXT, this.server)));
+    const span = this.s.tracer.startSpan(
+      method,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { [ATTR_HTTP_REQUEST_METHOD]: method, [ATTR_SERVER_ADDRESS]: rule.hostname, [ATTR_SERVER_PORT]: rule.port, [ATTR_URL_SCHEME]: rule.scheme },
+      },
+      this.parent,
+    );
+    if (n > 1) span.setAttribute(ATTR_HTTP_REQUEST_RESEND_COUNT, n - 1);
     const sc = span.spanContext();
     for (const name of this.s.outgoing) {
       if (name === 'traceparent') this.s.w3c.inject(trace.setSpan(ROOT_CONTEXT, span), headers, defaultTextMapSetter);
       else headers['x-cloud-trace-context'] = formatCloudTraceContext(sc.traceId, sc.spanId);
     }
-    const a = new AttemptSpan(span, rule, method, n - 1);
+    const a = new AttemptSpan(span);
     (this.open ??= []).push(a);
     return a;
   }
@@ -166,13 +158,8 @@ export class RequestTrace {
   end(ctx: ExchangeFacts, status: number, complete: boolean): void {
     const span = this.server;
     const op = ctx.op;
-    // Every attribute in one setAttributes call, at the end (see AttemptSpan).
-    const a: Attributes = {
-      [ATTR_HTTP_REQUEST_METHOD]: this.method,
-      [ATTR_URL_SCHEME]: 'http',
-      [ATTR_NETWORK_PROTOCOL_VERSION]: this.httpVersion,
-      [ATTR_CLIENT_ADDRESS]: this.clientAddress,
-    };
+    // One setAttributes call: the SDK validates each call's attributes.
+    const a: Attributes = {};
     if (op !== undefined) {
       span.updateName(`${op.method} ${op.template}`);
       a[ATTR_HTTP_ROUTE] = op.template;
