@@ -3,20 +3,20 @@
 // src/tracing/ (start, three check events, one backend attempt, end) exporting OTLP/HTTP protobuf to a sink
 // in another process (bench/servers/otlp-sink.ts), among long-lived objects and per-request garbage like the
 // gateway's so that spans kept until export cost the GC what they cost there. Run with the bin's V8 limits:
-// `node --max-semi-space-size=8 --max-old-space-size=128 bench/tracing-work.ts [--requests N] [--root DIR]`
-// (--root: another checkout's src/tracing, to compare two versions in the same conditions).
+// `node --max-semi-space-size=8 --max-old-space-size=128 bench/tracing-work.ts [--requests N] [--root DIR] [--protocol http/json]`
+// (--root: another checkout's src/tracing, to compare two versions in the same conditions; --protocol: the OTLP encoding).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { IncomingMessage } from 'node:http';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '40000' }, root: { type: 'string', default: path.resolve(import.meta.dirname, '..') } }, strict: true });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '40000' }, root: { type: 'string', default: path.resolve(import.meta.dirname, '..') }, protocol: { type: 'string', default: 'http/protobuf' } }, strict: true });
 const N = Number(values.requests);
 const sink = spawn(process.execPath, [path.join(import.meta.dirname, 'servers/otlp-sink.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
 try {
   const [chunk] = (await once(sink.stdout!, 'data')) as [Buffer];
-  const env = { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${chunk.toString().trim()}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
+  const env = { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${chunk.toString().trim()}`, OTEL_EXPORTER_OTLP_PROTOCOL: values.protocol };
   const { createTracing } = (await import(path.join(values.root, 'src/tracing/tracing.ts'))) as typeof import('../src/tracing/tracing.ts');
   const tracing = await createTracing(
     { sampleRate: 1, incoming: ['traceparent', 'x-cloud-trace-context'], outgoing: ['traceparent', 'x-cloud-trace-context'], target: { kind: 'otlp' }, endUser: true, tokens: true },
@@ -53,17 +53,17 @@ try {
     const c = process.cpuUsage(c0);
     return (c.user + c.system) / n;
   };
-  await round(10_000, true);
-  // Rounds alternated with untraced ones (the garbage alone): tracing's cost is the difference of the medians.
-  const on: number[] = [];
+  // The untraced rounds (the garbage alone) first, before any span exists: the major GCs that spans
+  // promoted to old space cause then fall in the traced rounds, which they belong to.
+  await round(10_000, false);
   const off: number[] = [];
-  for (let k = 0; k < 5; k++) {
-    off.push(await round(N, false));
-    on.push(await round(N, true));
-  }
+  for (let k = 0; k < 5; k++) off.push(await round(N, false));
+  await round(10_000, true);
+  const on: number[] = [];
+  for (let k = 0; k < 5; k++) on.push(await round(N, true));
   const median = (v: number[]) => v.sort((a, b) => a - b)[2]!;
   void garbage;
-  process.stdout.write(`${values.root}: tracing ${(median(on) - median(off)).toFixed(1)} µs CPU per sampled request (medians of 5 × ${N}: traced ${median(on).toFixed(1)}, untraced ${median(off).toFixed(1)})\n`);
+  process.stdout.write(`${values.root} (${values.protocol}): tracing ${(median(on) - median(off)).toFixed(1)} µs CPU per sampled request (medians of 5 × ${N}: traced ${median(on).toFixed(1)}, untraced ${median(off).toFixed(1)})\n`);
   await tracing.close();
 } finally {
   sink.kill();

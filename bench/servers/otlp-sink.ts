@@ -5,6 +5,6 @@ import type { AddressInfo } from 'node:net';
 
 const server = createServer((req, res) => {
   req.resume();
-  req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+  req.on('end', () => res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/x-protobuf' }).end(req.headers['content-type'] === 'application/json' ? '{}' : undefined));
 });
 server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as AddressInfo).port}\n`));
