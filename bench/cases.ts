@@ -370,16 +370,18 @@ export const TRACING_ALL = 'gateway-tracing-100pct';
  * in the benchmark's own process that answers every export (its CPU is not the gateway's). Run by
  * bench/tracing.ts, on its own.
  */
-export function tracingCases(o: { operations: number; collector: string }): CaseDef[] {
+export function tracingCases(o: { operations: number; collector: string; profileDir?: string }): CaseDef[] {
   const env = { OTEL_EXPORTER_OTLP_ENDPOINT: o.collector, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
+  // --cpu-prof on the off and 100 % cases: their profiles side by side say where tracing's CPU goes.
+  const nodeOptions = o.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`];
   return [
-    gatewayCase({ id: TRACING_OFF, label: 'gateway, tracing off', short: 'tracing off', operations: o.operations, variant: { args: ['--disable-tracing'] } }),
+    gatewayCase({ id: TRACING_OFF, label: 'gateway, tracing off', short: 'tracing off', operations: o.operations, variant: { args: ['--disable-tracing'], nodeOptions: nodeOptions.length ? [...nodeOptions, '--cpu-prof-name=off.cpuprofile'] : [] } }),
     gatewayCase({ id: TRACING_DEFAULT, label: 'gateway, tracing at 0.1 % (default rate)', operations: o.operations, variant: { env }, compare: [{ to: TRACING_OFF, figures: ['rps', 'p99', 'cpu'] }] }),
     gatewayCase({
       id: TRACING_ALL,
       label: 'gateway, tracing at 100 %',
       operations: o.operations,
-      variant: { env, args: ['--tracing-sample-rate', '1'] },
+      variant: { env, args: ['--tracing-sample-rate', '1'], nodeOptions: nodeOptions.length ? [...nodeOptions, '--cpu-prof-name=all.cpuprofile'] : [] },
       compare: [{ to: TRACING_OFF, figures: ['rps', 'p99', 'cpu'] }],
     }),
   ];

@@ -1,6 +1,7 @@
 // Issue 25's figure, on its own: the everything-on gateway with tracing off, at the default rate and at
 // 100 %, side by side in one run (cases alternated A B C A B C), CPU per request as the full benchmark
-// measures it (bench/README.md). `node bench/tracing.ts [--rounds N] [--duration S] [--connections N]`.
+// measures it (bench/README.md). `node bench/tracing.ts [--rounds N] [--duration S] [--connections N] [--profile DIR]`;
+// --profile writes the off and 100 % gateways' CPU profiles (off.cpuprofile, all.cpuprofile) into DIR.
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +21,7 @@ import { runLoad } from './wrk.ts';
 const log = (msg: string) => process.stderr.write(`[bench tracing] ${msg}\n`);
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '50' } }, strict: true });
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '50' }, profile: { type: 'string' } }, strict: true });
   const rounds = Number(values.rounds);
   const durationS = Number(values.duration);
   const connections = Number(values.connections);
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
     procs.push(backend);
     const spec = await writeSpec(path.join(tmp, 'spec.yaml'), { operations: 1000, backendUrl: backend.url });
     const ctx: CaseContext = { backend, up, specOf: () => spec, dirOf: (id) => path.join(tmp, id), mainKey: MAIN_KEY };
-    const defs = tracingCases({ operations: 1000, collector: collector.url });
+    const defs = tracingCases({ operations: 1000, collector: collector.url, ...(values.profile !== undefined ? { profileDir: path.resolve(values.profile) } : {}) });
     const cases = await Promise.all(defs.map(async (def) => ({ def, proc: (await def.start(ctx))! })));
     procs.push(...cases.map((c) => c.proc));
     const p = withKey(MAIN_KEY);

@@ -10,6 +10,7 @@ import { newContext, type RequestContext } from '../context.ts';
 import { Errors, GatewayError } from '../errors.ts';
 import { normalizePath } from '../routing/normalize.ts';
 import { assignRequestId, REQUEST_ID_HEADER } from '../observability/request-id.ts';
+import { traceLogFields } from '../observability/access-log.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
 import type { Stage } from '../chain/stage.ts';
@@ -36,6 +37,8 @@ export interface HandlerParts {
   readonly normalize?: ((rawPath: string) => string | null) | undefined;
   /** Tracing (src/tracing/): the request's trace when it is sampled; undefined when tracing is off. */
   readonly startTrace?: ((req: IncomingMessage) => RequestTrace | undefined) | undefined;
+  /** The Cloud project of the log lines' trace field (as the access log's). */
+  readonly traceProject?: string | undefined;
 }
 
 /** Splits the URL once: the normalized path every route and stage compares, and the raw query. */
@@ -60,7 +63,7 @@ export function createRequestHandler(parts: HandlerParts) {
 
   function fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
     // The operation, not the URL: a query may carry an API key.
-    logger.error({ err, method: req.method, operation: req.gw?.op?.id, requestId: req.gw?.requestId }, 'internal error while handling a request');
+    logger.error({ err, method: req.method, operation: req.gw?.op?.id, requestId: req.gw?.requestId, ...traceLogFields(req.gw?.trace, parts.traceProject) }, 'internal error while handling a request');
     sendError(res, req.gw, Errors.internal());
   }
 

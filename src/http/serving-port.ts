@@ -39,7 +39,7 @@ export async function openServingPort(
 ): Promise<{ readonly listener: Listener; readonly downstreamMax: number; setGrace(ms: number | undefined): void }> {
   const log: Logger = opts.logger;
   const normalize = pathNormalizer(opts.disableNormalizePath === true);
-  const make = (u: ServedUnit) => createRequestHandler({ ...p, ...u, forward: parts.proxy.forward, decorate: p.cors?.decorate, logger: log, normalize });
+  const make = (u: ServedUnit) => createRequestHandler({ ...p, ...u, forward: parts.proxy.forward, decorate: p.cors?.decorate, logger: log, normalize, traceProject: parts.traceProject });
   const handler = p.pick && p.none ? byHost(p.units.map(make), make(p.none), p.pick) : make(p.units[0]!);
   const downstreamMax = opts.downstreamMaxConnections ?? defaultDownstreamMaxConnections(openFilesLimit());
   // WebSocket upgrades: the same entry and chain, then a tunnel (ESPv2 always allows them).

@@ -51,6 +51,8 @@ export interface ProcessParts {
   readonly tracing: Tracing | undefined;
   /** x-endpoints-tls credentials: opened as specs load, released on swaps. */
   readonly backendTlsOverrides: BackendTlsOverrides | undefined;
+  /** The Cloud project named in log lines' trace field (the access log's, the error lines'). */
+  readonly traceProject: string | undefined;
 }
 
 export async function createProcessParts(
@@ -146,5 +148,5 @@ export async function createProcessParts(
   });
   life.add('backend pools', () => proxy.close());
 
-  return { keys, jwt, localJwks, tokens, assertions, validation, metrics, accessLog, proxy, quota, quotaFor, tracing, backendTlsOverrides };
+  return { keys, jwt, localJwks, tokens, assertions, validation, metrics, accessLog, proxy, quota, quotaFor, tracing, backendTlsOverrides, traceProject };
 }

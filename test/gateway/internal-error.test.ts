@@ -10,6 +10,8 @@ import type { Stage } from '../../src/chain/stage.ts';
 import type { Snapshot } from '../../src/runtime/snapshot.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { send } from '../helpers/http.ts';
+import { createTracing } from '../../src/tracing/tracing.ts';
+import { startOtlpReceiver } from '../emulators/otlp-receiver.ts';
 
 test('a throwing stage answers 500 INTERNAL, is logged, and the next request is served', async () => {
   const lines: string[] = [];
@@ -51,5 +53,48 @@ test('a throwing stage answers 500 INTERNAL, is logged, and the next request is 
     assert.ok(lines.some((x) => x.includes('internal error while handling a request') && x.includes('stage bug')));
   } finally {
     await l.close(100);
+  }
+});
+
+test("with tracing on, the internal-error line names its request's trace and server span, as the access log does", async () => {
+  const collector = await startOtlpReceiver();
+  const lines: string[] = [];
+  const logger = createLogger({ destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) });
+  const env = { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' };
+  const tracing = await createTracing({ sampleRate: 1, incoming: ['traceparent'], outgoing: ['traceparent'], target: { kind: 'otlp' }, endUser: false, tokens: false }, () => {}, env);
+  const buggy: Stage = {
+    name: 'buggy',
+    why: 'a stage with a bug',
+    run() {
+      throw new Error('stage bug');
+    },
+  };
+  const handler = createRequestHandler({
+    current: () => ({}) as Snapshot,
+    stages: [buggy],
+    routes: [],
+    forward: (_req, res) => void res.end('proxied'),
+    record: createRecorder(undefined, undefined),
+    decorate: undefined,
+    draining: () => false,
+    logger,
+    startTrace: tracing.start,
+    traceProject: 'trace-project',
+  });
+  const l = await listen(handler.handle, 0, '127.0.0.1');
+  try {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const r = await send(`http://127.0.0.1:${l.port}`, '/boom', { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+    assert.equal(r.status, 500);
+    const line = lines.map((x) => JSON.parse(x) as Record<string, unknown>).find((x) => x.message === 'internal error while handling a request');
+    assert.ok(line, lines.join(''));
+    assert.equal(line['logging.googleapis.com/trace'], `projects/trace-project/traces/${traceId}`);
+    assert.match(String(line['logging.googleapis.com/spanId']), /^[0-9a-f]{16}$/);
+    assert.notEqual(line['logging.googleapis.com/spanId'], '00f067aa0ba902b7');
+    assert.equal(line['logging.googleapis.com/trace_sampled'], true);
+  } finally {
+    await l.close(100);
+    await tracing.close();
+    await collector.close();
   }
 });
