@@ -200,7 +200,7 @@ class Exchange {
 
   /** The body as it arrives; past --max-request-body-bytes the exchange answers 413 (or is cut, once started). */
   streamedBody(): StreamedBody {
-    const max = this.shared.maxBodyBytes;
+    const max = bodyLimit(this.ctx, this.shared);
     return new StreamedBody(this.req, this.shared.bufferBytes, max, max === Infinity ? undefined : () => this.tooLarge());
   }
 
@@ -488,7 +488,7 @@ export function createBackendProxy(events: ProxyEvents = {}) {
 
     if (shared.headerRules !== undefined) shared.headerRules.request(headers, ctx.op);
     const cl = headers['content-length'];
-    if (cl !== undefined && Number(cl) > shared.maxBodyBytes) {
+    if (cl !== undefined && Number(cl) > bodyLimit(ctx, shared)) {
       sendError(res, ctx, bodyTooLarge());
       return;
     }
@@ -511,7 +511,7 @@ export function createBackendProxy(events: ProxyEvents = {}) {
     if (shared.contract !== undefined) {
       const read = shared.contract.requestBody(req);
       if (read !== undefined) {
-        if (read.length > shared.maxBodyBytes) return ex.refuse(bodyTooLarge());
+        if (read.length > bodyLimit(ctx, shared)) return ex.refuse(bodyTooLarge());
         ex.body = read;
         ex.dispatchTry();
         return;
@@ -537,4 +537,9 @@ export function createBackendProxy(events: ProxyEvents = {}) {
     /** The per-origin connection budget, shared with WebSocket tunnels (createUpgradeHandler's `slots`). */
     slots: origins as TunnelSlots,
   };
+}
+
+/** The most a request body may hold here: the operation's own limit (x-endpoints-max-request-body-bytes), else --max-request-body-bytes. */
+function bodyLimit(ctx: RequestContext, shared: Shared): number {
+  return ctx.op?.maxRequestBodyBytes ?? shared.maxBodyBytes;
 }

@@ -144,6 +144,7 @@ export function compileSpec(api: Json, opts: CompileOptions = {}): CompiledServi
         security.jwtSchemes.length > 0 || Boolean(security.signin),
       ),
       claimHeaders: claimHeaders.forOperation(path, method),
+      maxRequestBodyBytes: bodyLimitOf(op) ?? bodyLimitOf(api),
     });
   }
 
@@ -222,4 +223,11 @@ export function compileSpec(api: Json, opts: CompileOptions = {}): CompiledServi
     hostNames: hostNamesOf(api),
   };
   return { config, router };
+}
+
+/** `x-endpoints-max-request-body-bytes` of an operation or the spec (checked by validateSpec: a whole number ≥ 0). */
+export const BODY_LIMIT_EXTENSION = 'x-endpoints-max-request-body-bytes';
+function bodyLimitOf(o: Json): number | undefined {
+  const v = o[BODY_LIMIT_EXTENSION];
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
 }

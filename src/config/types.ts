@@ -173,6 +173,8 @@ export interface Operation {
   readonly authorization: AuthorizationRule | null;
   /** x-endpoints-claim-headers; null (the common case, no cost per request) when the spec declares none. */
   readonly claimHeaders?: ClaimHeaders | null;
+  /** x-endpoints-max-request-body-bytes (the operation's, else the top level's): replaces --max-request-body-bytes here. */
+  readonly maxRequestBodyBytes?: number | undefined;
 }
 
 export interface ServiceConfig {

@@ -326,6 +326,7 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
       }
     }
     checkSecurityList(op.security, defs, [...at, 'security'], out);
+    bodyLimitProblems(op, at, out);
     const authz = op['x-endpoints-authorization'];
     if (authz !== undefined && checkExtension('authorization', authz, [...at, 'x-endpoints-authorization'], out)) {
       if (readsJwt(authz) && !namesJwt(op.security !== undefined ? op.security : api.security, defs)) {
@@ -337,6 +338,7 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
     }
   }
 
+  bodyLimitProblems(api, [], out);
   const topBackend = obj(api['x-google-backend']);
   if (topBackend.jwt_audience !== undefined && topBackend.disable_auth === true) {
     out.push({ where: 'x-google-backend', message: 'sets both jwt_audience and disable_auth: true; they exclude each other (keep one)' });
@@ -345,4 +347,11 @@ export async function validateSpec(doc: Json): Promise<{ api: Json | undefined; 
   // Its checks stop at the first problem; on a copy where ours are repaired, it reports one of its own, in the same pass.
   out.push(...(await swaggerSpecProblems(withPathParametersRepaired(doc, missingParams))).filter((p) => !/is missing path parameter|has a path parameter named/.test(p.message)).map(locatedSwaggerProblem));
   return { api: out.length === 0 ? withWarnings(api, [...dangling.warnings, ...names.warnings]) : undefined, problems: out };
+}
+
+/** `x-endpoints-max-request-body-bytes`: a whole number of bytes, 0 or more. */
+function bodyLimitProblems(o: Json, at: readonly (string | number)[], out: SpecProblem[]): void {
+  const v = o['x-endpoints-max-request-body-bytes'];
+  if (v === undefined || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) return;
+  out.push({ where: where(...at, 'x-endpoints-max-request-body-bytes'), message: `must be a whole number of bytes (0 or more), not ${shown(v)}` });
 }
