@@ -31,7 +31,7 @@ function validatorFingerprint(): string {
   const parts: string[] = [];
   const schema = path.resolve(here, '../../openapi/x-google-extensions.schema.json');
   parts.push(readFileSync(schema, 'utf8'));
-  for (const name of ['validate', 'schema-errors', 'load', 'ref-expansion']) {
+  for (const name of ['validate', 'schema-errors', 'load', 'ref-expansion', 'swagger2-validator.generated', 'extension-validators.generated']) {
     for (const ext of ['.ts', '.js']) {
       try {
         const st = statSync(path.join(here, name + ext));

@@ -1,6 +1,6 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
-import { Ajv, type ValidateFunction } from 'ajv';
-import { readFileSync } from 'node:fs';
+import * as extensions from './extension-validators.generated.ts';
+import { swagger2 } from './swagger2-validator.generated.ts';
 import { parseTemplate, TemplateError } from '../routing/template.ts';
 import { parseQuotaUnit } from '../quota/units.ts';
 import { arr, fullTemplate, HTTP_METHODS, isObject, obj, operationsOf, type Json } from './openapi.ts';
@@ -14,36 +14,14 @@ import { withWarnings } from './spec-warnings.ts';
 import { signinProblems } from '../signin/config.ts';
 import { locatedSwaggerProblem, missingPathParameterProblems, withPathParametersRepaired } from './path-parameters.ts';
 
-const schemaUrl = new URL('../../openapi/x-google-extensions.schema.json', import.meta.url);
-
 type ExtensionKind = 'backend' | 'allow' | 'management' | 'quota' | 'endpoints' | 'jwtSecurityDefinition' | 'authorization';
-let validators: Record<ExtensionKind, ValidateFunction> | undefined;
-
-function extensionValidators(): Record<ExtensionKind, ValidateFunction> {
-  if (!validators) {
-    const ajv = new Ajv({ allErrors: true, strict: false });
-    const schema = JSON.parse(readFileSync(schemaUrl, 'utf8')) as { $id: string };
-    ajv.addSchema(schema);
-    const get = (k: ExtensionKind) => {
-      const v = ajv.getSchema(`${schema.$id}#/definitions/${k}`);
-      if (!v) throw new Error(`extension schema lacks ${k}`);
-      return v;
-    };
-    validators = {
-      backend: get('backend'),
-      allow: get('allow'),
-      management: get('management'),
-      quota: get('quota'),
-      endpoints: get('endpoints'),
-      jwtSecurityDefinition: get('jwtSecurityDefinition'),
-      authorization: get('authorization'),
-    };
-  }
-  return validators;
-}
+/** A precompiled validator (Ajv standalone): its errors are left on the function, as Ajv's are. */
+type Validator = ((value: unknown) => boolean) & { errors?: SchemaErrorLike[] | null };
+// Generated from openapi/x-google-extensions.schema.json (scripts/gen-schema-validators.ts): nothing to compile at start.
+const extensionValidators = extensions as unknown as Record<ExtensionKind, Validator>;
 
 function checkExtension(kind: ExtensionKind, value: unknown, at: readonly (string | number)[], out: SpecProblem[]): boolean {
-  const v = extensionValidators()[kind];
+  const v = extensionValidators[kind];
   if (v(value)) return true;
   out.push(...schemaProblems((v.errors ?? []) as SchemaErrorLike[], value, at));
   return false;
@@ -85,18 +63,23 @@ function withoutOperationIds(item: unknown): unknown {
   return out;
 }
 
-/** swagger-parser's JSON-Schema check of the whole document, every error reported. */
+/**
+ * The document checked against the Swagger 2.0 schema, every error reported, then dereferenced:
+ * what swagger-parser's own schema check does, but with the schema precompiled
+ * (swagger2-validator.generated.ts) instead of compiled by swagger-parser on every call.
+ */
 async function swaggerSchemaProblems(doc: Json): Promise<{ api: Json | undefined; problems: SpecProblem[] }> {
   try {
-    const api = (await SwaggerParser.validate(structuredClone(doc) as never, {
-      resolve: { external: false },
-      validate: { spec: false },
-    } as SwaggerParser.Options)) as unknown as Json;
+    // As swagger-parser does before its schema check: circular $refs stay $refs until the schema passed.
+    const parser = new SwaggerParser();
+    const opts = { resolve: { external: false }, validate: { schema: false, spec: false } };
+    let api = (await parser.validate(structuredClone(doc) as never, { ...opts, dereference: { circular: 'ignore' } } as SwaggerParser.Options)) as unknown as Json;
+    if (!swagger2(api)) return { api: undefined, problems: schemaProblems((swagger2 as Validator).errors ?? [], doc) };
+    // Circular $refs: dereferenced in full now (a cyclic document, as swagger-parser gives it).
+    if (parser.$refs.circular) api = (await SwaggerParser.validate(structuredClone(doc) as never, opts as SwaggerParser.Options)) as unknown as Json;
     return { api, problems: [] };
   } catch (err) {
-    const e = err as { details?: SchemaErrorLike[]; message?: string };
-    if (Array.isArray(e.details) && e.details.length > 0) return { api: undefined, problems: schemaProblems(e.details, doc) };
-    return { api: undefined, problems: [{ where: '', message: firstLine(e.message) }] };
+    return { api: undefined, problems: [{ where: '', message: firstLine((err as Error).message) }] };
   }
 }
 
