@@ -10,7 +10,6 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import tls from 'node:tls';
 import type { Logger } from '../observability/logger.ts';
-import { generateSelfSignedCert } from './self-signed.ts';
 import { watchFiles, type WatchedFiles } from './watched-files.ts';
 
 /** ESPv2's spellings of --ssl_minimum_protocol / --ssl_maximum_protocol. */
@@ -83,7 +82,8 @@ export async function openServerTls(f: ServerTlsFlags, log: Logger): Promise<Ser
     files.push(path.join(f.certPath, 'server.crt'), path.join(f.certPath, 'server.key'));
     contents = [await readFlagFile('--ssl-server-cert-path', files[0]!), await readFlagFile('--ssl-server-cert-path', files[1]!)];
   } else {
-    const made = await generateSelfSignedCert();
+    // Loaded only here: @peculiar/x509 costs ~250 ms of a cold start, and most gateways never make a certificate.
+    const made = await (await import('./self-signed.ts')).generateSelfSignedCert();
     contents = [Buffer.from(made.cert), Buffer.from(made.key)];
   }
   const verifiesClients = f.clientRootCertFile !== undefined;
