@@ -1,4 +1,4 @@
-import SwaggerParser from '@apidevtools/swagger-parser';
+import { SwaggerParser, type SwaggerParserOptions } from './swagger-parser.ts';
 import * as extensions from './extension-validators.generated.ts';
 import { swagger2 } from './swagger2-validator.generated.ts';
 import { parseTemplate, TemplateError } from '../routing/template.ts';
@@ -73,10 +73,10 @@ async function swaggerSchemaProblems(doc: Json): Promise<{ api: Json | undefined
     // As swagger-parser does before its schema check: circular $refs stay $refs until the schema passed.
     const parser = new SwaggerParser();
     const opts = { resolve: { external: false }, validate: { schema: false, spec: false } };
-    let api = (await parser.validate(structuredClone(doc) as never, { ...opts, dereference: { circular: 'ignore' } } as SwaggerParser.Options)) as unknown as Json;
+    let api = (await parser.validate(structuredClone(doc) as never, { ...opts, dereference: { circular: 'ignore' } } as SwaggerParserOptions)) as unknown as Json;
     if (!swagger2(api)) return { api: undefined, problems: schemaProblems((swagger2 as Validator).errors ?? [], doc) };
     // Circular $refs: dereferenced in full now (a cyclic document, as swagger-parser gives it).
-    if (parser.$refs.circular) api = (await SwaggerParser.validate(structuredClone(doc) as never, opts as SwaggerParser.Options)) as unknown as Json;
+    if (parser.$refs.circular) api = (await SwaggerParser.validate(structuredClone(doc) as never, opts as SwaggerParserOptions)) as unknown as Json;
     return { api, problems: [] };
   } catch (err) {
     return { api: undefined, problems: [{ where: '', message: firstLine((err as Error).message) }] };
@@ -93,7 +93,7 @@ async function swaggerSpecProblems(doc: Json): Promise<SpecProblem[]> {
     await SwaggerParser.validate(structuredClone(plainTemplates(doc)) as never, {
       resolve: { external: false },
       validate: { schema: false, spec: true },
-    } as SwaggerParser.Options);
+    } as SwaggerParserOptions);
     return [];
   } catch (err) {
     const msg = firstLine((err as Error).message).replace(/^Validation failed\.\s*/, '');
