@@ -19,6 +19,12 @@ export type WorkerOutput =
   | { readonly kind: 'refused'; readonly problems: SpecError['problems'] }
   | { readonly kind: 'failed'; readonly message: string };
 
+// json-schema-ref-parser reads the global Headers while merging its options, and that first read
+// loads Node's bundled fetch (undici: ~100-180 ms of this worker's cold start). This thread never
+// fetches (external $refs are off), so it has no Headers: the read finds none and loads nothing.
+// (Deleted, not redefined: redefining it reads it first, which loads fetch.)
+delete (globalThis as { Headers?: unknown }).Headers;
+
 const input = workerData as WorkerInput;
 let out: WorkerOutput;
 try {
