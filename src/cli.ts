@@ -8,4 +8,6 @@ import { enableCompileCache } from 'node:module';
 // compiled before any module body runs, so the CLI and the serving stack would neither profit from
 // the cache nor be spared when v8-limits.ts replaces the process.
 enableCompileCache?.();
+// A cold `serve` starts its spec-validating worker first, so that thread starts while the CLI loads.
+if (process.argv[2] === 'serve') (await import('./config/spec-worker-prestart.ts')).prestartIfCold(process.argv, process.env);
 await import('./cli-main.ts');

@@ -5,6 +5,7 @@ import { SpecError } from './problems.ts';
 import { loadCachedService, type LoadedService } from './service.ts';
 import type { SpecCache } from './spec-cache.ts';
 import type { WorkerInput, WorkerOutput } from './service-worker.ts';
+import type { WaitingInput } from './service-worker.ts';
 
 /** Longest a spec may take to validate and compile before it is refused. */
 export const DEFAULT_LOAD_BUDGET_MS = 60_000;
@@ -45,13 +46,9 @@ export async function loadServiceOffThread(
   }
   const input: WorkerInput = { file, opts, cacheDir: cache?.dir };
   const out = await new Promise<WorkerOutput>((resolve, reject) => {
-    const worker = new Worker(workerUrl, {
-      workerData: input,
-      // Its own heap, as large as ours: a spec that exhausts it is refused, not fatal.
-      resourceLimits: { maxOldGenerationSizeMb: Math.ceil(getHeapStatistics().heap_size_limit / 2 ** 20) },
-      stdout: false,
-      stderr: false,
-    });
+    const ahead = takePrestartedWorker();
+    const worker = ahead ?? startWorker(input);
+    if (ahead) ahead.postMessage(input);
     onWorkerStarted?.();
     let settled = false;
     const settle = (f: () => void) => {
@@ -81,6 +78,43 @@ export async function loadServiceOffThread(
   if (out.kind === 'refused') throw new SpecError(file, out.problems);
   if (out.kind === 'failed') throw new Error(out.message);
   return { config: out.config, router: await routerOf(out.config.operations, opts), digest: out.digest, fromCache: out.fromCache };
+}
+
+function startWorker(workerData: unknown): Worker {
+  return new Worker(workerUrl, {
+    workerData,
+    // Its own heap, as large as ours: a spec that exhausts it is refused, not fatal.
+    resourceLimits: { maxOldGenerationSizeMb: Math.ceil(getHeapStatistics().heap_size_limit / 2 ** 20) },
+    stdout: false,
+    stderr: false,
+  });
+}
+
+/** A worker started ahead of its spec, until a load takes it (or it is found dead). */
+let prestarted: { worker: Worker; alive: boolean } | undefined;
+
+/**
+ * Starts the spec-loading worker now, before the load's options are known (a
+ * start's CLI still has hundreds of ms of modules to load): it reads and
+ * validates `file` meanwhile, and the first load takes it. It keeps no process
+ * alive until taken.
+ */
+export function prestartSpecWorker(file: string): void {
+  if (prestarted) return;
+  const p = { worker: startWorker({ waiting: true, file } satisfies WaitingInput), alive: true };
+  p.worker.unref();
+  // Until taken its failures are nobody's: the load that finds it dead starts a worker of its own.
+  const dead = () => (p.alive = false);
+  p.worker.on('error', dead).on('exit', dead);
+  prestarted = p;
+}
+
+function takePrestartedWorker(): Worker | undefined {
+  const p = prestarted;
+  prestarted = undefined;
+  if (!p?.alive) return undefined;
+  p.worker.ref();
+  return p.worker;
 }
 
 function formatMs(ms: number): string {

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { CompileError, compileSpec, type CompileOptions, type CompiledService } from './compile.ts';
 import { parseSpecText, readSpecText } from './load.ts';
 import type { Json } from './openapi.ts';
-import { SpecError } from './problems.ts';
+import { SpecError, type SpecProblem } from './problems.ts';
 import type { SpecCache } from './spec-cache.ts';
 import { missingServiceNameProblem } from './service-name.ts';
 
@@ -19,18 +19,36 @@ export function specDigest(text: string | Buffer): string {
   return hash('sha256', text, 'hex');
 }
 
+/** A spec's text, parsed and validated: what does not depend on the compile options. */
+export interface CheckedSpec {
+  readonly doc: Json;
+  readonly api: Json | undefined;
+  readonly problems: SpecProblem[];
+}
+
+/** Parses and validates a spec's text; throws SpecError when it does not parse. */
+export async function checkSpecText(file: string, text: string): Promise<CheckedSpec> {
+  const doc = parseSpecText(file, text) as Json;
+  // The validator (swagger-parser, Ajv) is loaded only when a spec needs validating.
+  const { validateSpec } = await import('./validate.ts');
+  return { doc, ...(await validateSpec(doc)) };
+}
+
+/** A check made ahead of the load (a worker started before its spec was known), of these exact bytes. */
+export interface CheckedAhead {
+  readonly text: string;
+  readonly checked: Promise<CheckedSpec>;
+}
+
 /**
  * endpoint.yaml → compiled service: read, validate (every problem at once),
  * compile. Throws SpecError, whose lines() name each problem's place.
  */
-export async function loadService(file: string, opts: CompileOptions = {}, cache?: SpecCache): Promise<LoadedService> {
+export async function loadService(file: string, opts: CompileOptions = {}, cache?: SpecCache, ahead?: CheckedAhead): Promise<LoadedService> {
   const text = await readSpecText(file);
   const hit = cachedService(text, opts, cache);
   if (hit) return hit;
-  const doc = parseSpecText(file, text) as Json;
-  // The validator (swagger-parser, Ajv) is loaded only when a spec needs validating.
-  const { validateSpec } = await import('./validate.ts');
-  const { api, problems } = await validateSpec(doc);
+  const { doc, api, problems } = await (ahead?.text === text ? ahead.checked : checkSpecText(file, text));
   // The missing-service-name problem, otherwise found only at compile time, is reported in the same pass.
   if (!api) throw new SpecError(file, [...problems, ...[missingServiceNameProblem(doc, opts.serviceName)].filter((p) => p !== undefined)]);
   const compiled = compile(file, api, opts);

@@ -20,6 +20,8 @@ export interface SpecCache {
   /** The folder (a spec-loading worker opens its own cache there). */
   readonly dir: string;
   key(specText: string): string;
+  /** Where the entry of a key is (whether it exists is all a start's first glance needs). */
+  entryFile(key: string): string;
   get(key: string): Json | undefined;
   put(key: string, api: Json): void;
 }
@@ -72,6 +74,7 @@ export function openSpecCache(dir: string | undefined): SpecCache | undefined {
   return {
     dir,
     key: (specText) => hash('sha256', `${fingerprint}\u0000${specText}`, 'hex'),
+    entryFile: file,
     get(key) {
       try {
         const entry = JSON.parse(readFileSync(file(key), 'utf8')) as { key?: string; api?: Json };
