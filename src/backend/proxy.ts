@@ -408,6 +408,7 @@ function onDeadline(ex: Exchange): void {
 function onClose(this: Tagged): void {
   const ex = this[kExchange];
   if (ex === undefined) return;
+  this[kExchange] = undefined;
   clearTimeout(ex.ctx.timer);
   clearTimeout(ex.tryTimer);
   ex.origin.inFlight--;
@@ -503,7 +504,8 @@ export function createBackendProxy(events: ProxyEvents = {}) {
     const ex = new Exchange(req, res, ctx, shared, origin);
     origin.inFlight++;
     (res as Tagged)[kExchange] = ex;
-    res.once('close', onClose);
+    // on, not once (no wrapper to make and remove per request): onClose runs its work only the first time.
+    res.on('close', onClose);
     // The deadline may have started before (a body read for validation): what is left of it.
     const spent = ctx.deadlineStartNs === 0n ? 0 : Number(process.hrtime.bigint() - ctx.deadlineStartNs) / 1e6;
     ctx.timer = setTimeout(onDeadline, Math.max(0, rule.deadlineMs - spent), ex);
