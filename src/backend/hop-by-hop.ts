@@ -32,32 +32,30 @@ export function dropHopByHop(headers: IncomingHttpHeaders): void {
   if (te !== undefined && (typeof te !== 'string' || te.trim().toLowerCase() !== 'trailers')) delete headers.te;
 }
 
+/** Never forwarded in a response: the hop-by-hop set, plus `Proxy-Authenticate` (meant for the next proxy only, RFC 9110 11.7.1; the gateway is that proxy). */
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'trailer', 'te', 'upgrade', 'proxy-authenticate']);
+
 /**
- * The same policy on a backend's response head (undici's parsed headers,
- * mutated in place), plus `Proxy-Authenticate`. The client's message is re-framed by Node, so
- * `Transfer-Encoding` goes too; a stray `Trailer:` would also make Node refuse
- * a Content-Length response.
+ * The same policy on a backend's response head (undici's parsed headers):
+ * a copy without the hop-by-hop headers and those `Connection` names. The
+ * client's message is re-framed by Node, so `Transfer-Encoding` goes too; a
+ * stray `Trailer:` would also make Node refuse a Content-Length response.
+ * A copy rather than deletes: deleting turned the object into a slow
+ * dictionary that writeHead then walked (1.5 µs per response measured).
  */
-export function dropResponseHopByHop(headers: Record<string, string | string[] | undefined>): void {
+export function withoutResponseHopByHop(headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
   const conn = headers.connection;
+  let named: string[] | undefined;
   if (conn !== undefined) {
     const value = Array.isArray(conn) ? conn.join(',') : conn;
-    if (value !== 'keep-alive' && value !== 'close') {
-      for (const token of value.split(',')) {
-        const name = token.trim().toLowerCase();
-        if (name !== '') delete headers[name];
-      }
-    }
-    delete headers.connection;
+    if (value !== 'keep-alive' && value !== 'close') named = value.split(',').map((token) => token.trim().toLowerCase());
   }
-  if (headers['keep-alive'] !== undefined) delete headers['keep-alive'];
-  if (headers['transfer-encoding'] !== undefined) delete headers['transfer-encoding'];
-  if (headers['proxy-connection'] !== undefined) delete headers['proxy-connection'];
-  if (headers.trailer !== undefined) delete headers.trailer;
-  if (headers.te !== undefined) delete headers.te;
-  if (headers.upgrade !== undefined) delete headers.upgrade;
-  // Meant for the next proxy only (RFC 9110 11.7.1), never for the client: the gateway is that proxy.
-  if (headers['proxy-authenticate'] !== undefined) delete headers['proxy-authenticate'];
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const name in headers) {
+    if (RESPONSE_HOP_BY_HOP.has(name) || (named !== undefined && named.includes(name))) continue;
+    out[name] = headers[name];
+  }
+  return out;
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

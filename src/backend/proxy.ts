@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { RequestContext } from '../context.ts';
 import { Errors, GatewayError } from '../errors.ts';
 import { sendError } from '../http/answer.ts';
-import { checkTransferEncoding, dropResponseHopByHop } from './hop-by-hop.ts';
+import { checkTransferEncoding, withoutResponseHopByHop } from './hop-by-hop.ts';
 import { Origins, type Origin } from './origins.ts';
 import type { BackendTls } from '../tls/backend-tls.ts';
 import type { BackendTlsOverrides } from '../tls/backend-tls-overrides.ts';
@@ -239,7 +239,7 @@ class Exchange {
     return !(b instanceof StreamedBody) || b.replayable;
   }
 
-  head(a: Attempt, status: number, headers: Record<string, string | string[] | undefined>): void {
+  head(a: Attempt, status: number, backendHeaders: Record<string, string | string[] | undefined>): void {
     a.span?.status(status);
     if (status < 200) {
       // 102/103 are informational and not forwarded; below 100 is not HTTP.
@@ -261,7 +261,7 @@ class Exchange {
       return;
     }
     clearTimeout(this.tryTimer);
-    dropResponseHopByHop(headers);
+    const headers = withoutResponseHopByHop(backendHeaders);
     if (this.shared.contract !== undefined && this.checkHead(a as CheckedAttempt, status, headers)) return;
     this.sendHead(a, status, headers);
   }
@@ -408,6 +408,7 @@ function onDeadline(ex: Exchange): void {
 function onClose(this: Tagged): void {
   const ex = this[kExchange];
   if (ex === undefined) return;
+  this[kExchange] = undefined;
   clearTimeout(ex.ctx.timer);
   clearTimeout(ex.tryTimer);
   ex.origin.inFlight--;
@@ -503,7 +504,8 @@ export function createBackendProxy(events: ProxyEvents = {}) {
     const ex = new Exchange(req, res, ctx, shared, origin);
     origin.inFlight++;
     (res as Tagged)[kExchange] = ex;
-    res.once('close', onClose);
+    // on, not once (no wrapper to make and remove per request): onClose runs its work only the first time.
+    res.on('close', onClose);
     // The deadline may have started before (a body read for validation): what is left of it.
     const spent = ctx.deadlineStartNs === 0n ? 0 : Number(process.hrtime.bigint() - ctx.deadlineStartNs) / 1e6;
     ctx.timer = setTimeout(onDeadline, Math.max(0, rule.deadlineMs - spent), ex);

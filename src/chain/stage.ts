@@ -8,8 +8,14 @@ import type { AssertionSigner } from '../auth/assertion.ts';
 import type { SigninRuntime } from '../signin/runtime.ts';
 import type { CheckRequest } from './types.ts';
 
-/** undefined: go on; a GatewayError (or a sign-in page, which is one): the answer instead. */
-export type StageResult = GatewayError | undefined | Promise<GatewayError | undefined>;
+/**
+ * undefined: go on; a GatewayError (or a sign-in page, which is one): the answer instead.
+ * A promise may also settle to null (go on), so a store's own `null` needs no extra `.then` per request.
+ */
+export type StageResult = GatewayError | undefined | Promise<GatewayError | null | undefined>;
+
+/** What the whole chain decides: null never leaves the runner. */
+export type ChainResult = GatewayError | undefined | Promise<GatewayError | undefined>;
 
 /** One step of the chain: reads the request's own snapshot (ctx.snapshot), never "the current spec". */
 export type StageRun = (req: IncomingMessage, ctx: RequestContext) => StageResult;

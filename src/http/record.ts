@@ -38,7 +38,8 @@ export function createRecorder(
   const nothing = accessLog === undefined && metrics === undefined && !tracing;
   return {
     track(res) {
-      if (!nothing) res.once('close', onClose);
+      // on, not once: 'close' fires once, record() is guarded anyway, and once wraps and later removes the listener per request.
+      if (!nothing) res.on('close', onClose);
     },
     upgrade(req, status) {
       record(req, { status, size: 0, complete: status !== 0 });

@@ -4,6 +4,8 @@ import { traceId } from './trace.ts';
 import { ALWAYS_SECRET_PARAMS, HEADER_SYNTAX, redactSecrets, secretNames, URL_SYNTAX } from './redact.ts';
 import type { LogFieldWriter } from './log-fields.ts';
 import type { RequestTrace } from '../tracing/request-trace.ts';
+import type { Snapshot } from '../runtime/snapshot.ts';
+import type { Operation } from '../config/types.ts';
 
 export { ALWAYS_SECRET_PARAMS } from './redact.ts';
 
@@ -46,16 +48,55 @@ const DEFAULT_SECRETS = secretNames(ALWAYS_SECRET_PARAMS);
 
 const q = JSON.stringify;
 
-/** The ISO timestamp, formatted at most once per millisecond. */
-let isoMs = 0;
-let iso = '';
+/**
+ * The ISO timestamp. Date#toISOString ran for nearly every line (a new
+ * millisecond each time under load); its part up to the seconds is formatted
+ * once per second and the milliseconds appended.
+ */
+let secondStart = 0;
+let secondPrefix = '';
 function now(): string {
   const ms = Date.now();
-  if (ms !== isoMs) {
-    isoMs = ms;
-    iso = new Date(ms).toISOString();
+  let offset = ms - secondStart;
+  if (offset < 0 || offset >= 1000) {
+    offset = ms % 1000;
+    secondStart = ms - offset;
+    // 'YYYY-MM-DDTHH:MM:SS.' of the second's start.
+    secondPrefix = new Date(secondStart).toISOString().slice(0, 20);
   }
-  return iso;
+  return `${secondPrefix}${offset < 10 ? '00' : offset < 100 ? '0' : ''}${offset}Z`;
+}
+
+/*
+ * Fields that repeat from line to line, quoted once rather than per line:
+ * the snapshot's (one at a time), each operation's, the last consumer project.
+ */
+let fieldsOf: Snapshot | undefined;
+let snapshotText = '';
+function snapshotFields(s: Snapshot): string {
+  if (s !== fieldsOf) {
+    fieldsOf = s;
+    snapshotText = `,"configId":${q(s.configId)}` + (s.serviceLabel !== undefined ? `,"service":${q(s.serviceLabel)}` : '');
+  }
+  return snapshotText;
+}
+const operationText = new WeakMap<Operation, string>();
+function operationField(op: Operation): string {
+  let text = operationText.get(op);
+  if (text === undefined) {
+    text = `,"operation":${q(op.id)}`;
+    operationText.set(op, text);
+  }
+  return text;
+}
+let lastProject = '';
+let projectText = '';
+function projectField(project: string): string {
+  if (project !== lastProject) {
+    lastProject = project;
+    projectText = `,"consumerProject":${q(project)}`;
+  }
+  return projectText;
 }
 
 /**
@@ -95,12 +136,9 @@ export function createAccessLog(opts: AccessLogOptions) {
       `"protocol":"HTTP/${req.httpVersion}"}`;
     if (ctx?.requestId) line += `,"requestId":${q(ctx.requestId)}`;
     line += workerField;
-    if (ctx?.snapshot) {
-      line += `,"configId":${q(ctx.snapshot.configId)}`;
-      if (ctx.snapshot.serviceLabel !== undefined) line += `,"service":${q(ctx.snapshot.serviceLabel)}`;
-    }
-    if (ctx?.op) line += `,"operation":${q(ctx.op.id)}`;
-    if (ctx?.consumerProject) line += `,"consumerProject":${q(ctx.consumerProject)}`;
+    if (ctx?.snapshot) line += snapshotFields(ctx.snapshot);
+    if (ctx?.op) line += operationField(ctx.op);
+    if (ctx?.consumerProject) line += projectField(ctx.consumerProject);
     if (ctx?.keyFingerprint) line += `,"keyFingerprint":"${ctx.keyFingerprint}"`;
     if (ctx?.endUser !== undefined) line += `,"endUser":${q(ctx.endUser)}`;
     if (ctx?.reason) line += `,"reason":"${ctx.reason}"`;

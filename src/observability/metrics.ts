@@ -104,6 +104,17 @@ function loopBusy(registry: Registry): void {
   });
 }
 
+/** One operation's bound children, and the requests_total child of its last label set. */
+interface OperationChildren {
+  readonly gw: { observe(v: number): void };
+  readonly be: { observe(v: number): void };
+  method: string;
+  code: string;
+  project: string;
+  service: string | undefined;
+  requests: { inc(): void } | undefined;
+}
+
 export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -191,8 +202,20 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
 
   // Bound children cached by their label values: no label hashing per request.
   const requestChildren = new Map<string, { inc(): void }>();
-  const timeChildren = new Map<string, { gw: { observe(v: number): void }; be: { observe(v: number): void } }>();
+  const opChildren = new Map<string, OperationChildren>();
   const projects = new Set<string>();
+
+  /** The requests_total child of these labels (bounded: see UNKNOWN_OPERATION; services are those of the --spec list). */
+  const requestChild = (op: string, method: string, code: string, project: string, service: string | undefined): { inc(): void } => {
+    const key = service === undefined ? `${op}\u0000${method}\u0000${code}\u0000${project}` : `${op}\u0000${method}\u0000${code}\u0000${project}\u0000${service}`;
+    let child = requestChildren.get(key);
+    if (child === undefined) {
+      const labels = { operation: op, method, code, consumer_project: project };
+      child = requests.labels(service === undefined ? labels : { ...labels, service });
+      requestChildren.set(key, child);
+    }
+    return child;
+  };
 
   return {
     registry,
@@ -208,27 +231,27 @@ export function createMetrics(sources: MetricSources = {}): GatewayMetrics {
       }
       const method = asOperationMethod(req.method) ?? OTHER_METHOD;
       const service = ctx.snapshot?.serviceLabel;
-      const key = service === undefined ? `${op}\u0000${method}\u0000${code}\u0000${project}` : `${op}\u0000${method}\u0000${code}\u0000${project}\u0000${service}`;
-      let child = requestChildren.get(key);
-      if (child === undefined) {
-        // Bounded: see UNKNOWN_OPERATION; services are those of the --spec list.
-        const labels = { operation: op, method, code, consumer_project: project };
-        child = requests.labels(service === undefined ? labels : { ...labels, service });
-        requestChildren.set(key, child);
+      let children = opChildren.get(op);
+      if (children === undefined) {
+        children = { gw: gatewayTime.labels(op), be: backendTime.labels(op), method: '', code: '', project: '', service: undefined, requests: undefined };
+        opChildren.set(op, children);
       }
-      child.inc();
+      // An operation's calls mostly repeat one label set: compared as is, no key string built per request.
+      if (children.requests === undefined || children.method !== method || children.code !== code || children.project !== project || children.service !== service) {
+        children.requests = requestChild(op, method, code, project, service);
+        children.method = method;
+        children.code = code;
+        children.project = project;
+        children.service = service;
+      }
+      children.requests.inc();
 
-      let times = timeChildren.get(op);
-      if (times === undefined) {
-        times = { gw: gatewayTime.labels(op), be: backendTime.labels(op) };
-        timeChildren.set(op, times);
-      }
       const end = process.hrtime.bigint();
       if (ctx.upstreamStartNs > 0n) {
-        times.gw.observe(Number(ctx.upstreamStartNs - ctx.startNs) / 1e9);
-        times.be.observe(Number(end - ctx.upstreamStartNs) / 1e9);
+        children.gw.observe(Number(ctx.upstreamStartNs - ctx.startNs) / 1e9);
+        children.be.observe(Number(end - ctx.upstreamStartNs) / 1e9);
       } else {
-        times.gw.observe(Number(end - ctx.startNs) / 1e9);
+        children.gw.observe(Number(end - ctx.startNs) / 1e9);
       }
     },
     upstreamError(kind) {

@@ -137,6 +137,7 @@ const FAILED_CALL = 0;
 
 /** The fast path's answer: one shared resolved promise, no allocation per call. */
 const ADMIT: Promise<GatewayError | null> = Promise.resolve(null);
+const admitOne = (): null => null;
 
 /**
  * The budget of a per-person limit: the claim's value (a subject, a tenant
@@ -282,12 +283,14 @@ export function createQuotaRuntime(opts: QuotaRuntimeOptions = {}): QuotaRuntime
       return new GatewayError(429, `${first.slot.messageHead}${project}'.`, 'quota_exceeded', { 'Retry-After': String(seconds) });
     };
 
-    const settleOne = async (p: Pending, project: string): Promise<GatewayError | null> => {
-      const outcome = await consume(p);
-      if (!(outcome instanceof RateLimiterRes)) return null;
-      await refund(p, outcome);
-      return refusal(p, outcome.msBeforeNext, project);
-    };
+    // The one-limit case runs per request: one .then on the limiter's promise, no async frame.
+    const settleOne = (p: Pending, project: string): Promise<GatewayError | null> =>
+      p.slot.limiter.consume(p.key, p.points).then(admitOne, (err: unknown) => {
+        const outcome = refusedOrFailed(err);
+        if (!(outcome instanceof RateLimiterRes)) return null;
+        const refunding = refund(p, outcome);
+        return refunding === undefined ? refusal(p, outcome.msBeforeNext, project) : refunding.then(() => refusal(p, outcome.msBeforeNext, project));
+      });
 
     const settleAll = async (pending: Pending[], project: string): Promise<GatewayError | null> => {
       const outcomes = await Promise.all(pending.map(consume));

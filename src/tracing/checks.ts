@@ -31,8 +31,8 @@ const CHECKS: Readonly<Record<string, (tokens: boolean) => Check>> = {
   backendAuth: (tokens) => ({ event: 'id token', applies: (c) => tokens && c.rule!.audience !== null, cached: true }),
 };
 
-function reasonOf(v: GatewayError | undefined): string | undefined {
-  return v === undefined ? undefined : v.reason;
+function reasonOf(v: GatewayError | null | undefined): string | undefined {
+  return v === undefined || v === null ? undefined : v.reason;
 }
 
 function traceCheck(stage: Stage, check: Check): Stage {

@@ -90,6 +90,9 @@ interface Verdict {
 // cannot be a key of either store, so it is refused without a lookup.
 const KEY_SHAPE = /^[A-Za-z0-9_\-.~]{1,256}$/;
 
+/** get() options of the warm path, shared (lru-cache only sets their `status`, to undefined): no object per lookup. */
+const FRESH_ONLY: LRUCache.GetOptions<string, Verdict, string> = { allowStale: false, noDeleteOnStaleGet: true };
+
 export function createApiKeyVerifier(store: KeyStore, opts: ApiKeyVerifierOptions = {}): ApiKeyVerifier {
   const refreshMs = opts.refreshMs ?? 5 * 60_000;
   const maxAgeMs = Math.max(opts.maxAgeMs ?? 60 * 60_000, refreshMs);
@@ -165,9 +168,8 @@ export function createApiKeyVerifier(store: KeyStore, opts: ApiKeyVerifierOption
   }
 
   function fresh(hash: string, facts: RequestFacts): VerifiedKey | GatewayError | undefined {
-    // has() is false for stale entries; get() updates recency.
-    if (!cache.has(hash)) return undefined;
-    const v = cache.get(hash);
+    // One lookup: nothing for a missing, stale or still-fetching entry (kept for the refresh), else the verdict, recency updated.
+    const v = cache.get(hash, FRESH_ONLY);
     if (v === undefined || (v.record !== null && Date.now() - v.verifiedAt > refreshMs)) return undefined;
     if (v.record === null) stats.negativeHits++;
     else stats.hits++;
