@@ -10,7 +10,7 @@ for (const [name, source] of Object.entries(schemaValidatorsSources())) {
   const file = fileURLToPath(new URL(`../src/config/${name}`, import.meta.url));
   if (!check) writeFileSync(file, source);
   else if (readFileSync(file, 'utf8') !== source) {
-    process.stderr.write(`${file} is stale: run bash scripts/node24.sh node scripts/gen-schema-validators.ts\n`);
+    process.stderr.write(`${file} is stale: run npm run gen:validators\n`);
     process.exitCode = 1;
   }
 }
