@@ -2,9 +2,10 @@
 // everything on, in front of the one-worker nginx static backend, wrk driving load, A B A B over the
 // rounds. In the same run, after the rounds (so it takes no CPU from a measured one), a third gateway
 // (--workers 2, a quota of QUOTA_LIMIT per minute) takes three times that many calls, 50 at a time:
-// the workers together must admit exactly QUOTA_LIMIT.
+// the workers together must admit exactly QUOTA_LIMIT. Last, a fourth gateway (--workers 2) serves
+// --keys distinct keys (each worker caches what it sees) and the RSS of each of its processes is read.
 //
-//   node bench/workers.ts [--rounds N] [--duration S] [--connections N] [--smoke] [--no-save]
+//   node bench/workers.ts [--rounds N] [--duration S] [--connections N] [--keys N] [--smoke] [--no-save]
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,11 +15,11 @@ import { startMetadataEmulator } from '../test/emulators/metadata-server.ts';
 import { buildGateway, gatewayCommand, REPO, startBackend, type Upstreams } from './cases.ts';
 import { clockTicks } from './cpu.ts';
 import { drive, type DriveResult } from './drive.ts';
-import { MAIN_KEY, withKey } from './keys.ts';
+import { MAIN_KEY, manyKey, rotatingKeys, rotatingKeysForWrk, withKey } from './keys.ts';
 import { describeMachine, machineLine } from './machine.ts';
 import { measuredLoad, type Measured } from './measure.ts';
-import { getStatus, spawnServer, type Proc } from './procs.ts';
-import { fmtCpu, fmtP99, fmtRps, fmtX, markdownTable, spread, verdict, type Row, type Target } from './report.ts';
+import { getStatus, readRssByProcess, spawnServer, type Proc } from './procs.ts';
+import { fmtCpu, fmtMiB, fmtP99, fmtRps, fmtX, markdownTable, spread, verdict, type Row, type Target } from './report.ts';
 import { settingsFrom } from './settings.ts';
 import { buildSpec } from './spec.ts';
 import { median, pairedRatio } from './stats.ts';
@@ -26,6 +27,10 @@ import { runLoad } from './wrk.ts';
 
 /** The quota check's limit per minute; it sends three times as many calls, 50 at a time. */
 const QUOTA_LIMIT = 1_000;
+/** Issue 24's bound on each process of the gateway after the many-keys load. */
+const RSS_LIMIT = 200 * 2 ** 20;
+/** Requests in flight while the RSS gateway's keys are looked up for the first time (as bench/run.ts's RSS case). */
+const FILL_CONCURRENCY = 8;
 
 const t00 = performance.now();
 const log = (msg: string) => process.stderr.write(`[bench workers ${((performance.now() - t00) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
@@ -57,6 +62,7 @@ async function main(): Promise<number> {
   const apikeys = await startApiKeysEmulator();
   const metadata = await startMetadataEmulator({ projectId: 'bench-project' });
   apikeys.addKey({ keyString: MAIN_KEY, displayName: 'bench' });
+  for (let i = 0; i < s.keys; i++) apikeys.addKey({ keyString: manyKey(i), displayName: 'bench' });
   const up: Upstreams = { apikeysUrl: apikeys.url, metadataHost: metadata.host };
   const procs: Proc[] = [];
   const problems: string[] = [];
@@ -70,9 +76,14 @@ async function main(): Promise<number> {
     q['x-google-management'].quota.limits[0]!.values.STANDARD = QUOTA_LIMIT;
     await writeFile(quotaSpec, stringify(q, { lineWidth: 0 }));
 
-    log('starting --workers 1, --workers 2, and the quota gateway (--workers 2)');
-    const [one, two, quota] = await Promise.all([startWorkers('workers-1', mainSpec, up, 1), startWorkers('workers-2', mainSpec, up, 2), startWorkers('workers-quota', quotaSpec, up, 2)]);
-    procs.push(one, two, quota);
+    log('starting --workers 1, --workers 2, the quota gateway and the RSS gateway (both --workers 2)');
+    const [one, two, quota, rssGw] = await Promise.all([
+      startWorkers('workers-1', mainSpec, up, 1),
+      startWorkers('workers-2', mainSpec, up, 2),
+      startWorkers('workers-quota', quotaSpec, up, 2),
+      startWorkers('workers-rss', mainSpec, up, 2),
+    ]);
+    procs.push(one, two, quota, rssGw);
     const cases = [
       { id: 'workers-1', proc: one },
       { id: 'workers-2', proc: two },
@@ -99,6 +110,21 @@ async function main(): Promise<number> {
     log(`quota check: ${QUOTA_LIMIT * 3} calls, 50 at a time, limit ${QUOTA_LIMIT}/min across 2 workers`);
     quotaRuns.push(await drive(quota.url, () => p, QUOTA_LIMIT * 3, 50));
 
+    // Each worker caches the keys it sees: every key twice over a few connections (the connections land
+    // on either worker), then wrk rotating through all of them, then the RSS of every process.
+    log(`RSS check: ${s.keys} distinct keys through --workers 2`);
+    const fill = await drive(rssGw.url, rotatingKeys(s.keys), s.keys * 2, FILL_CONCURRENCY);
+    if (fill.non2xx > 0 || fill.errors > 0) problems.push(`rss fill: ${fill.non2xx} not 2xx ${JSON.stringify(fill.statusCodes)}, ${fill.errors} errors`);
+    const rssLoad = await measuredLoad({ url: rssGw.url, path: rotatingKeysForWrk(s.keys), connections: s.connections, threads: s.threads, durationS: s.durationS }, rssGw.pid, backend.proc.pid);
+    if (rssLoad.non2xx > 0 || rssLoad.errors > 0) problems.push(`rss load: ${rssLoad.non2xx} not 2xx, ${rssLoad.errors} errors`);
+    // Root first: the primary, then its workers.
+    const rss = await readRssByProcess(rssGw.pid);
+    if (rss.length !== 3) problems.push(`the RSS gateway has ${rss.length} process(es), not a primary and 2 workers`);
+    const rssWorkers = rss.slice(1).map((x) => x.rss);
+    const rssMaxWorker = rssWorkers.length > 0 ? Math.max(...rssWorkers) : NaN;
+    const rssTree = rss.reduce((t, x) => t + x.rss, 0);
+    log(`RSS after load: primary ${rss[0] ? fmtMiB(rss[0].rss) : '?'}, workers ${rssWorkers.map(fmtMiB).join(', ')}; whole gateway ${fmtMiB(rssTree)}`);
+
     const by = (id: string, f: (x: Measured) => number) => samples.filter((x) => x.case === id).map(f);
     const rpsRatio = pairedRatio(by('workers-2', (x) => x.rps), by('workers-1', (x) => x.rps));
     const cpuRatio = pairedRatio(by('workers-2', (x) => x.cpuUsPerReq), by('workers-1', (x) => x.cpuUsPerReq));
@@ -112,6 +138,7 @@ async function main(): Promise<number> {
       rps: { id: 'workers req/s', text: '≥ 1.4× 1-worker req/s', measured: rpsRatio, pass: judge(rpsRatio >= 1.4) },
       cpu: { id: 'workers CPU', text: '≤ 1.1× 1-worker CPU/req', measured: cpuRatio, pass: judge(cpuRatio <= 1.1) },
       quota: { id: 'quota', text: '0 over-admission', measured: overAdmission, pass: judge(overAdmission <= 0 && admitted === QUOTA_LIMIT) },
+      rss: { id: 'workers RSS', text: `≤ ${fmtMiB(RSS_LIMIT)} per worker`, measured: rssMaxWorker, pass: judge(rssMaxWorker <= RSS_LIMIT) },
     };
     const row = (id: string, label: string, extra: Partial<Row>): Row => {
       const sm = { rps: spread(by(id, (x) => x.rps)), p99: spread(by(id, (x) => x.p99)), cpu: spread(by(id, (x) => x.cpuUsPerReq)) };
@@ -133,6 +160,15 @@ async function main(): Promise<number> {
         target: targets.quota!.text,
         result: verdict([targets.quota!]),
       },
+      {
+        measurement: `RSS after load, ${s.keys.toLocaleString('en-US')} distinct cached keys, --workers 2`,
+        median: `${fmtMiB(rssMaxWorker)} (largest worker)`,
+        p99: '',
+        cpu: fmtCpu(spread([rssLoad.cpuUsPerReq])),
+        ratio: `workers ${rssWorkers.map(fmtMiB).join(' and ')}, primary ${rss[0] ? fmtMiB(rss[0].rss) : '?'}; whole gateway ${fmtMiB(rssTree)}; ${fmtRps(spread([rssLoad.rps]))} through the keys`,
+        target: targets.rss!.text,
+        result: verdict([targets.rss!]),
+      },
     ];
     const table = markdownTable(rows);
     const footer =
@@ -145,7 +181,7 @@ async function main(): Promise<number> {
       const dir = path.join(REPO, 'bench/results');
       await mkdir(dir, { recursive: true });
       const medians = Object.fromEntries(cases.map((c) => [c.id, { rps: median(by(c.id, (x) => x.rps)), cpuUsPerReq: median(by(c.id, (x) => x.cpuUsPerReq)) }]));
-      const json = { schema: 1, mode: s.smoke ? 'smoke' : 'full', command, machine, settings: s, finished: new Date().toISOString(), medians, targets, quota: { limit: QUOTA_LIMIT, admitted, refused, other }, samples, problems, table };
+      const json = { schema: 1, mode: s.smoke ? 'smoke' : 'full', command, machine, settings: s, finished: new Date().toISOString(), medians, targets, quota: { limit: QUOTA_LIMIT, admitted, refused, other }, rss: { keys: s.keys, byProcess: rss, tree: rssTree }, samples, problems, table };
       await writeFile(path.join(dir, s.smoke ? 'workers-smoke.json' : 'workers-latest.json'), JSON.stringify(json, null, 2) + '\n');
     }
     return problems.length > 0 ? 1 : 0;
