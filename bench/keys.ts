@@ -16,3 +16,10 @@ export const warmKey = (i: number) => `AIzaSyBench-warm-${String(i).padStart(5, 
 export const rotatingKeys = (n: number) => (i: number) => withKey(manyKey(i % n));
 /** The same rotation for wrk (bench/wrk/bench.lua builds the paths): the same keys as manyKey(0..n-1). */
 export const rotatingKeysForWrk = (n: number): Rotation => ({ prefix: withKey(MANY_PREFIX), count: n, width: MANY_WIDTH, suffix: MANY_SUFFIX });
+/**
+ * Requests in flight while the many keys are looked up for the first time: the API Keys emulator shares
+ * the benchmark's process, and a lookup it answers after the gateway's deadline is a 503.
+ */
+export const FILL_CONCURRENCY = 8;
+/** Issue 24's bound on the RSS of each gateway process (each worker with --workers) after the many-keys load. */
+export const RSS_LIMIT = 200 * 2 ** 20;

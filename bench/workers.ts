@@ -15,7 +15,7 @@ import { startMetadataEmulator } from '../test/emulators/metadata-server.ts';
 import { buildGateway, gatewayCommand, REPO, startBackend, type Upstreams } from './cases.ts';
 import { clockTicks } from './cpu.ts';
 import { drive, type DriveResult } from './drive.ts';
-import { MAIN_KEY, manyKey, rotatingKeys, rotatingKeysForWrk, withKey } from './keys.ts';
+import { FILL_CONCURRENCY, MAIN_KEY, manyKey, RSS_LIMIT, rotatingKeys, rotatingKeysForWrk, withKey } from './keys.ts';
 import { describeMachine, machineLine } from './machine.ts';
 import { measuredLoad, type Measured } from './measure.ts';
 import { getStatus, readRssByProcess, spawnServer, type Proc } from './procs.ts';
@@ -27,10 +27,6 @@ import { runLoad } from './wrk.ts';
 
 /** The quota check's limit per minute; it sends three times as many calls, 50 at a time. */
 const QUOTA_LIMIT = 1_000;
-/** Issue 24's bound on each process of the gateway after the many-keys load. */
-const RSS_LIMIT = 200 * 2 ** 20;
-/** Requests in flight while the RSS gateway's keys are looked up for the first time (as bench/run.ts's RSS case). */
-const FILL_CONCURRENCY = 8;
 
 const t00 = performance.now();
 const log = (msg: string) => process.stderr.write(`[bench workers ${((performance.now() - t00) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
@@ -113,7 +109,7 @@ async function main(): Promise<number> {
     // Each worker caches the keys it sees: every key twice over a few connections (the connections land
     // on either worker), then wrk rotating through all of them, then the RSS of every process.
     log(`RSS check: ${s.keys} distinct keys through --workers 2`);
-    const fill = await drive(rssGw.url, rotatingKeys(s.keys), s.keys * 2, FILL_CONCURRENCY);
+    const fill = await drive(rssGw.url, rotatingKeys(s.keys), s.keys * 2, Math.min(s.connections, FILL_CONCURRENCY));
     if (fill.non2xx > 0 || fill.errors > 0) problems.push(`rss fill: ${fill.non2xx} not 2xx ${JSON.stringify(fill.statusCodes)}, ${fill.errors} errors`);
     const rssLoad = await measuredLoad({ url: rssGw.url, path: rotatingKeysForWrk(s.keys), connections: s.connections, threads: s.threads, durationS: s.durationS }, rssGw.pid, backend.proc.pid);
     if (rssLoad.non2xx > 0 || rssLoad.errors > 0) problems.push(`rss load: ${rssLoad.non2xx} not 2xx, ${rssLoad.errors} errors`);
