@@ -7,6 +7,9 @@
 import { Command, Option } from 'commander';
 import type { SessionStore, StoredSessionInfo } from '../signin/session-store.ts';
 
+/** A store id as `sessions list` shows it (src/signin/session-store.ts storeId: 32 base64url characters). */
+const SESSION_ID = /^[A-Za-z0-9_-]{32}$/;
+
 const storeOption = () =>
   new Option('--store <url>', 'the session store the gateways use (their --session-store: redis://HOST:PORT, rediss://…, unix socket path)').env('ENDPOINTS_SESSION_STORE').makeOptionMandatory();
 
@@ -64,7 +67,14 @@ export function registerSessionsCommands(program: Command): void {
     .addOption(storeOption())
     .option('--subject <sub>', "every session of this person (the provider's subject)")
     .option('--email <email>', 'every session of this person (by email)')
+    // An id is base64url and may begin with "-" (1 in 64): without these, such an id pasted from
+    // `sessions list` was refused as an unknown option, or a "-h…" one showed the help. Revoke has no
+    // short option, so every "-…" word that is no option of its own is an operand, checked below.
+    .allowUnknownOption()
+    .helpOption('--help')
     .action(async (ids: string[], o: Who & { store: string }) => {
+      const notIds = ids.filter((id) => !SESSION_ID.test(id));
+      if (notIds.length > 0) throw new Error(`not a session id: ${notIds.map((id) => JSON.stringify(id)).join(', ')} (an unknown option, or not one of the 32-character ids \`sessions list\` shows)`);
       const filter = whoFilter(o);
       const byPerson = filter.sub !== undefined || filter.email !== undefined;
       if (ids.length > 0 && byPerson) throw new Error('give session ids or --subject/--email, not both');

@@ -245,9 +245,15 @@ describe('sessions list and revoke', () => {
     assert.equal(await accepted(store2, carol), 200, 'carol is not affected');
     assert.equal((await listed('--subject', 'alice')).length, 0);
 
-    const unknown = await runCli(['sessions', 'revoke', '--store', redis.url, 'no-such-session']);
-    assert.equal(unknown.code, 1);
-    assert.match(unknown.stderr, /no such session/);
+    // Ids are base64url: 1 in 64 begins with "-" (once refused as an unknown option, "-h…" showed the help).
+    for (const id of ['-hAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', '--AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', '-nrHxtGrD_aZ91cFtU6diC5l4DIo-K4G']) {
+      const unknown = await runCli(['sessions', 'revoke', '--store', redis.url, id]);
+      assert.equal(unknown.code, 1, unknown.stderr);
+      assert.match(unknown.stderr, new RegExp(`no such session \\(expired, signed out or already revoked\\): ${id}\n`));
+    }
+    const typo = await runCli(['sessions', 'revoke', '--store', redis.url, '--subjct', 'alice']);
+    assert.notEqual(typo.code, 0);
+    assert.match(typo.stderr, /not a session id: "--subjct", "alice" \(an unknown option, or not one of the 32-character ids `sessions list` shows\)/);
     const nothing = await runCli(['sessions', 'revoke', '--store', redis.url]);
     assert.notEqual(nothing.code, 0);
     assert.match(nothing.stderr, /name what to revoke/);
