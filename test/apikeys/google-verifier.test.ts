@@ -1,4 +1,4 @@
-// The real ApiKeysClient (REST, plain http, no credentials) against the wire-level emulator.
+// The real google-auth-library client (REST, plain http, no credentials) against the wire-level emulator.
 process.env.METADATA_SERVER_DETECTION = 'none';
 process.env.GOOGLE_CLOUD_PROJECT = 'test-project';
 import { test, describe, before, after } from 'node:test';
@@ -115,6 +115,18 @@ describe('verification through the API Keys service', () => {
     assert.equal(await message(v, ''), invalid);
     assert.equal(emu.counts.lookupKey, before, 'malformed keys are refused without a lookup');
     assert.equal(v.stats.malformed, 2);
+  });
+
+  test('a lookupKey answer that names no key resource is never put in a getKey URL: 503, no getKey', async () => {
+    const v = verifier();
+    const before = { ...emu.counts };
+    const ids = ['../../../v2/keys:lookupKey', 'k?keyString=x', 'k#frag', 'k%2F..'];
+    for (const id of ids) {
+      const key = newKey();
+      emu.addKey({ keyString: key, id });
+      assert.match(await message(v, key), /^503 /, id);
+    }
+    assert.deepEqual(emu.counts, { ...before, lookupKey: before.lookupKey + ids.length }, 'one lookupKey per key, nothing else');
   });
 });
 

@@ -1,9 +1,10 @@
 // A wire-level stand-in for Google's API Keys service (v2), REST surface only:
 //   GET /v2/keys:lookupKey?keyString=K  → {parent, name}
 //   GET /v2/projects/P/locations/global/keys/ID → the Key resource (proto3 JSON, camelCase)
-// so the REAL ApiKeysClient (fallback: 'rest', protocol: 'http', PassThroughClient) can be pointed at it.
+// so the gateway's real client (google-auth-library's PassThroughClient over plain http) can be pointed at it.
 // Errors use Google's body {error: {code, message, status}}. Loopback only.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface EmulatedKey {
@@ -22,10 +23,17 @@ export interface EmulatedKey {
 /** An HTTP status to answer with, or 'reset' to drop the connection. */
 export type Failure = number | 'reset';
 
+export interface ApiKeysEmulatorOptions {
+  /** Serve HTTPS with this key and certificate (PEM) instead of plain HTTP. */
+  readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer };
+}
+
 export interface ApiKeysEmulator {
-  /** `http://127.0.0.1:<port>`, for --apikeys-endpoint. */
+  /** `http://127.0.0.1:<port>` (`https://` with `tls`), for --apikeys-endpoint. */
   readonly url: string;
   readonly counts: { lookupKey: number; getKey: number; other: number };
+  /** The Authorization header of every call, in order ('' when there was none). */
+  readonly authorizations: readonly string[];
   /** Adds (or replaces) a key; returns its resource name. */
   addKey(k: EmulatedKey): string;
   /** Purges a key: lookupKey answers NOT_FOUND. */
@@ -55,7 +63,8 @@ interface Stored {
   readonly key: EmulatedKey;
 }
 
-export async function startApiKeysEmulator(): Promise<ApiKeysEmulator> {
+export async function startApiKeysEmulator(opts: ApiKeysEmulatorOptions = {}): Promise<ApiKeysEmulator> {
+  const authorizations: string[] = [];
   const byKeyString = new Map<string, Stored>();
   const byName = new Map<string, Stored>();
   const lookupStatus = new Map<string, number>();
@@ -79,6 +88,7 @@ export async function startApiKeysEmulator(): Promise<ApiKeysEmulator> {
     const path = decodeURIComponent(u.pathname);
     const isLookup = path === '/v2/keys:lookupKey';
     const isGet = !isLookup && path.startsWith('/v2/projects/');
+    authorizations.push(req.headers.authorization ?? '');
     if (isLookup) counts.lookupKey++;
     else if (isGet) counts.getKey++;
     else counts.other++;
@@ -116,9 +126,10 @@ export async function startApiKeysEmulator(): Promise<ApiKeysEmulator> {
     return error(res, 404, 'Not found');
   }
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => error(res, 500, String(err)));
-  });
+  };
+  const server = opts.tls ? createTlsServer({ key: opts.tls.key, cert: opts.tls.cert }, onRequest) : createServer(onRequest);
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -127,8 +138,9 @@ export async function startApiKeysEmulator(): Promise<ApiKeysEmulator> {
   const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     counts,
+    authorizations,
     addKey(k) {
       const project = k.project ?? '123456789';
       const name = `projects/${project}/locations/global/keys/${k.id ?? `k${++seq}`}`;

@@ -1,4 +1,4 @@
-// API keys end to end: the real gateway, the real ApiKeysClient, and the API
+// API keys end to end: the real gateway, its real API Keys client (google-auth-library), and the API
 // Keys service emulator on loopback (reference sections 3 and 4.2).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

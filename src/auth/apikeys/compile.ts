@@ -23,7 +23,7 @@ export interface RawRestrictions {
   readonly serverKeyRestrictions?: { readonly allowedIps?: readonly string[] | null } | null;
   readonly androidKeyRestrictions?: { readonly allowedApplications?: readonly RawAndroidApplication[] | null } | null;
   readonly iosKeyRestrictions?: { readonly allowedBundleIds?: readonly string[] | null } | null;
-  /** The proto oneof discriminator google-gax adds; informative only. */
+  /** The proto oneof discriminator a protobuf client adds; informative only. */
   readonly clientRestrictions?: string | null;
 }
 

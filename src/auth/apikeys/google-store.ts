@@ -2,13 +2,19 @@
  * Keys verified by Google's API Keys service (v2): lookupKey(keyString) gives
  * the key's resource name and project, getKey(name) its restrictions.
  *
- * `endpoint`: unset → Google's endpoint over gRPC with Application Default
- * Credentials; `http://host:port` → the REST surface over plain HTTP with no
- * credentials (emulators, tests); `https://host[:port]` → that host over gRPC
- * with ADC. Calls are never retried on the request path.
+ * The two calls are the service's REST methods, made through
+ * google-auth-library (Application Default Credentials, token refresh, its
+ * HTTP client), which the gateway loads anyway for ID tokens. Not through
+ * @google-cloud/apikeys: its gRPC/protobuf stack (google-gax, grpc-js,
+ * protobufjs) cost ~0.4 s of every start before the first key could be checked,
+ * and ~25 MB of RSS in every process, for two GETs (README, cold start).
+ *
+ * `endpoint`: unset → https://apikeys.googleapis.com with ADC;
+ * `http://host:port` → that host over plain HTTP with no credentials
+ * (emulators, tests); `https://host[:port]` → that host with ADC. Calls are
+ * never retried on the request path (a reset keep-alive connection aside).
  */
-import { ApiKeysClient } from '@google-cloud/apikeys';
-import { GoogleAuth, PassThroughClient } from 'google-auth-library';
+import { GoogleAuth, PassThroughClient, type AuthClient } from 'google-auth-library';
 import { compileRestrictions, type RawRestrictions } from './compile.ts';
 import { NOOP_LOGGER, type Logger } from './key-record.ts';
 import { KeyServiceError, NOT_PERMITTED, type KeyStore } from './store.ts';
@@ -20,14 +26,27 @@ export interface GoogleKeyStoreOptions {
   log?: Logger;
 }
 
-/** gRPC codes that mean "this key is not valid" rather than "the service is down". */
+const GOOGLE_ENDPOINT = 'https://apikeys.googleapis.com';
+const SCOPES = ['https://www.googleapis.com/auth/cloud-platform'];
 const CREDENTIALS_RETRY_MS = 5000;
-const INVALID_CODES = new Set([3 /* INVALID_ARGUMENT */, 5 /* NOT_FOUND */]);
-const PERMISSION_DENIED = 7;
-const CODE_NAMES: Record<number, string> = {
-  1: 'CANCELLED', 2: 'UNKNOWN', 3: 'INVALID_ARGUMENT', 4: 'DEADLINE_EXCEEDED', 5: 'NOT_FOUND',
-  7: 'PERMISSION_DENIED', 8: 'RESOURCE_EXHAUSTED', 13: 'INTERNAL', 14: 'UNAVAILABLE', 16: 'UNAUTHENTICATED',
-};
+/**
+ * The service's errors as gRPC codes (google.rpc.Code, what its JSON error's
+ * `status` names): the codes are what the rest of this file and the operator's
+ * messages speak.
+ */
+const CODES = {
+  CANCELLED: 1, UNKNOWN: 2, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16,
+} as const;
+const CODE_OF_NAME: Readonly<Record<string, number>> = CODES;
+/** When the error body names no status: the HTTP status's code (Google's HTTP mapping of google.rpc.Code). */
+const CODE_OF_HTTP: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 429: 8, 499: 1, 500: 13, 501: 12, 503: 14, 504: 4 };
+/** Codes that mean "this key is not valid" rather than "the service is down". */
+const INVALID_CODES: ReadonlySet<number> = new Set([CODES.INVALID_ARGUMENT, CODES.NOT_FOUND]);
+const PERMISSION_DENIED = CODES.PERMISSION_DENIED;
+const CODE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(Object.entries(CODES).map(([k, v]) => [v, k]));
+/** A key's resource name, as lookupKey returns it; anything else is never put in a URL. */
+const KEY_NAME = /^projects\/[^/?#%]+\/locations\/[^/?#%]+\/keys\/[^/?#%]+$/;
 
 /**
  * What the service says of a key before its restrictions are compiled: plain
@@ -68,25 +87,24 @@ export function createGoogleKeyStore(opts: GoogleKeyStoreOptions = {}, via: Goog
 export function createGoogleKeyLookup(opts: GoogleKeyStoreOptions = {}): GoogleKeyLookup {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const log = opts.log ?? NOOP_LOGGER;
-  const clients = clientFactory(opts.endpoint);
-  let client: ApiKeysClient | null = null;
-  let pending: Promise<ApiKeysClient> | null = null;
-  const callOpts = { timeout: timeoutMs };
+  const target = parseEndpoint(opts.endpoint); // throws now, not on the first request
+  const base = target.base;
+  let client: AuthClient | null = null;
+  let pending: Promise<AuthClient> | null = null;
   let closed = false;
 
   // One client, made on first use; if credentials cannot be found the next
   // lookup tries again (and this one reports an outage).
   let failedAt = 0;
   let failure: unknown;
-  function getClient(): Promise<ApiKeysClient> {
+  function getClient(): Promise<AuthClient> {
     if (client) return Promise.resolve(client);
     // Credentials just failed: answer the same for a few seconds instead of probing per request.
     if (Date.now() - failedAt < CREDENTIALS_RETRY_MS) return Promise.reject(failure);
-    pending ??= clients().then(
+    pending ??= authClient(target.credentials).then(
       (c) => {
         pending = null;
-        if (closed) c.close().catch(() => {});
-        else client = c;
+        if (!closed) client = c;
         return c;
       },
       (err: unknown) => {
@@ -99,19 +117,30 @@ export function createGoogleKeyLookup(opts: GoogleKeyStoreOptions = {}): GoogleK
     return pending;
   }
 
+  /** One GET of the service's JSON; rejects with the error, its `code` the gRPC code when the service said one. */
+  async function get(c: AuthClient, url: string): Promise<Record<string, unknown>> {
+    try {
+      const res = await c.request<unknown>({ url, method: 'GET', timeout: timeoutMs, responseType: 'json', retry: false });
+      const data = res.data;
+      return typeof data === 'object' && data !== null ? (data as Record<string, unknown>) : {};
+    } catch (err) {
+      throw withGrpcCode(err);
+    }
+  }
+
   let lastDeniedLog = -Infinity;
   async function lookup(key: string): Promise<KeyAnswer> {
     if (closed) throw new KeyServiceError('API Keys client is closed');
-    let parent: string | null | undefined;
-    let name: string | null | undefined;
-    let client: ApiKeysClient;
+    let parent: unknown;
+    let name: unknown;
+    let c: AuthClient;
     try {
-      client = await getClient();
+      c = await getClient();
     } catch (err) {
       throw serviceError('credentials', err, key);
     }
     try {
-      const [res] = await onceMoreOnReset(() => settleWithin(client.lookupKey({ keyString: key }, callOpts), timeoutMs));
+      const res = await onceMoreOnReset(() => settleWithin(get(c, `${base}/v2/keys:lookupKey?keyString=${encodeURIComponent(key)}`), timeoutMs));
       parent = res.parent;
       name = res.name;
     } catch (err) {
@@ -129,10 +158,11 @@ export function createGoogleKeyLookup(opts: GoogleKeyStoreOptions = {}): GoogleK
       throw serviceError('lookupKey', err, key);
     }
     // A purged key has no name.
-    if (!name) return null;
-    let k;
+    if (typeof name !== 'string' || name === '') return null;
+    if (!KEY_NAME.test(name)) throw new KeyServiceError('API Keys lookupKey failed (UNKNOWN): the answer named no key resource');
+    let k: Record<string, unknown>;
     try {
-      [k] = await onceMoreOnReset(() => settleWithin(client.getKey({ name: name! }, callOpts), timeoutMs));
+      k = await onceMoreOnReset(() => settleWithin(get(c, `${base}/v2/${name}`), timeoutMs));
     } catch (err) {
       if (isInvalid(err)) return null;
       if (codeOf(err) === PERMISSION_DENIED) {
@@ -142,16 +172,16 @@ export function createGoogleKeyLookup(opts: GoogleKeyStoreOptions = {}): GoogleK
       throw serviceError('getKey', err, key);
     }
     if (k.deleteTime) return null;
-    const project = projectOf(parent) ?? projectOf(name) ?? '';
-    return { name, project, displayName: k.displayName ?? '', restrictions: (k.restrictions as RawRestrictions | null | undefined) ?? null };
+    const project = projectOf(typeof parent === 'string' ? parent : null) ?? projectOf(name) ?? '';
+    const restrictions = typeof k.restrictions === 'object' && k.restrictions !== null ? (k.restrictions as RawRestrictions) : null;
+    return { name, project, displayName: typeof k.displayName === 'string' ? k.displayName : '', restrictions };
   }
 
   return {
     lookup: (key) => lookup(key),
     close() {
-      if (closed) return;
+      // Nothing to close: the client's connections are its HTTP agent's, idle ones time out.
       closed = true;
-      client?.close().catch(() => {});
       client = null;
     },
   };
@@ -162,45 +192,38 @@ export function checkApiKeysEndpoint(endpoint: string | undefined): void {
   parseEndpoint(endpoint);
 }
 
-type Target = { readonly rest: boolean; readonly host?: string; readonly port?: number };
+type Target = { readonly base: string; readonly credentials: boolean };
 
 function parseEndpoint(endpoint: string | undefined): Target {
-  if (endpoint === undefined || endpoint === '') return { rest: false };
+  if (endpoint === undefined || endpoint === '') return { base: GOOGLE_ENDPOINT, credentials: true };
   const u = URL.parse(endpoint);
   if (u === null || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname === '')
     throw new Error(`--apikeys-endpoint must be an http:// or https:// URL, got "${endpoint}"`);
-  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  const rest = u.protocol === 'http:';
-  return { rest, host, port: Number(u.port || (rest ? 80 : 443)) };
+  // Only the origin: the service's paths (/v2/...) are the same wherever it is.
+  return { base: u.origin, credentials: u.protocol === 'https:' };
 }
 
 /**
- * With ADC, credentials are resolved by us before the client exists: when the
- * library resolves them itself and fails, the failure also escapes as
- * unhandled rejections (from the stubs it makes at initialize()), which would
- * crash the process. Given a resolved GoogleAuth it only sees a cached client.
+ * With ADC, credentials are resolved here, before the first call, so that a
+ * failure is one rejected promise this file handles (and retries after a pause).
  */
-function clientFactory(endpoint: string | undefined): () => Promise<ApiKeysClient> {
-  const t = parseEndpoint(endpoint); // throws now, not on the first request
-  if (t.rest) {
-    // REST over plain HTTP, no credentials. `protocol` is not in the typings;
-    // `port` must be its own option (the library ignores one in apiEndpoint).
-    const options = { fallback: 'rest', protocol: 'http', apiEndpoint: t.host, port: t.port, authClient: new PassThroughClient() };
-    const c = new ApiKeysClient(options as ConstructorParameters<typeof ApiKeysClient>[0]);
-    return () => Promise.resolve(c);
-  }
-  return async () => {
-    const auth = new GoogleAuth({ scopes: [...ApiKeysClient.scopes] });
-    await auth.getClient();
-    return new ApiKeysClient({ auth, ...(t.host !== undefined ? { apiEndpoint: t.host, port: t.port } : {}) });
-  };
+async function authClient(credentials: boolean): Promise<AuthClient> {
+  if (!credentials) return new PassThroughClient();
+  return new GoogleAuth({ scopes: SCOPES }).getClient();
 }
 
-/**
- * The library enforces `timeout` itself; this is a backstop so a hung call can
- * never hold a request, and it keeps the late settlement of the original
- * promise handled.
- */
+/** The gRPC code of a failed call: from the service's JSON error (its `status`), else from the HTTP status. */
+function withGrpcCode(err: unknown): unknown {
+  const e = err as { status?: unknown; response?: { status?: unknown; data?: unknown } } | null;
+  const http = typeof e?.status === 'number' ? e.status : typeof e?.response?.status === 'number' ? e.response.status : undefined;
+  if (http === undefined) return err;
+  const body = (e?.response?.data as { error?: { status?: unknown } } | undefined)?.error;
+  const named = typeof body?.status === 'string' ? CODE_OF_NAME[body.status] : undefined;
+  const code = named ?? CODE_OF_HTTP[http] ?? (http >= 500 ? CODES.UNAVAILABLE : CODES.UNKNOWN);
+  const message = err instanceof Error ? err.message : String(err);
+  return Object.assign(new Error(message, { cause: err }), { code });
+}
+
 /**
  * A keep-alive connection the service closed just as it was reused resets the next call at
  * once; the lookups are reads, so such a call is made once more before it counts as an outage
@@ -222,6 +245,11 @@ function wasReset(err: unknown): boolean {
   return false;
 }
 
+/**
+ * The client enforces `timeout` itself; this is a backstop so a hung call can
+ * never hold a request, and it keeps the late settlement of the original
+ * promise handled.
+ */
 function settleWithin<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(Object.assign(new Error('deadline exceeded'), { code: 4 })), timeoutMs + 1000);
