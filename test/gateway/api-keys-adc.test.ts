@@ -4,17 +4,17 @@
 // metadata emulator hands out the access tokens.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { stringify } from 'yaml';
 import { startApiKeysEmulator, type ApiKeysEmulator } from '../emulators/apikeys-server.ts';
 import { startMetadataEmulator, type MetadataEmulator } from '../emulators/metadata-server.ts';
 import { startTestBackend, type TestBackend } from '../helpers/backend.ts';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
-import { baseSpec, op } from '../helpers/gateway.ts';
+import { op } from '../helpers/gateway.ts';
+import { keyedSpec, writeSpecFile } from '../helpers/specs.ts';
 import { send } from '../helpers/http.ts';
+import { selfSigned } from '../tls/certs.ts';
 
 const INVALID = 'INVALID_ARGUMENT: API key not valid. Please pass a valid API key.';
 const KEY = `AIzaSyADC${'a'.repeat(30)}`;
@@ -27,28 +27,12 @@ let gw: ChildGateway;
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'egw-adc-'));
-  const keyFile = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', cert, '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-  ], { stdio: 'ignore' });
+  const { key: keyFile, cert } = selfSigned(dir);
   keys = await startApiKeysEmulator({ tls: { key: await readFile(keyFile), cert: await readFile(cert) } });
   keys.addKey({ keyString: KEY, project: '555000111', displayName: 'adc' });
   metadata = await startMetadataEmulator({ projectId: 'adc-project' });
   backend = await startTestBackend();
-  const specFile = path.join(dir, 'endpoint.yaml');
-  await writeFile(
-    specFile,
-    stringify(
-      baseSpec({
-        'x-google-backend': { address: backend.url },
-        securityDefinitions: { api_key: { type: 'apiKey', name: 'key', in: 'query' } },
-        security: [{ api_key: [] }],
-        paths: { '/items': { get: op('listItems') } },
-      }),
-    ),
-  );
+  const specFile = await writeSpecFile(dir, { ...keyedSpec('adc', backend.url), paths: { '/items': { get: op('listItems') } } });
   gw = await startChildGateway(['--spec', specFile, '--backend-auth', 'none', '--keys', 'google', '--apikeys-endpoint', keys.url], {
     NODE_EXTRA_CA_CERTS: cert,
     GCE_METADATA_HOST: metadata.host,

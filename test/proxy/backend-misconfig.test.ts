@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { stringify } from 'yaml';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
 import { baseSpec, op } from '../helpers/gateway.ts';
+import { selfSigned } from '../tls/certs.ts';
 
 /** One HTTP/2 frame: 9-byte header and payload (RFC 9113 4.1). */
 function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
@@ -107,12 +107,7 @@ let gw: ChildGateway;
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'egw-misconfig-'));
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-  ], { stdio: 'ignore' });
+  const { key, cert } = selfSigned(dir);
   for (const code of Object.values(RESETS)) resetting.push(await startResettingH2Backend(code));
   // An HTTPS backend that only speaks HTTP/1.1 (ALPN offers http/1.1 alone).
   h1Only = https.createServer({ key: await readFile(key), cert: await readFile(cert), ALPNProtocols: ['http/1.1'] }, (_req, res) => {

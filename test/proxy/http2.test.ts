@@ -3,7 +3,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { stringify } from 'yaml';
 import { startChildGateway, type ChildGateway } from '../helpers/child-gateway.ts';
 import { send } from '../helpers/http.ts';
 import { baseSpec, op } from '../helpers/gateway.ts';
+import { selfSigned } from '../tls/certs.ts';
 
 let dir: string;
 let tlsServer: http2.Http2SecureServer;
@@ -31,13 +31,8 @@ function echo(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): vo
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'egw-h2-'));
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
   // A self-signed certificate for 127.0.0.1, trusted by the gateway through NODE_EXTRA_CA_CERTS.
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-  ], { stdio: 'ignore' });
+  const { key, cert } = selfSigned(dir);
   tlsServer = http2.createSecureServer({ key: await readFile(key), cert: await readFile(cert), allowHTTP1: true }, echo);
   tlsServer.listen(0, '127.0.0.1');
   await once(tlsServer, 'listening');

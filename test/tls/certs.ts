@@ -34,3 +34,11 @@ export function issue(dir: string, ca: Pair, name: string, usage: 'serverAuth' |
   openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', String(serial++), '-days', '2', '-out', p.cert, '-extfile', ext]);
   return p;
 }
+
+/** A self-signed server certificate for 127.0.0.1 (RSA), for a server a test's process trusts through NODE_EXTRA_CA_CERTS. */
+export function selfSigned(dir: string, name = 'self'): Pair {
+  const p = { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p.key, '-out', p.cert, '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+  return p;
+}
