@@ -87,3 +87,36 @@ export async function cpuSnapshot(roots: readonly number[]): Promise<Map<number,
   }
   return out;
 }
+
+/** The kinds of thread a Node process runs, by the name the kernel shows (/proc/<pid>/task/<tid>/comm). */
+export type ThreadKind = 'main' | 'v8' | 'other';
+const kindOf = (comm: string): ThreadKind => (comm === 'MainThread' || comm === 'node' ? 'main' : comm.startsWith('V8Worker') ? 'v8' : 'other');
+
+/**
+ * CPU seconds used so far by one process's threads, by kind: its main thread (JavaScript, and the
+ * GC's pauses) and V8's helper threads (`V8Worker`: the concurrent marking and sweeping a main-thread
+ * CPU profile never shows). A thread that ended is not counted.
+ */
+export async function threadCpu(pid: number): Promise<Record<ThreadKind, number>> {
+  const out: Record<ThreadKind, number> = { main: 0, v8: 0, other: 0 };
+  const hz = clockTicks();
+  let tids: string[];
+  try {
+    tids = await readdir(`/proc/${pid}/task`);
+  } catch {
+    return { main: NaN, v8: NaN, other: NaN };
+  }
+  await Promise.all(
+    tids.map(async (tid) => {
+      try {
+        const text = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+        const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+        out[kindOf(comm)] += (Number(f[14 - 3]) + Number(f[15 - 3])) / hz;
+      } catch {
+        // The thread ended between the listing and the read.
+      }
+    }),
+  );
+  return out;
+}

@@ -11,6 +11,7 @@ import { startMetadataEmulator } from '../test/emulators/metadata-server.ts';
 import { startOtlpReceiver } from '../test/emulators/otlp-receiver.ts';
 import { buildGateway, startBackend, tracingCases, TRACING_ALL, TRACING_DEFAULT, TRACING_OFF, type CaseContext, type Upstreams } from './cases.ts';
 import { MAIN_KEY, withKey } from './keys.ts';
+import { threadCpu, type ThreadKind } from './cpu.ts';
 import { measuredLoad, type Measured } from './measure.ts';
 import { getStatus, type Proc } from './procs.ts';
 import { fmtCpu, fmtP99, fmtRps, spread } from './report.ts';
@@ -49,9 +50,15 @@ async function main(): Promise<void> {
       await runLoad({ url: proc.url, path: p, connections, threads: 1, durationS: 2 });
     }
     const samples = new Map<string, Measured[]>(cases.map((c) => [c.def.id, []]));
+    // Where the CPU goes inside the gateway: its main thread, and V8's helper threads (concurrent GC).
+    const threads = new Map<string, Record<ThreadKind, number>[]>(cases.map((c) => [c.def.id, []]));
     for (let r = 1; r <= rounds; r++) {
       for (const { def, proc } of cases) {
+        const t0 = await threadCpu(proc.pid);
         const m = await measuredLoad({ url: proc.url, path: p, connections, threads: 1, durationS }, proc.pid, backend.pid);
+        const t1 = await threadCpu(proc.pid);
+        const perReq = (k: ThreadKind) => ((t1[k] - t0[k]) * 1e6) / m.requests;
+        threads.get(def.id)!.push({ main: perReq('main'), v8: perReq('v8'), other: perReq('other') });
         if (m.non2xx > 0 || m.errors > 0) throw new Error(`${def.id}: ${m.non2xx} non-2xx, ${m.errors} errors`);
         samples.get(def.id)!.push(m);
         log(`round ${r}/${rounds}: ${def.id.padEnd(24)} ${Math.round(m.rps)} req/s, p99 ${m.p99.toFixed(1)} ms, ${m.cpuUsPerReq.toFixed(1)} µs CPU/req`);
@@ -62,11 +69,12 @@ async function main(): Promise<void> {
     const lines = [
       `backend: ${kind}; ${rounds} round(s) × ${durationS} s, wrk -t1 -c${connections}; collector: OTLP/HTTP protobuf sink on loopback (bench process)`,
       '',
-      '| case | req/s | p99 | CPU µs/req | CPU vs off |',
-      '|---|---|---|---|---|',
+      '| case | req/s | p99 | CPU µs/req | of which main thread | of which V8 helper threads (GC) | CPU vs off |',
+      '|---|---|---|---|---|---|---|',
       ...cases.map(({ def }) => {
         const ratio = def.id === TRACING_OFF ? '1.00x' : `${pairedRatio(of(def.id, cpu), of(TRACING_OFF, cpu)).toFixed(2)}x`;
-        return `| ${def.label} | ${fmtRps(spread(of(def.id, (m) => m.rps)))} | ${fmtP99(spread(of(def.id, (m) => m.p99)))} | ${fmtCpu(spread(of(def.id, cpu)))} | ${ratio} |`;
+        const thread = (k: ThreadKind) => fmtCpu(spread(threads.get(def.id)!.map((t) => t[k])));
+        return `| ${def.label} | ${fmtRps(spread(of(def.id, (m) => m.rps)))} | ${fmtP99(spread(of(def.id, (m) => m.p99)))} | ${fmtCpu(spread(of(def.id, cpu)))} | ${thread('main')} | ${thread('v8')} | ${ratio} |`;
       }),
     ];
     process.stdout.write(lines.join('\n') + '\n');
