@@ -20,19 +20,27 @@ interface Stat {
   ticks: number;
 }
 
-/** Fields of /proc/<pid>/stat; undefined when the process is gone. */
-async function readStat(pid: number): Promise<Stat | undefined> {
+/**
+ * A /proc stat file (a process's or a thread's): its command name and its numbered fields (man 5 proc:
+ * ppid is 4, utime 14, stime 15, cutime 16, cstime 17); undefined when it is gone.
+ */
+async function readStatFile(file: string): Promise<{ comm: string; num: (field: number) => number } | undefined> {
   let text: string;
   try {
-    text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    text = await readFile(file, 'utf8');
   } catch {
     return undefined;
   }
   // The command name (field 2) is in parentheses and may hold spaces or parentheses: split after the last ')'.
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // After the name: state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17), so index = field - 3.
-  const num = (field: number) => Number(f[field - 3]);
-  return { ppid: num(4), ticks: num(14) + num(15) + num(16) + num(17) };
+  // The fields after the name start at field 3.
+  return { comm: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')), num: (field) => Number(f[field - 3]) };
+}
+
+/** Fields of /proc/<pid>/stat; undefined when the process is gone. */
+async function readStat(pid: number): Promise<Stat | undefined> {
+  const s = await readStatFile(`/proc/${pid}/stat`);
+  return s && { ppid: s.num(4), ticks: s.num(14) + s.num(15) + s.num(16) + s.num(17) };
 }
 
 /** Every process's stat, from one pass over /proc. */
@@ -108,14 +116,10 @@ export async function threadCpu(pid: number): Promise<Record<ThreadKind, number>
   }
   await Promise.all(
     tids.map(async (tid) => {
-      try {
-        const text = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
-        const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-        out[kindOf(comm)] += (Number(f[14 - 3]) + Number(f[15 - 3])) / hz;
-      } catch {
-        // The thread ended between the listing and the read.
-      }
+      // undefined: the thread ended between the listing and the read. Its own time only (utime, stime):
+      // a thread's cutime and cstime are its process's, counted once per thread otherwise.
+      const t = await readStatFile(`/proc/${pid}/task/${tid}/stat`);
+      if (t) out[kindOf(t.comm)] += (t.num(14) + t.num(15)) / hz;
     }),
   );
   return out;
