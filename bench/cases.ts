@@ -108,6 +108,8 @@ export interface GatewayVariant {
   args?: readonly string[];
   /** Added to the environment (ENDPOINTS_* settings, feature switches). */
   env?: Readonly<Record<string, string>>;
+  /** Another build's dist/cli.js, for before/after comparisons (default: this checkout's). */
+  cli?: string;
 }
 
 /**
@@ -119,7 +121,7 @@ export async function startGateway(name: string, spec: string, up: Upstreams, v:
   let adminPort: number | undefined;
   const p = await spawnServer({
     name,
-    command: CLI,
+    command: v.cli ?? CLI,
     args: [...cmd.args, ...(v.args ?? [])],
     env: { ...withNodeOptions(cmd.env, v.nodeOptions ?? []), ...v.env },
     port: (l) => {

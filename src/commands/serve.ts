@@ -19,6 +19,7 @@ import { nameList } from '../observability/log-fields.ts';
 import { TLS_PROTOCOLS } from '../tls/server-tls.ts';
 import { parseWorkers } from '../workers/count.ts';
 import { workerRole } from '../workers/role.ts';
+import { servingHeapFlags } from '../runtime/heap-flags.ts';
 
 const int = wholeNumber;
 
@@ -264,6 +265,7 @@ export function registerServeCommand(program: Command): void {
           backendTls: { clientCertPath: o.sslBackendClientCertPath, rootCertsFile: o.sslBackendClientRootCertsFile },
           logger,
         });
+        servingHeapFlags();
         let stopping = false;
         const stop = (signal: string, exitCode = 0) => {
           if (stopping) return;

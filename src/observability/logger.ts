@@ -37,6 +37,8 @@ export interface LogOutput {
   shedAccessLine(): boolean;
   /** Gives up on what is still unwritten, so that exiting does not wait for a reader that never comes. */
   abandon(): void;
+  /** Hands a batch of whole lines, already encoded, to the output (it keeps the buffer until written). */
+  writeBytes(batch: Buffer): void;
 }
 
 const outputs = new WeakMap<Logger, LogOutput>();
@@ -75,8 +77,18 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
   // The access log batches further on its own (lineWriter). When the fd stops
   // taking data (nobody reads the pipe), sonic-boom would buffer without
   // bound: `maxLength` makes it drop lines instead.
-  const out = pino.destination({ dest, sync: false, minLength: 4096, maxWrite: ACCESS_LOG_BATCH * 2, maxLength: LOG_BUFFER_LIMIT });
-  const logger = pino(options, out);
+  //
+  // The output holds bytes, not strings: the access log hands it batches it
+  // encoded itself as it went (lineWriter). A string batch cost sonic-boom a
+  // Buffer.byteLength over the whole batch on every write (and another over
+  // what it already held), then an encoding copy: over half the access log's
+  // CPU per request (npm run bench profiles). pino's own lines, a few per
+  // minute, are encoded one by one on their way in.
+  const out = pino.destination({ dest, sync: false, minLength: 4096, maxWrite: ACCESS_LOG_BATCH * 2, maxLength: LOG_BUFFER_LIMIT, contentMode: 'buffer' });
+  // sonic-boom's types know only its string mode. Looked up on each call: pino replaces out.write after EPIPE.
+  const writeOut = (bytes: Buffer): void => void out.write(bytes as unknown as string);
+  const toBytes = { write: (line: string) => void (abandoned || writeOut(Buffer.from(line))), flush: (cb: (err?: Error) => void) => out.flush(cb) };
+  const logger = pino(options, toBytes);
   // sonic-boom has no public accessor for what it holds unwritten.
   const buffered = (): number => (out as unknown as { _len?: number })._len ?? 0;
 
@@ -104,6 +116,10 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
       abandoned = true;
       out.destroy(); // a no-op when already destroyed
     },
+    writeBytes(batch) {
+      // Once abandoned the output is gone; what comes later is dropped.
+      if (!abandoned) writeOut(batch);
+    },
   });
 
   setInterval(() => {
@@ -127,35 +143,49 @@ const pendingLines = new WeakMap<Logger, () => void>();
 /** Access-log bytes handed to the logger's output at once (or after ACCESS_LOG_DELAY_MS). */
 const ACCESS_LOG_BATCH = 32 * 1024;
 const ACCESS_LOG_DELAY_MS = 100;
+/** Room past a full batch, so that the line that fills it still goes in whole. */
+const BATCH_SLACK = 8 * 1024;
 
 /**
  * A writer of pre-formatted JSON lines (the access log) to the logger's own
  * output, in batches of 32 KiB or 100 ms. A write to a pipe costs about the
  * same CPU whatever its size up to the pipe's 64 KiB (the wake-ups dominate:
- * 40-60 µs on a loaded 2-core machine), and sonic-boom measures and copies its
- * pending buffer on every write: one write per request cost more CPU than
- * formatting the line, one per 4 KiB still 8 µs per request (npm run bench
- * profiles). Other lines (warnings, errors) go out as before, within 250 ms.
- * {@link flushLogs} hands over what is still held.
+ * 40-60 µs on a loaded 2-core machine): one write per request cost more CPU
+ * than formatting the line (npm run bench profiles). Each line is encoded
+ * into the batch's buffer as it comes, so the batch is never measured or
+ * copied again on its way out. Other lines (warnings, errors) go out as
+ * before, within 250 ms. {@link flushLogs} hands over what is still held.
  */
 export function lineWriter(logger: Logger): (line: string) => void {
-  const stream = (logger as unknown as Record<symbol, { write(s: string): unknown }>)[pino.symbols.streamSym]!;
+  const output = outputs.get(logger);
   // A logger on a stream of the embedder's (tests, library use) gets each line as it is made.
-  if (!outputs.has(logger)) return (line) => void stream.write(line);
-  let held = '';
+  if (output === undefined) {
+    const stream = (logger as unknown as Record<symbol, { write(s: string): unknown }>)[pino.symbols.streamSym]!;
+    return (line) => void stream.write(line);
+  }
+  let batch = Buffer.allocUnsafe(ACCESS_LOG_BATCH + BATCH_SLACK);
+  let used = 0;
   let timer: NodeJS.Timeout | undefined;
   const handOver = (): void => {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
-    if (held === '') return;
-    const lines = held;
-    held = '';
-    stream.write(lines);
+    if (used === 0) return;
+    // The output keeps this buffer until it is written: the next batch gets a new one.
+    const full = batch.subarray(0, used);
+    batch = Buffer.allocUnsafe(ACCESS_LOG_BATCH + BATCH_SLACK);
+    used = 0;
+    output.writeBytes(full);
   };
   pendingLines.set(logger, handOver);
   return (line) => {
-    held += line;
-    if (held.length >= ACCESS_LOG_BATCH) handOver();
+    // At most 3 bytes per UTF-16 unit: a line that might not fit starts a new batch.
+    if (line.length * 3 > batch.length - used) {
+      handOver();
+      // Longer than any batch (many logged headers): it goes out on its own.
+      if (line.length * 3 > batch.length) return output.writeBytes(Buffer.from(line));
+    }
+    used += batch.write(line, used);
+    if (used >= ACCESS_LOG_BATCH) handOver();
     else if (timer === undefined) timer = setTimeout(handOver, ACCESS_LOG_DELAY_MS).unref();
   };
 }
