@@ -41,8 +41,10 @@ export async function startChildGateway(args: string[], env: Record<string, stri
   const logs: Record<string, unknown>[] = [];
   let err = '';
   let buf = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    buf += c.toString('utf8');
+  // Decoded by the stream: a character whose UTF-8 bytes two reads split still comes out whole.
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (c: string) => {
+    buf += c;
     let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl);
