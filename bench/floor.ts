@@ -18,7 +18,8 @@ import { threadCpu, type ThreadKind } from './cpu.ts';
 import { MAIN_KEY, withKey } from './keys.ts';
 import { measuredLoad, type Measured } from './measure.ts';
 import { REPO } from './paths.ts';
-import { benchServerPort, getStatus, getText, spawnServer, type Proc } from './procs.ts';
+import { scrapeMetric } from './heap.ts';
+import { benchServerPort, getStatus, spawnServer, type Proc } from './procs.ts';
 import { fmtCpu, fmtP99, fmtRps, spread } from './report.ts';
 import { writeSpec } from './spec.ts';
 import { median, pairedRatio } from './stats.ts';
@@ -26,13 +27,10 @@ import { runLoad } from './wrk.ts';
 
 const log = (msg: string) => process.stderr.write(`[bench floor] ${msg}\n`);
 
-/** Full GCs so far, from the gateway's own admin /metrics (prom-client's default GC histogram). */
+/** Full GCs so far, from the gateway's own admin /metrics (prom-client's default GC histogram); NaN for the floor. */
 async function majorGcs(proc: Proc): Promise<number> {
   const admin = (proc as GatewayProc).adminUrl;
-  if (admin === undefined) return NaN;
-  const m = await getText(`${admin}/metrics`);
-  const line = m.body.split('\n').find((l) => l.startsWith('nodejs_gc_duration_seconds_count{kind="major"}'));
-  return line === undefined ? NaN : Number(line.split(' ').pop());
+  return admin === undefined ? NaN : scrapeMetric(`${admin}/metrics`, 'nodejs_gc_duration_seconds_count{kind="major"}');
 }
 
 async function main(): Promise<void> {

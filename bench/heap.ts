@@ -14,12 +14,17 @@ export interface HeapProbe {
 /** NODE_OPTIONS entry that puts the inspector, once opened, on a loopback port the kernel picks (nothing opens it yet). */
 export const INSPECT_ANY_PORT = '--inspect-port=127.0.0.1:0';
 
-/** The heap in use that a Prometheus scrape reports, in bytes. */
-export async function scrapeHeapUsed(metricsUrl: string): Promise<number> {
+/** One series' value from a Prometheus scrape (`series`: the name with its labels, as the scrape writes it). */
+export async function scrapeMetric(metricsUrl: string, series: string): Promise<number> {
   const m = await getText(metricsUrl);
-  const line = m.body.split('\n').find((l) => l.startsWith('nodejs_heap_size_used_bytes '));
-  if (m.status !== 200 || line === undefined) throw new Error(`no nodejs_heap_size_used_bytes from ${metricsUrl} (status ${m.status})`);
-  return Number(line.split(' ')[1]);
+  const line = m.body.split('\n').find((l) => l.startsWith(`${series} `));
+  if (m.status !== 200 || line === undefined) throw new Error(`no ${series} from ${metricsUrl} (status ${m.status})`);
+  return Number(line.slice(series.length + 1));
+}
+
+/** The heap in use that a Prometheus scrape reports, in bytes. */
+export function scrapeHeapUsed(metricsUrl: string): Promise<number> {
+  return scrapeMetric(metricsUrl, 'nodejs_heap_size_used_bytes');
 }
 
 /** Opens the inspector of `proc` (a gateway started with INSPECT_ANY_PORT) and connects to it. */

@@ -7,9 +7,6 @@
 import { Command, Option } from 'commander';
 import type { SessionStore, StoredSessionInfo } from '../signin/session-store.ts';
 
-/** A store id as `sessions list` shows it (src/signin/session-store.ts storeId: 32 base64url characters). */
-const SESSION_ID = /^[A-Za-z0-9_-]{32}$/;
-
 const storeOption = () =>
   new Option('--store <url>', 'the session store the gateways use (their --session-store: redis://HOST:PORT, rediss://…, unix socket path)').env('ENDPOINTS_SESSION_STORE').makeOptionMandatory();
 
@@ -73,7 +70,8 @@ export function registerSessionsCommands(program: Command): void {
     .allowUnknownOption()
     .helpOption('--help')
     .action(async (ids: string[], o: Who & { store: string }) => {
-      const notIds = ids.filter((id) => !SESSION_ID.test(id));
+      const { isStoreId } = await import('../signin/session-store.ts');
+      const notIds = ids.filter((id) => !isStoreId(id));
       if (notIds.length > 0) throw new Error(`not a session id: ${notIds.map((id) => JSON.stringify(id)).join(', ')} (an unknown option, or not one of the 32-character ids \`sessions list\` shows)`);
       const filter = whoFilter(o);
       const byPerson = filter.sub !== undefined || filter.email !== undefined;

@@ -64,9 +64,17 @@ export interface SessionStore {
   close(): Promise<void>;
 }
 
+const STORE_ID_LENGTH = 32;
+const STORE_ID = new RegExp(`^[A-Za-z0-9_-]{${STORE_ID_LENGTH}}$`);
+
 /** The store's id of a cookie id: a hash, so what Redis holds cannot be replayed as a cookie. */
 export function storeId(cookieId: string): string {
-  return createHash('sha256').update(cookieId).digest('base64url').slice(0, 32);
+  return createHash('sha256').update(cookieId).digest('base64url').slice(0, STORE_ID_LENGTH);
+}
+
+/** Whether a word has the shape of a store id (what `sessions list` shows and `sessions revoke` takes). */
+export function isStoreId(word: string): boolean {
+  return STORE_ID.test(word);
 }
 
 // Writes only to a key that still exists: a session deleted meanwhile stays deleted
