@@ -27,10 +27,10 @@ import { runLoad } from './wrk.ts';
 
 const log = (msg: string) => process.stderr.write(`[bench floor] ${msg}\n`);
 
-/** Full GCs so far, from the gateway's own admin /metrics (prom-client's default GC histogram); NaN for the floor. */
+/** Full GCs so far, from the gateway's own admin /metrics (prom-client's default GC histogram: no line before the first); NaN for the floor. */
 async function majorGcs(proc: Proc): Promise<number> {
   const admin = (proc as GatewayProc).adminUrl;
-  return admin === undefined ? NaN : scrapeMetric(`${admin}/metrics`, 'nodejs_gc_duration_seconds_count{kind="major"}');
+  return admin === undefined ? NaN : scrapeMetric(`${admin}/metrics`, 'nodejs_gc_duration_seconds_count{kind="major"}', 0);
 }
 
 async function main(): Promise<void> {

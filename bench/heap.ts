@@ -14,12 +14,17 @@ export interface HeapProbe {
 /** NODE_OPTIONS entry that puts the inspector, once opened, on a loopback port the kernel picks (nothing opens it yet). */
 export const INSPECT_ANY_PORT = '--inspect-port=127.0.0.1:0';
 
-/** One series' value from a Prometheus scrape (`series`: the name with its labels, as the scrape writes it). */
-export async function scrapeMetric(metricsUrl: string, series: string): Promise<number> {
+/**
+ * One series' value from a Prometheus scrape (`series`: the name with its labels, as the scrape writes it).
+ * `ifAbsent`: the value when the page has no such line (a labelled series appears only once observed).
+ */
+export async function scrapeMetric(metricsUrl: string, series: string, ifAbsent?: number): Promise<number> {
   const m = await getText(metricsUrl);
+  if (m.status !== 200) throw new Error(`no ${series} from ${metricsUrl} (status ${m.status})`);
   const line = m.body.split('\n').find((l) => l.startsWith(`${series} `));
-  if (m.status !== 200 || line === undefined) throw new Error(`no ${series} from ${metricsUrl} (status ${m.status})`);
-  return Number(line.slice(series.length + 1));
+  if (line !== undefined) return Number(line.slice(series.length + 1));
+  if (ifAbsent !== undefined) return ifAbsent;
+  throw new Error(`no ${series} from ${metricsUrl}`);
 }
 
 /** The heap in use that a Prometheus scrape reports, in bytes. */
